@@ -1,0 +1,54 @@
+package redact
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestStringMasksRegisteredAndURLPasswords(t *testing.T) {
+	Add("s3cr3t-token-value", "p@ss:w/rd")
+	cases := map[string]string{
+		"token s3cr3t-token-value here":                 "token xxxxx here",
+		"mysql2://root:hunter22@system-mysql/system":    "mysql2://root:xxxxx@system-mysql/system",
+		"postgresql://zync:p%40ss%3Aw%2Frd@db:5432/zync": "postgresql://zync:xxxxx@db:5432/zync",
+		"redis://:abcdefg@backend-redis:6379/0":         "redis://:xxxxx@backend-redis:6379/0",
+		"no secret here":                                "no secret here",
+		"raw p@ss:w/rd appears":                         "raw xxxxx appears",
+	}
+	for in, want := range cases {
+		if got := String(in); got != want {
+			t.Errorf("String(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestShortValuesAreNotMasked(t *testing.T) {
+	Add("yes", "1")
+	if got := String("yes 1"); got != "yes 1" {
+		t.Fatalf("short values masked: %q", got)
+	}
+}
+
+func TestURL(t *testing.T) {
+	got := URL("mysql2://root:topsecretpw@127.0.0.1:3306/system")
+	if strings.Contains(got, "topsecretpw") || !strings.Contains(got, "root:xxxxx@127.0.0.1:3306/system") {
+		t.Fatalf("URL = %q", got)
+	}
+}
+
+func TestHandlerRedactsMessageAndAttrs(t *testing.T) {
+	Add("handler-secret-1234")
+	var buf bytes.Buffer
+	log := slog.New(Handler(slog.NewJSONHandler(&buf, nil)))
+	log.With("conn", "redis://:handler-secret-1234@h:1/0").Info("using handler-secret-1234",
+		"err", errors.New("auth handler-secret-1234 failed"), slog.Group("g", "pw", "handler-secret-1234"))
+	if strings.Contains(buf.String(), "handler-secret-1234") {
+		t.Fatalf("secret leaked: %s", buf.String())
+	}
+	if !strings.Contains(buf.String(), Mask) {
+		t.Fatalf("nothing masked: %s", buf.String())
+	}
+}
