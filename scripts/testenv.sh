@@ -146,7 +146,8 @@ start_mariadb() {
   wait_for mariadb $! 60 mariadb --no-defaults -uroot --socket="$d/mysqld.sock" -e 'SELECT 1'
   MYSQL_PASSWORD=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
   mariadb --no-defaults -uroot --socket="$d/mysqld.sock" <<SQL
-CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '$MYSQL_PASSWORD';
+CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';
+ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '$MYSQL_PASSWORD';
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
 ALTER USER 'root'@'localhost' IDENTIFIED BY '$MYSQL_PASSWORD';
 FLUSH PRIVILEGES;
