@@ -17,20 +17,20 @@ import (
 
 // globals are the parsed global flags, shared by every command.
 type globals struct {
-	Namespace    string
-	Kubeconfig   string
-	Context      string
-	Repo         string
-	PasswordFile string
-	Recipients   []string
+	Namespace      string
+	Kubeconfig     string
+	Context        string
+	Repo           string
+	PasswordFile   string
+	Recipients     []string
 	RecipientsFile string
-	S3Insecure   bool
-	LogFormat    string
-	LogLevel     string
-	Output       string // text | json
-	NoProgress   bool
-	Local        bool
-	Overrides    config.Overrides
+	S3Insecure     bool
+	LogFormat      string
+	LogLevel       string
+	Output         string // text | json
+	NoProgress     bool
+	Local          bool
+	Overrides      config.Overrides
 
 	Log    *slog.Logger
 	Stdout io.Writer

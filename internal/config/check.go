@@ -1,0 +1,192 @@
+package config
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/kube"
+	"github.com/3scale-ops/3scale-ops/internal/redact"
+	"github.com/jackc/pgx/v5"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/redis/go-redis/v9"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Status is the outcome of resolving and checking one connection.
+type Status struct {
+	Component string `json:"component"`
+	Target    string `json:"target"` // redacted
+	Source    string `json:"source,omitempty"`
+	Reachable bool   `json:"reachable"`
+	Version   string `json:"version,omitempty"`
+	LatencyMS int64  `json:"latency_ms,omitempty"`
+	Error     string `json:"error,omitempty"` // redacted
+	Hint      string `json:"hint,omitempty"`  // what to do about Error
+}
+
+// Components lists every connection in display order.
+var Components = []string{SystemDB, ZyncDB, BackendRedis, BackendRedisQueues, SystemRedis, SystemStorage}
+
+// Check connects to every resolved connection (when check is true) and
+// reports version and latency. It never changes anything.
+func Check(ctx context.Context, c *Connections, kc *kube.Clients, check bool) []Status {
+	out := make([]Status, 0, len(Components))
+	for _, name := range Components {
+		st := Status{Component: name}
+		if err := c.Errs[name]; err != nil {
+			st.Error, st.Hint = redact.String(err.Error()), redact.String(errs.Hint(err))
+			out = append(out, st)
+			continue
+		}
+		switch name {
+		case SystemDB:
+			st.Target, st.Source = c.SystemDB.Redacted(), c.SystemDB.Source
+		case ZyncDB:
+			st.Target, st.Source = c.ZyncDB.Redacted(), c.ZyncDB.Source
+		case BackendRedis:
+			st.Target, st.Source = c.BackendRedis.Redacted(), c.BackendRedis.Source
+		case BackendRedisQueues:
+			st.Target, st.Source = c.BackendRedisQueues.Redacted(), c.BackendRedisQueues.Source
+		case SystemRedis:
+			st.Target, st.Source = c.SystemRedis.Redacted(), c.SystemRedis.Source
+		case SystemStorage:
+			st.Target, st.Source = c.SystemStorage.Redacted(), c.SystemStorage.Source
+		}
+		if check {
+			cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			start := time.Now()
+			v, err := probe(cctx, name, c, kc)
+			cancel()
+			st.LatencyMS = time.Since(start).Milliseconds()
+			if err != nil {
+				st.Error, st.Hint = redact.String(err.Error()), redact.String(errs.Hint(err))
+			} else {
+				st.Reachable, st.Version = true, v
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func probe(ctx context.Context, name string, c *Connections, kc *kube.Clients) (string, error) {
+	switch name {
+	case SystemDB, ZyncDB:
+		d := c.SystemDB
+		if name == ZyncDB {
+			d = c.ZyncDB
+		}
+		return probeDB(ctx, d)
+	case BackendRedis, BackendRedisQueues, SystemRedis:
+		r := map[string]Redis{BackendRedis: c.BackendRedis, BackendRedisQueues: c.BackendRedisQueues, SystemRedis: c.SystemRedis}[name]
+		return probeRedis(ctx, r)
+	default:
+		return probeStorage(ctx, c.SystemStorage, kc, c.Namespace)
+	}
+}
+
+func probeDB(ctx context.Context, d DB) (string, error) {
+	switch d.Kind {
+	case "mysql":
+		dsn, err := d.MySQLDSN()
+		if err != nil {
+			return "", err
+		}
+		db, err := sql.Open("mysql", dsn)
+		if err != nil {
+			return "", err
+		}
+		defer db.Close()
+		var v string
+		if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err != nil {
+			return "", fmt.Errorf("MySQL at %s: %w", d.Addr(), err)
+		}
+		return "MySQL " + v, nil
+	case "postgresql":
+		u, err := d.PostgresURL()
+		if err != nil {
+			return "", err
+		}
+		conn, err := pgx.Connect(ctx, u)
+		if err != nil {
+			return "", fmt.Errorf("PostgreSQL at %s: %w", d.Addr(), err)
+		}
+		defer conn.Close(ctx)
+		var v string
+		if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&v); err != nil {
+			return "", err
+		}
+		return "PostgreSQL " + v, nil
+	default:
+		return "", oracleError()
+	}
+}
+
+func probeRedis(ctx context.Context, r Redis) (string, error) {
+	o, err := r.Options()
+	if err != nil {
+		return "", err
+	}
+	cl := redis.NewClient(o)
+	defer cl.Close()
+	info, err := cl.Info(ctx, "server").Result()
+	if err != nil {
+		return "", fmt.Errorf("Redis at %s: %w", o.Addr, err)
+	}
+	for _, l := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "redis_version:"); ok {
+			return "Redis " + v, nil
+		}
+	}
+	return "Redis (version unknown)", nil
+}
+
+func probeStorage(ctx context.Context, s Storage, kc *kube.Clients, ns string) (string, error) {
+	switch s.Kind {
+	case "dir":
+		fi, err := os.Stat(s.Path)
+		if err != nil {
+			return "", err
+		}
+		if !fi.IsDir() {
+			return "", fmt.Errorf("%s is not a directory", s.Path)
+		}
+		return "local directory", nil
+	case "s3":
+		cl, err := minio.New(s.S3.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.S3.AccessKey, s.S3.SecretKey, ""),
+			Secure: !s.S3.Insecure, Region: s.S3.Region})
+		if err != nil {
+			return "", err
+		}
+		ok, err := cl.BucketExists(ctx, s.S3.Bucket)
+		if err != nil {
+			return "", fmt.Errorf("S3 bucket %s at %s: %w", s.S3.Bucket, s.S3.Endpoint, err)
+		}
+		if !ok {
+			return "", fmt.Errorf("S3 bucket %s does not exist at %s", s.S3.Bucket, s.S3.Endpoint)
+		}
+		return "S3 bucket", nil
+	default:
+		if kc == nil {
+			return "", fmt.Errorf("pod storage needs Kubernetes")
+		}
+		for _, sel := range []string{"deploymentConfig=system-app", "deployment=system-app", "deploymentconfig=system-app"} {
+			pods, err := kc.Typed.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+			if err != nil {
+				return "", err
+			}
+			for _, p := range pods.Items {
+				if p.Status.Phase == "Running" {
+					return "pod " + p.Name, nil
+				}
+			}
+		}
+		return "", fmt.Errorf("no running system-app pod in namespace %q (labels deploymentConfig/deployment=system-app)", ns)
+	}
+}
