@@ -1,0 +1,48 @@
+# 3scale-ops — see README.md. Every target installs what it needs.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
+.PHONY: build test e2e bench demo lint clean testenv-up testenv-down install-deps
+
+build:
+	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/3scale-ops ./cmd/3scale-ops
+
+# Unit, integration and end-to-end tests against real servers on loopback.
+# Starts the test environment when it is not running, and stops what it started.
+test:
+	scripts/test.sh ./...
+
+# Only the end-to-end disaster-recovery suite.
+e2e:
+	scripts/test.sh ./e2e/...
+
+# Benchmarks against the standard tools, same run, same data (see BENCHMARKS.md).
+bench: build
+	scripts/bench.sh
+
+# The main job on an embedded default: local servers, a generated 3scale
+# installation, backup, restore into fresh servers, verify.
+demo: build
+	scripts/demo.sh
+
+lint:
+	@test -z "$$(gofmt -l cmd internal e2e bench 2>/dev/null)" || { gofmt -l cmd internal e2e bench; echo "gofmt needed"; exit 1; }
+	go vet ./...
+	@if command -v staticcheck >/dev/null; then staticcheck ./...; else echo "staticcheck not installed (go install honnef.co/go/tools/cmd/staticcheck@latest)"; fi
+
+install-deps:
+	scripts/testenv.sh install
+
+testenv-up:
+	scripts/testenv.sh up
+
+testenv-down:
+	scripts/testenv.sh down
+
+clean:
+	-scripts/testenv.sh down
+	rm -rf bin .testenv .demo .bench
