@@ -1,0 +1,237 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
+)
+
+// Engine restores one component of a snapshot (the SQL, Redis, storage
+// and Kubernetes-object engines all have this method set).
+type Engine interface {
+	Name() string
+	Preflight(ctx context.Context, src artifact.Source) error
+	Restore(ctx context.Context, src artifact.Source, task *progress.Task) error
+}
+
+// Snapshot is the snapshot being restored.
+type Snapshot interface {
+	ID() string
+	Components() []string
+	Source(ctx context.Context, component string) (artifact.Source, error)
+	// Verify re-reads and re-hashes every file of the components; any
+	// difference is an error (exit 3) naming the file.
+	Verify(ctx context.Context, components []string) error
+}
+
+// Cluster is what the runbook needs from Kubernetes. It is nil in --local
+// mode, where quiesce, scale-back, rollout and zync resync do not apply.
+type Cluster interface {
+	// Kind is operator, template or deployments.
+	Kind(ctx context.Context) (string, error)
+	// DownAll scales every 3scale workload to 0 (through the APIManager CR
+	// when operator-based), records the previous replicas in annotations,
+	// waits until their pods are gone, and returns them.
+	DownAll(ctx context.Context, timeout time.Duration) (map[string]int32, error)
+	// ScaleTo sets replicas and waits until they are ready.
+	ScaleTo(ctx context.Context, replicas map[string]int32, timeout time.Duration) error
+	// Rollout starts a new rollout of each workload and waits for it.
+	Rollout(ctx context.Context, names []string, timeout time.Duration) error
+	// ZyncResync runs rake zync:resync:domains in system-sidekiq and checks routes.
+	ZyncResync(ctx context.Context, task *progress.Task) (Result, error)
+}
+
+// Options describe one restore.
+type Options struct {
+	Snapshot   Snapshot
+	Namespace  string
+	Components []string // empty: every component of the snapshot
+	Engines    map[string]Engine
+	Cluster    Cluster                                                        // nil: --local
+	Verify     func(ctx context.Context, task *progress.Task) (Result, error) // nil: --no-verify
+	NoQuiesce  bool
+	Timeout    time.Duration     // per wait for readiness (default 10m)
+	Targets    map[string]string // component → redacted target, for the plan
+}
+
+// dataOrder is the runbook order of the data components.
+var dataOrder = []string{StepSecrets, StepConfigMaps, StepAPIManager, StepSystemMySQL, StepStorage,
+	StepZyncPostgres, StepBackendRedis, StepSystemRedis}
+
+// metaComponents hold no restorable data of their own.
+var metaComponents = map[string]bool{"verify": true}
+
+// rolloutAfterRestore are the workloads the guide rolls out after a restore.
+var rolloutAfterRestore = []string{"backend-worker", "system-app", "system-sidekiq", "system-sphinx", "system-searchd"}
+
+// BuildPlan turns a snapshot and the chosen components into the ordered
+// steps of the runbook. It fails, before anything runs, when a selected
+// component is not in the snapshot or has no restore engine.
+func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	have := o.Snapshot.Components()
+	selected := o.Components
+	if len(selected) == 0 {
+		for _, c := range have {
+			if !metaComponents[c] {
+				selected = append(selected, c)
+			}
+		}
+	}
+	for _, c := range selected {
+		if !slices.Contains(have, c) {
+			return nil, errs.UsageError("choose from: "+strings.Join(have, ", "), "snapshot %s has no component %q", o.Snapshot.ID(), c)
+		}
+		if !slices.Contains(dataOrder, c) {
+			return nil, errs.UsageError("choose from: "+strings.Join(dataOrder, ", "), "component %q cannot be restored", c)
+		}
+		if o.Engines[c] == nil {
+			return nil, errs.New(errs.Failure, "restore this component by hand (see the snapshot's README.txt) or leave it out with --components",
+				"no restore engine is available for component %q in this build or mode", c)
+		}
+	}
+	sort.SliceStable(selected, func(i, j int) bool {
+		return slices.Index(dataOrder, selected[i]) < slices.Index(dataOrder, selected[j])
+	})
+
+	p := &Plan{Snapshot: o.Snapshot.ID(), Namespace: o.Namespace, Components: selected, InstallKind: "local"}
+	if o.Cluster != nil {
+		kind, err := o.Cluster.Kind(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("detect how 3scale is deployed in namespace %s: %w", o.Namespace, err)
+		}
+		p.InstallKind = kind
+	} else {
+		p.Warnings = append(p.Warnings, "--local: nothing is scaled down or rolled out and zync is not resynced; stop 3scale's writers yourself")
+	}
+
+	sources := map[string]artifact.Source{}
+	p.Steps = append(p.Steps, &Step{Name: StepPreflight, Always: true,
+		Target: strings.Join(selected, ", "),
+		Action: "verify every artifact (size, sha256, decryption), connect to every target, check versions and that targets are empty",
+		Run: func(ctx context.Context, _ *Journal, task *progress.Task) (Result, error) {
+			task.SetPhase("verify artifacts")
+			if err := o.Snapshot.Verify(ctx, selected); err != nil {
+				return Result{}, err
+			}
+			var problems []error
+			for _, c := range selected {
+				task.SetPhase("check " + c)
+				src, err := o.Snapshot.Source(ctx, c)
+				if err != nil {
+					return Result{}, fmt.Errorf("open component %s: %w", c, err)
+				}
+				sources[c] = src
+				if err := o.Engines[c].Preflight(ctx, src); err != nil {
+					problems = append(problems, fmt.Errorf("%s: %w", c, err))
+				}
+			}
+			if len(problems) > 0 {
+				return Result{}, errs.Wrap(errs.Code(problems[0]), errors.Join(problems...), errs.Hint(problems[0]))
+			}
+			return Result{Summary: fmt.Sprintf("%d components verified and checked", len(selected))}, nil
+		}})
+
+	if o.Cluster != nil && !o.NoQuiesce {
+		p.Steps = append(p.Steps, &Step{Name: StepQuiesce, Target: "every 3scale workload in " + o.Namespace,
+			Action: "record replicas (annotations + journal) and scale to 0" + map[bool]string{true: " through the APIManager CR", false: ""}[p.InstallKind == "operator"] + "; wait for pods to stop",
+			Run: func(ctx context.Context, j *Journal, task *progress.Task) (Result, error) {
+				rep, err := o.Cluster.DownAll(ctx, o.Timeout)
+				if err != nil {
+					return Result{}, err
+				}
+				// A resumed quiesce sees 0 replicas everywhere: keep the
+				// counts the first run recorded.
+				if len(j.Replicas) == 0 {
+					j.Replicas = rep
+				}
+				return Result{Items: int64(len(rep)), Summary: fmt.Sprintf("%d workloads scaled to 0", len(rep)), Detail: map[string]any{"replicas": j.Replicas}}, nil
+			}})
+	} else if o.Cluster != nil {
+		p.Warnings = append(p.Warnings, "--no-quiesce: 3scale keeps running and writing while its data is replaced")
+	}
+
+	for _, c := range selected {
+		c := c
+		eng := o.Engines[c]
+		p.Steps = append(p.Steps, &Step{Name: c, Target: o.Targets[c], Destructive: true, Action: actionOf(c),
+			Run: func(ctx context.Context, _ *Journal, task *progress.Task) (Result, error) {
+				src := sources[c]
+				if src == nil {
+					var err error
+					if src, err = o.Snapshot.Source(ctx, c); err != nil {
+						return Result{}, err
+					}
+				}
+				if err := eng.Restore(ctx, src, task); err != nil {
+					return Result{}, err
+				}
+				st := task.Stats()
+				return Result{Items: st.Items, Summary: fmt.Sprintf("%d items, %d bytes", st.Items, st.Bytes)}, nil
+			}})
+	}
+
+	if o.Cluster != nil && !o.NoQuiesce {
+		p.Steps = append(p.Steps, &Step{Name: StepScaleBack, Target: "every 3scale workload in " + o.Namespace,
+			Action: "scale back to the recorded replicas and wait until ready",
+			Run: func(ctx context.Context, j *Journal, task *progress.Task) (Result, error) {
+				if err := o.Cluster.ScaleTo(ctx, j.Replicas, o.Timeout); err != nil {
+					return Result{}, err
+				}
+				return Result{Items: int64(len(j.Replicas)), Summary: fmt.Sprintf("%d workloads back to their replicas", len(j.Replicas))}, nil
+			}})
+	}
+	if o.Cluster != nil {
+		p.Steps = append(p.Steps, &Step{Name: StepRollout, Target: strings.Join(rolloutAfterRestore, ", "),
+			Action: "roll out so every process reloads the restored data, and wait for readiness",
+			Run: func(ctx context.Context, _ *Journal, task *progress.Task) (Result, error) {
+				if err := o.Cluster.Rollout(ctx, rolloutAfterRestore, o.Timeout); err != nil {
+					return Result{}, err
+				}
+				return Result{Summary: "rolled out " + strings.Join(rolloutAfterRestore, ", ")}, nil
+			}})
+		p.Steps = append(p.Steps, &Step{Name: StepZyncResync, Target: "system-sidekiq pod, routes",
+			Action: "bundle exec rake zync:resync:domains, then compare expected hosts with zync's routes",
+			Run: func(ctx context.Context, _ *Journal, task *progress.Task) (Result, error) {
+				return o.Cluster.ZyncResync(ctx, task)
+			}})
+	}
+	if o.Verify != nil {
+		p.Steps = append(p.Steps, &Step{Name: StepVerify, Target: "restored data", Always: true,
+			Action: "replay recorded probes through the embedded gateway; check System ↔ backend-redis ↔ zync consistency and counts",
+			Run: func(ctx context.Context, _ *Journal, task *progress.Task) (Result, error) {
+				return o.Verify(ctx, task)
+			}})
+	} else {
+		p.Warnings = append(p.Warnings, "--no-verify: the restore will not be proven")
+	}
+	return p, nil
+}
+
+func actionOf(c string) string {
+	switch c {
+	case StepSecrets, StepConfigMaps:
+		return "create or update each object; report changed keys (names only)"
+	case StepAPIManager:
+		return "apply the APIManager CR and capability objects"
+	case StepSystemMySQL:
+		return "load the schema, data in parallel, then indexes, triggers and routines; compare row counts"
+	case StepZyncPostgres:
+		return "load the schema, COPY data in parallel, then constraints, indexes and sequences; compare row counts"
+	case StepStorage:
+		return "extract the files tree (paths, modes, mtimes, symlinks)"
+	case StepBackendRedis, StepSystemRedis:
+		return "AOF-safe restore: appendonly off, flush, RESTORE every key, appendonly on, wait for the rewrite, compare key counts"
+	}
+	return "restore"
+}

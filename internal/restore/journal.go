@@ -1,0 +1,218 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
+)
+
+// Step states in the journal.
+const (
+	Pending = "pending"
+	Running = "running"
+	Done    = "done"
+	Failed  = "failed"
+)
+
+// StepState is the journal entry of one step.
+type StepState struct {
+	Name     string         `json:"name"`
+	Status   string         `json:"status"`
+	Started  time.Time      `json:"started,omitempty"`
+	Ended    time.Time      `json:"ended,omitempty"`
+	Attempts int            `json:"attempts"`
+	Items    int64          `json:"items,omitempty"`
+	Summary  string         `json:"summary,omitempty"`
+	Error    string         `json:"error,omitempty"`
+	Detail   map[string]any `json:"detail,omitempty"`
+	Mismatch bool           `json:"mismatch,omitempty"`
+}
+
+// Journal is the durable record of one restore. Steps keep state across
+// runs in it: the replicas recorded by quiesce are read by scale-back even
+// when the two run in different processes.
+type Journal struct {
+	Snapshot  string            `json:"snapshot"`
+	Namespace string            `json:"namespace,omitempty"`
+	Started   time.Time         `json:"started"`
+	Updated   time.Time         `json:"updated"`
+	Finished  bool              `json:"finished"`
+	Steps     []StepState       `json:"steps"`
+	Replicas  map[string]int32  `json:"replicas,omitempty"` // recorded by quiesce
+	Values    map[string]string `json:"values,omitempty"`   // small facts steps hand to later steps
+}
+
+// Name is the journal's object name in the repository (restores/<name>.json).
+func (j *Journal) Name() string { return JournalName(j.Snapshot, j.Namespace) }
+
+// JournalName names the journal of restoring snapshot into namespace.
+func JournalName(snapshot, namespace string) string {
+	if namespace == "" {
+		namespace = "local"
+	}
+	return snapshot + "-" + namespace
+}
+
+func (j *Journal) state(name string) *StepState {
+	for i := range j.Steps {
+		if j.Steps[i].Name == name {
+			return &j.Steps[i]
+		}
+	}
+	j.Steps = append(j.Steps, StepState{Name: name, Status: Pending})
+	return &j.Steps[len(j.Steps)-1]
+}
+
+// Store keeps journals durable; the repository implements it.
+type Store interface {
+	PutRestoreJournal(ctx context.Context, name string, v any) error
+	GetRestoreJournal(ctx context.Context, name string, v any) error
+}
+
+// LoadJournal reads the journal of a previous run; found is false when
+// there is none.
+func LoadJournal(ctx context.Context, s Store, snapshot, namespace string) (j *Journal, found bool, err error) {
+	j = &Journal{}
+	err = s.GetRestoreJournal(ctx, JournalName(snapshot, namespace), j)
+	if errors.Is(err, artifact.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read restore journal %s: %w", JournalName(snapshot, namespace), err)
+	}
+	return j, true, nil
+}
+
+// Runner executes a plan against a journal.
+type Runner struct {
+	Store   Store
+	Tracker *progress.Tracker
+	Log     *slog.Logger
+	// Mirror, when set, is called after every journal change (the CLI
+	// mirrors the state into a namespace annotation). Its errors are logged.
+	Mirror func(ctx context.Context, j *Journal) error
+	// Hooks for tests: called before and after each step runs.
+	BeforeStep, AfterStep func(name string)
+	now                   func() time.Time
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Snapshot string      `json:"snapshot"`
+	Steps    []StepState `json:"steps"`
+	Mismatch bool        `json:"mismatch"`
+	Resumed  bool        `json:"resumed"`
+}
+
+func (r *Runner) clock() time.Time {
+	if r.now != nil {
+		return r.now()
+	}
+	return time.Now().UTC()
+}
+
+func (r *Runner) save(ctx context.Context, j *Journal) error {
+	j.Updated = r.clock()
+	// The journal must survive a cancelled context: save with a fresh one.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := r.Store.PutRestoreJournal(sctx, j.Name(), j); err != nil {
+		return fmt.Errorf("save restore journal %s: %w", j.Name(), err)
+	}
+	if r.Mirror != nil {
+		if err := r.Mirror(sctx, j); err != nil && r.Log != nil {
+			r.Log.Warn("could not mirror the restore journal", "err", err)
+		}
+	}
+	return nil
+}
+
+// Run executes the plan's steps in order, skipping those the journal
+// records as done (except Always steps). The first failing step stops the
+// run; its error names the step, and `restore --resume` continues from it.
+func (r *Runner) Run(ctx context.Context, p *Plan, j *Journal) (*Report, error) {
+	resumed := false
+	for _, s := range p.Steps {
+		if st := j.state(s.Name); st.Status != Pending {
+			resumed = true
+		}
+	}
+	if j.Started.IsZero() {
+		j.Started = r.clock()
+	}
+	if err := r.save(ctx, j); err != nil {
+		return nil, err
+	}
+	rep := &Report{Snapshot: p.Snapshot, Resumed: resumed}
+	for _, s := range p.Steps {
+		st := j.state(s.Name)
+		if st.Status == Done && !s.Always {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return r.finish(j, rep), err
+		}
+		st.Status, st.Started, st.Ended, st.Error = Running, r.clock(), time.Time{}, ""
+		st.Attempts++
+		if err := r.save(ctx, j); err != nil {
+			return r.finish(j, rep), err
+		}
+		if r.BeforeStep != nil {
+			r.BeforeStep(s.Name)
+		}
+		task := r.Tracker.Start(s.Name)
+		res, err := s.Run(ctx, j, task)
+		task.Done()
+		st = j.state(s.Name)
+		st.Ended = r.clock()
+		if err != nil {
+			st.Status, st.Error = Failed, err.Error()
+			if serr := r.save(ctx, j); serr != nil && r.Log != nil {
+				r.Log.Error("could not save the restore journal", "err", serr)
+			}
+			return r.finish(j, rep), stepError(s.Name, err)
+		}
+		st.Status, st.Items, st.Summary, st.Detail, st.Mismatch = Done, res.Items, res.Summary, res.Detail, res.Mismatch
+		if err := r.save(ctx, j); err != nil {
+			return r.finish(j, rep), err
+		}
+		if r.AfterStep != nil {
+			r.AfterStep(s.Name)
+		}
+	}
+	j.Finished = true
+	if err := r.save(ctx, j); err != nil {
+		return r.finish(j, rep), err
+	}
+	return r.finish(j, rep), nil
+}
+
+func (r *Runner) finish(j *Journal, rep *Report) *Report {
+	rep.Steps = append([]StepState(nil), j.Steps...)
+	for _, s := range j.Steps {
+		if s.Mismatch {
+			rep.Mismatch = true
+		}
+	}
+	return rep
+}
+
+func stepError(step string, err error) error {
+	code := errs.Code(err)
+	hint := errs.Hint(err)
+	if step != StepPreflight {
+		extra := "fix the cause, then run the same restore again with --resume to continue from step " + step
+		if hint == "" {
+			hint = extra
+		} else {
+			hint += "; then " + extra
+		}
+	}
+	return errs.Wrap(code, fmt.Errorf("restore step %s: %w", step, err), hint)
+}
