@@ -1,0 +1,164 @@
+package repo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"filippo.io/age"
+	"filippo.io/age/armor"
+)
+
+// Keys are the secrets and public keys a command was given.
+type Keys struct {
+	Passphrase string   // repository passphrase (age scrypt)
+	Recipients []string // age recipients (public keys) for a new repository
+	Identities []age.Identity
+	// ScryptWorkFactor for wrapping the repository key at init (0: age's default, 18).
+	ScryptWorkFactor int
+}
+
+func (k Keys) any() bool { return k.Passphrase != "" || len(k.Recipients) > 0 || len(k.Identities) > 0 }
+
+// ParseIdentities reads an age identity file (AGE-SECRET-KEY-… lines).
+func ParseIdentities(r io.Reader) ([]age.Identity, error) {
+	ids, err := age.ParseIdentities(r)
+	if err != nil {
+		return nil, fmt.Errorf("age identity file: %w", err)
+	}
+	return ids, nil
+}
+
+// ParseRecipients reads age recipients, one per line (# comments allowed).
+func ParseRecipients(r io.Reader) ([]string, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		if _, err := age.ParseX25519Recipient(l); err != nil {
+			return nil, fmt.Errorf("age recipient %q: %w", l, err)
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// newEncryption builds the encryption parameters of a new repository.
+func newEncryption(repoID string, k Keys) (*Encryption, error) {
+	enc := &Encryption{Scheme: "age"}
+	for _, r := range k.Recipients {
+		if _, err := age.ParseX25519Recipient(r); err != nil {
+			return nil, fmt.Errorf("age recipient %q: %w", r, err)
+		}
+		enc.Recipients = append(enc.Recipients, r)
+	}
+	if k.Passphrase != "" {
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			return nil, err
+		}
+		sr, err := age.NewScryptRecipient(k.Passphrase)
+		if err != nil {
+			return nil, err
+		}
+		if k.ScryptWorkFactor > 0 {
+			sr.SetWorkFactor(k.ScryptWorkFactor)
+		}
+		wrapped, err := armored([]byte(id.String()+"\n"), sr)
+		if err != nil {
+			return nil, err
+		}
+		enc.PassphraseKey = wrapped
+		enc.Recipients = append(enc.Recipients, id.Recipient().String())
+	}
+	rs, err := enc.recipients()
+	if err != nil {
+		return nil, err
+	}
+	if enc.Check, err = armored([]byte(repoID), rs...); err != nil {
+		return nil, err
+	}
+	return enc, nil
+}
+
+func armored(plain []byte, rs ...age.Recipient) (string, error) {
+	var buf bytes.Buffer
+	aw := armor.NewWriter(&buf)
+	w, err := age.Encrypt(aw, rs...)
+	if err != nil {
+		return "", err
+	}
+	if _, err := w.Write(plain); err != nil {
+		return "", err
+	}
+	if err := w.Close(); err != nil {
+		return "", err
+	}
+	if err := aw.Close(); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
+
+func unarmor(s string, ids ...age.Identity) ([]byte, error) {
+	r, err := age.Decrypt(armor.NewReader(strings.NewReader(s)), ids...)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}
+
+func (e *Encryption) recipients() ([]age.Recipient, error) {
+	var out []age.Recipient
+	for _, s := range e.Recipients {
+		r, err := age.ParseX25519Recipient(s)
+		if err != nil {
+			return nil, fmt.Errorf("config.json: age recipient %q: %w", s, err)
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("config.json: encrypted repository without recipients")
+	}
+	return out, nil
+}
+
+// identities returns the identities that open this repository from the
+// given keys; none (and no error) when no key was given. A key that does
+// not open the repository is an error.
+func (e *Encryption) identities(repoID string, k Keys) ([]age.Identity, error) {
+	ids := append([]age.Identity(nil), k.Identities...)
+	if k.Passphrase != "" && e.PassphraseKey != "" {
+		si, err := age.NewScryptIdentity(k.Passphrase)
+		if err != nil {
+			return nil, err
+		}
+		keyText, err := unarmor(e.PassphraseKey, si)
+		if err != nil {
+			return nil, errors.New("the passphrase does not open this repository")
+		}
+		id, err := age.ParseX25519Identity(strings.TrimSpace(string(keyText)))
+		if err != nil {
+			return nil, fmt.Errorf("config.json: repository key: %w", err)
+		}
+		ids = append(ids, id)
+	} else if k.Passphrase != "" && len(k.Identities) == 0 {
+		return nil, errors.New("this repository has no passphrase (it is encrypted to age recipients): give --identity-file")
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	got, err := unarmor(e.Check, ids...)
+	if err != nil || string(got) != repoID {
+		return nil, errors.New("the given key does not open this repository")
+	}
+	return ids, nil
+}

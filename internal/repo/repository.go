@@ -1,0 +1,320 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+)
+
+// Options configure how a Repository is opened or created.
+type Options struct {
+	Keys        Keys
+	Compression string // zstd (default), gzip or none
+	Level       int    // compression level; 0 = the algorithm's default
+	Threads     int    // zstd encoder goroutines per file; 0 = min(GOMAXPROCS, 4)
+	ToolVersion string
+	LockTTL     time.Duration // 0 = DefaultLockTTL
+	Logger      *slog.Logger
+	now         func() time.Time
+}
+
+// Repository is an opened snapshot repository.
+type Repository struct {
+	be    Backend
+	cfg   Config
+	opts  Options
+	rcpts []age.Recipient
+	ids   []age.Identity
+	log   *slog.Logger
+}
+
+// ErrNoRepository is wrapped when a location holds no config.json.
+var ErrNoRepository = errors.New("no repository")
+
+// Init creates a repository in an empty location. Giving a passphrase or
+// recipients makes it encrypted.
+func Init(ctx context.Context, be Backend, opts Options) (*Repository, error) {
+	if _, err := be.Stat(ctx, configName); err == nil {
+		return nil, errs.UsageError("use it as it is, or choose another --repo",
+			"a repository already exists at %s", be.Location())
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("repository %s: %w", be.Location(), err)
+	}
+	cfg := Config{Format: FormatVersion, ID: newRepoID(), Created: time.Now().UTC()}
+	if opts.Keys.Passphrase != "" || len(opts.Keys.Recipients) > 0 {
+		enc, err := newEncryption(cfg.ID, opts.Keys)
+		if err != nil {
+			return nil, errs.Wrap(errs.Usage, err, "check --recipient / --recipients-file")
+		}
+		cfg.Encryption = enc
+	}
+	if err := be.Put(ctx, configName, bytes.NewReader(marshal(cfg))); err != nil {
+		return nil, fmt.Errorf("create repository at %s: %w", be.Location(), err)
+	}
+	return newRepository(be, cfg, opts)
+}
+
+// Open opens an existing repository. With encryption, the given keys are
+// checked; without keys, the repository can still take backups (they are
+// encrypted to its recipients) but cannot read manifests or files.
+func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
+	rc, err := be.Get(ctx, configName)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errs.Wrap(errs.Usage, fmt.Errorf("%w at %s (config.json missing)", ErrNoRepository, be.Location()),
+			"create one with `3scale-ops init` (or run `backup`, which creates it), or check --repo")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open repository %s: %w", be.Location(), err)
+	}
+	defer rc.Close()
+	var cfg Config
+	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("repository %s: config.json is not valid: %w", be.Location(), err)
+	}
+	if cfg.Format > FormatVersion {
+		return nil, errs.New(errs.Usage, "upgrade 3scale-ops to a release that reads this format",
+			"repository %s has format %d; this 3scale-ops reads format %d and older", be.Location(), cfg.Format, FormatVersion)
+	}
+	if cfg.Format < 1 || cfg.ID == "" {
+		return nil, fmt.Errorf("repository %s: config.json has no format or id", be.Location())
+	}
+	return newRepository(be, cfg, opts)
+}
+
+// OpenOrInit opens the repository, creating it when the location is empty.
+func OpenOrInit(ctx context.Context, be Backend, opts Options) (r *Repository, created bool, err error) {
+	r, err = Open(ctx, be, opts)
+	if errors.Is(err, ErrNoRepository) {
+		r, err = Init(ctx, be, opts)
+		return r, err == nil, err
+	}
+	return r, false, err
+}
+
+func newRepository(be Backend, cfg Config, opts Options) (*Repository, error) {
+	r := &Repository{be: be, cfg: cfg, opts: opts, log: opts.Logger}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	if opts.now == nil {
+		r.opts.now = time.Now
+	}
+	switch opts.Compression {
+	case "":
+		r.opts.Compression = "zstd"
+	case "zstd", "gzip", "none":
+	default:
+		return nil, errs.UsageError("use --compression zstd, gzip or none", "unknown compression %q", opts.Compression)
+	}
+	if cfg.Encryption == nil {
+		return r, nil
+	}
+	var err error
+	if r.rcpts, err = cfg.Encryption.recipients(); err != nil {
+		return nil, err
+	}
+	if r.ids, err = cfg.Encryption.identities(cfg.ID, opts.Keys); err != nil {
+		return nil, errs.Wrap(errs.Usage, fmt.Errorf("repository %s: %w", be.Location(), err),
+			"give the repository's passphrase (--password-file or THREESCALE_OPS_PASSWORD) or an age identity (--identity-file)")
+	}
+	return r, nil
+}
+
+// Config returns config.json.
+func (r *Repository) Config() Config { return r.cfg }
+
+// Backend returns the storage backend.
+func (r *Repository) Backend() Backend { return r.be }
+
+// Location describes where the repository is.
+func (r *Repository) Location() string { return r.be.Location() }
+
+// Encrypted reports whether the repository encrypts its files.
+func (r *Repository) Encrypted() bool { return r.cfg.Encryption != nil }
+
+// needKey fails when an encrypted repository must be read without a key.
+func (r *Repository) needKey(what string) error {
+	if r.Encrypted() && len(r.ids) == 0 {
+		return errs.New(errs.Usage,
+			"give the repository's passphrase (--password-file or THREESCALE_OPS_PASSWORD) or an age identity (--identity-file)",
+			"repository %s is encrypted: reading %s needs its key", r.Location(), what)
+	}
+	return nil
+}
+
+// SnapshotRef is a snapshot directory found in the repository.
+type SnapshotRef struct {
+	ID       string
+	Time     time.Time
+	Complete bool // has a manifest; incomplete ones are invisible to list and restore
+	Size     int64
+}
+
+// Snapshots lists the snapshot directories, oldest first, complete or not.
+func (r *Repository) Snapshots(ctx context.Context) ([]SnapshotRef, error) {
+	objs, err := r.be.List(ctx, snapshotsDir)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]*SnapshotRef{}
+	for _, o := range objs {
+		rest := strings.TrimPrefix(o.Name, snapshotsDir)
+		id, file, ok := strings.Cut(rest, "/")
+		if !ok || !ValidSnapshotID(id) {
+			continue
+		}
+		s := byID[id]
+		if s == nil {
+			t, _ := SnapshotTime(id)
+			s = &SnapshotRef{ID: id, Time: t}
+			byID[id] = s
+		}
+		s.Size += o.Size
+		if file == manifestPlain || file == manifestAged {
+			s.Complete = true
+		}
+	}
+	out := make([]SnapshotRef, 0, len(byID))
+	for _, s := range byID {
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// ResolveID turns "latest", a full id or a unique id prefix into the id of
+// a committed snapshot.
+func (r *Repository) ResolveID(ctx context.Context, ref string) (string, error) {
+	snaps, err := r.Snapshots(ctx)
+	if err != nil {
+		return "", err
+	}
+	var match []string
+	for _, s := range snaps {
+		if s.Complete && (ref == "latest" || s.ID == ref || strings.HasPrefix(s.ID, ref)) {
+			match = append(match, s.ID)
+		}
+	}
+	switch {
+	case len(match) == 0:
+		return "", errs.New(errs.Usage, "run `3scale-ops backups list` to see the snapshots",
+			"no snapshot %q in %s: %w", ref, r.Location(), artifactNotFound)
+	case ref == "latest":
+		return match[len(match)-1], nil
+	case len(match) > 1:
+		return "", errs.UsageError("give more characters of the id", "snapshot id %q is ambiguous (%d match)", ref, len(match))
+	}
+	return match[0], nil
+}
+
+// LoadManifest reads a committed snapshot's manifest.
+func (r *Repository) LoadManifest(ctx context.Context, id string) (*Manifest, error) {
+	if !ValidSnapshotID(id) {
+		return nil, errs.UsageError("run `3scale-ops backups list` to see the snapshots", "%q is not a snapshot id", id)
+	}
+	dir := snapshotsDir + id + "/"
+	rc, err := r.be.Get(ctx, dir+manifestPlain)
+	encrypted := false
+	if errors.Is(err, ErrNotFound) {
+		rc, err = r.be.Get(ctx, dir+manifestAged)
+		encrypted = true
+	}
+	if errors.Is(err, ErrNotFound) {
+		return nil, errs.New(errs.Usage, "run `3scale-ops backups list`; `backups prune` removes incomplete snapshots",
+			"snapshot %s has no manifest in %s (it does not exist or was never completed): %w", id, r.Location(), artifactNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	defer rc.Close()
+	var in io.Reader = rc
+	if encrypted {
+		if err := r.needKey("snapshot " + id); err != nil {
+			return nil, err
+		}
+		if in, err = age.Decrypt(rc, r.ids...); err != nil {
+			return nil, fmt.Errorf("snapshot %s: decrypt manifest: %w: %w", id, err, artifactCorrupt)
+		}
+	}
+	var m Manifest
+	if err := json.NewDecoder(in).Decode(&m); err != nil {
+		return nil, fmt.Errorf("snapshot %s: manifest is not valid JSON: %v: %w", id, err, artifactCorrupt)
+	}
+	if m.Format > FormatVersion {
+		return nil, errs.New(errs.Usage, "upgrade 3scale-ops", "snapshot %s has manifest format %d; this 3scale-ops reads %d", id, m.Format, FormatVersion)
+	}
+	if m.ID != id {
+		return nil, fmt.Errorf("snapshot %s: manifest names snapshot %q: %w", id, m.ID, artifactCorrupt)
+	}
+	return &m, nil
+}
+
+// DeleteSnapshot removes a snapshot: the manifest first, so that it is
+// invisible at once, then every other file of its directory.
+func (r *Repository) DeleteSnapshot(ctx context.Context, id string) error {
+	if !ValidSnapshotID(id) {
+		return fmt.Errorf("%q is not a snapshot id", id)
+	}
+	dir := snapshotsDir + id + "/"
+	for _, n := range []string{manifestPlain, manifestAged} {
+		if err := r.be.Delete(ctx, dir+n); err != nil {
+			return fmt.Errorf("delete snapshot %s: %w", id, err)
+		}
+	}
+	return r.deletePrefix(ctx, dir)
+}
+
+func (r *Repository) deletePrefix(ctx context.Context, prefix string) error {
+	objs, err := r.be.List(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, o := range objs {
+		if err := r.be.Delete(ctx, o.Name); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// PutRestoreJournal stores a small JSON object under restores/NAME.json
+// (the restore engine's journal). It replaces any earlier one atomically.
+func (r *Repository) PutRestoreJournal(ctx context.Context, name string, v any) error {
+	if err := cleanName(name); err != nil || strings.Contains(name, "/") {
+		return fmt.Errorf("restore journal name %q: must be one path element", name)
+	}
+	return r.be.Put(ctx, restoresDir+name+".json", bytes.NewReader(marshal(v)))
+}
+
+// GetRestoreJournal decodes restores/NAME.json into v; a missing journal
+// gives an error wrapping ErrNotFound (and artifact.ErrNotFound).
+func (r *Repository) GetRestoreJournal(ctx context.Context, name string, v any) error {
+	rc, err := r.be.Get(ctx, restoresDir+name+".json")
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("restore journal %s: %w: %w", name, ErrNotFound, artifactNotFound)
+		}
+		return err
+	}
+	defer rc.Close()
+	if err := json.NewDecoder(rc).Decode(v); err != nil {
+		return fmt.Errorf("restore journal %s: %w", name, err)
+	}
+	return nil
+}
+
+// DeleteRestoreJournal removes restores/NAME.json.
+func (r *Repository) DeleteRestoreJournal(ctx context.Context, name string) error {
+	return r.be.Delete(ctx, restoresDir+name+".json")
+}
