@@ -1,0 +1,267 @@
+package mysqldump
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
+	"github.com/go-sql-driver/mysql"
+)
+
+// prepareTarget creates the database if needed and, with consent, drops
+// what it holds.
+func (e *Engine) prepareTarget(ctx context.Context, t *target) error {
+	cfg := e.cfg.Clone()
+	cfg.DBName = ""
+	db, err := (&Engine{opts: e.opts, cfg: cfg}).open()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return e.wrap(err, "connect to the restore target")
+	}
+	defer c.Close()
+	dbq := quoteIdent(e.cfg.DBName)
+	if !t.exists {
+		q := "CREATE DATABASE IF NOT EXISTS " + dbq
+		if t.meta.Charset != "" {
+			q += " CHARACTER SET " + t.meta.Charset + " COLLATE " + t.meta.Collation
+		}
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			return e.wrap(err, "create the database")
+		}
+		return nil
+	}
+	if len(t.existing) == 0 {
+		return nil
+	}
+	e.opts.Logger.Warn("system-mysql: dropping the target database's objects (--drop-existing)", "database", e.cfg.DBName, "objects", len(t.existing))
+	if _, err := c.ExecContext(ctx, "SET SESSION foreign_key_checks = 0"); err != nil {
+		return e.wrap(err, "drop existing objects")
+	}
+	for _, o := range t.existing {
+		kind, name, _ := strings.Cut(o, " ")
+		q := "DROP " + strings.ToUpper(kind) + " IF EXISTS " + dbq + "." + quoteIdent(name)
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			return e.wrap(err, "drop existing "+o)
+		}
+	}
+	return nil
+}
+
+// loadConns opens the loading sessions: no foreign-key or unique checks,
+// UTC, the dump's sql_mode and, if asked and permitted, no binlog.
+func (e *Engine) loadConns(ctx context.Context, db *sql.DB) ([]*sql.Conn, error) {
+	var conns []*sql.Conn
+	warned := false
+	for range e.opts.Workers {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, e.wrap(err, "connect to the restore target")
+		}
+		conns = append(conns, c)
+		for _, q := range []string{"SET SESSION foreign_key_checks = 0", "SET SESSION unique_checks = 0",
+			"SET SESSION time_zone = '+00:00'", "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'"} {
+			if _, err := c.ExecContext(ctx, q); err != nil {
+				for _, c := range conns {
+					c.Close()
+				}
+				return nil, e.wrap(err, "set up the loading session")
+			}
+		}
+		if e.opts.SkipBinlog {
+			if _, err := c.ExecContext(ctx, "SET SESSION sql_log_bin = 0"); err != nil && !warned {
+				warned = true
+				e.opts.Logger.Warn("system-mysql: the restoring user may not turn the binary log off; the load is written to the binlog", "error", err.Error())
+			}
+		}
+	}
+	return conns, nil
+}
+
+type loadJob struct {
+	table string
+	file  FileMeta // data file, or
+	alter string   // the deferred indexes of table
+}
+
+// loadData runs the data files on all connections, biggest first; when a
+// table's last file is in, its deferred indexes are added next.
+func (e *Engine) loadData(ctx context.Context, conns []*sql.Conn, src artifact.Source, m *Meta, alters map[string]string, task *progress.Task) error {
+	var queue []loadJob
+	left := map[string]int{}
+	for _, t := range m.Tables {
+		for _, f := range t.Files {
+			queue = append(queue, loadJob{table: t.Name, file: f})
+		}
+		left[t.Name] = len(t.Files)
+	}
+	sort.SliceStable(queue, func(i, j int) bool { return queue[i].file.Bytes > queue[j].file.Bytes })
+
+	var mu sync.Mutex
+	cond := sync.NewCond(&mu)
+	running := 0
+	var firstErr error
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	take := func() (loadJob, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		for len(queue) == 0 && running > 0 && firstErr == nil {
+			cond.Wait()
+		}
+		if len(queue) == 0 || firstErr != nil {
+			return loadJob{}, false
+		}
+		j := queue[0]
+		queue = queue[1:]
+		running++
+		return j, true
+	}
+	finish := func(j loadJob, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		running--
+		if err != nil && firstErr == nil {
+			firstErr = err
+			cancel()
+		}
+		if err == nil && j.alter == "" {
+			left[j.table]--
+			if left[j.table] == 0 && alters[j.table] != "" {
+				queue = append([]loadJob{{table: j.table, alter: alters[j.table]}}, queue...)
+			}
+		}
+		cond.Broadcast()
+	}
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func(c *sql.Conn) {
+			defer wg.Done()
+			for {
+				j, ok := take()
+				if !ok {
+					return
+				}
+				var err error
+				if j.alter != "" {
+					task.SetPhase("indexes " + j.table)
+					if _, err = c.ExecContext(ctx, j.alter); err != nil {
+						err = e.loadError(fmt.Errorf("add the indexes of table %s: %w", j.table, err), "load", true)
+					}
+				} else {
+					err = e.loadFile(ctx, c, src, j, task)
+				}
+				finish(j, err)
+			}
+		}(c)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// loadFile runs one data file in one transaction, committed only when the
+// whole file has been read and matches its recorded size and checksum.
+func (e *Engine) loadFile(ctx context.Context, c *sql.Conn, src artifact.Source, j loadJob, task *progress.Task) (err error) {
+	fm := j.file
+	fail := func(err error) error {
+		_, _ = c.ExecContext(context.Background(), "ROLLBACK")
+		return e.loadError(fmt.Errorf("table %s, file %s: %w", j.table, fm.Name, err), "load", true)
+	}
+	rc, err := src.Open(ctx, fm.Name)
+	if err != nil {
+		return e.loadError(fmt.Errorf("open %s: %w", fm.Name, err), "load", true)
+	}
+	defer rc.Close()
+	hr := newHashReader(rc)
+	sr := newStmtReader(hr, maxStatement)
+	if _, err := c.ExecContext(ctx, "BEGIN"); err != nil {
+		return fail(err)
+	}
+	for {
+		st, err := sr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fail(err)
+		}
+		if _, err := c.ExecContext(ctx, string(st)); err != nil {
+			return fail(explainExec(err))
+		}
+		task.AddBytes(int64(len(st)))
+	}
+	if err := hr.verify(fm); err != nil {
+		return fail(err)
+	}
+	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
+		return fail(err)
+	}
+	task.AddItems(fm.Rows)
+	return nil
+}
+
+func explainExec(err error) error {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == 1153 {
+		return fmt.Errorf("%w (raise the server's max_allowed_packet)", err)
+	}
+	return err
+}
+
+// compareCounts checks every table's row count against the dump's.
+func (e *Engine) compareCounts(ctx context.Context, conns []*sql.Conn, m *Meta) error {
+	var mu sync.Mutex
+	var diffs []string
+	var firstErr error
+	next := make(chan TableMeta)
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func(c *sql.Conn) {
+			defer wg.Done()
+			for t := range next {
+				var n int64
+				err := c.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+quoteIdent(t.Name)).Scan(&n)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = e.wrap(err, "count rows of "+t.Name)
+				} else if err == nil && n != t.Rows {
+					diffs = append(diffs, fmt.Sprintf("%s has %d rows, the dump %d", t.Name, n, t.Rows))
+				}
+				mu.Unlock()
+			}
+		}(c)
+	}
+	for _, t := range m.Tables {
+		next <- t
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if len(diffs) > 0 {
+		sort.Strings(diffs)
+		return errs.New(errs.Mismatch, "the restored database differs from the snapshot; check the server log and rerun the restore with --drop-existing",
+			"system-mysql: row counts differ after restore: %s", strings.Join(diffs, "; "))
+	}
+	return nil
+}
