@@ -1,0 +1,66 @@
+package pgdump
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+)
+
+// Export writes the snapshot as one plain SQL stream that `psql -f` (or
+// `psql < file`) loads into an empty database: pre-data, every table as a
+// COPY … FROM stdin block, post-data, then sequence values. Data files are
+// streamed, never held whole; a data file whose row count differs from
+// the dump's stops the export with an error.
+func Export(ctx context.Context, src artifact.Source, w io.Writer) error {
+	m, err := readMeta(src)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 256*1024)
+	fmt.Fprintf(bw, "-- 3scale-ops export of zync-postgres: database %s, PostgreSQL %s, snapshot %s, LSN %s\n-- load with: psql -v ON_ERROR_STOP=1 -f FILE DBNAME (into an empty database)\n\n",
+		m.Database, m.ServerVersion, m.Snapshot, m.LSN)
+	if err := copyFile(ctx, src, FilePreData, bw, -1); err != nil {
+		return err
+	}
+	for _, t := range m.Tables {
+		fmt.Fprintf(bw, "\n-- data of %s (%d rows)\nCOPY %s (%s) FROM stdin;\n", t.Ident, t.Rows, t.Ident, t.Columns)
+		for _, f := range t.Files {
+			if err := copyFile(ctx, src, f.Name, bw, f.Rows); err != nil {
+				return err
+			}
+		}
+		bw.WriteString("\\.\n")
+	}
+	bw.WriteString("\n")
+	for _, n := range []string{FilePostData, FileSequences} {
+		if err := copyFile(ctx, src, n, bw, -1); err != nil {
+			return err
+		}
+		bw.WriteString("\n")
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("zync-postgres: writing the export: %w", err)
+	}
+	return nil
+}
+
+// copyFile streams one artifact into w; rows >= 0 checks the line count.
+func copyFile(ctx context.Context, src artifact.Source, name string, w io.Writer, rows int64) error {
+	r, err := src.Open(ctx, name)
+	if err != nil {
+		return errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: opening %s: %w", name, err), hintRedo)
+	}
+	defer r.Close()
+	lc := &lineCounter{}
+	if _, err := io.Copy(io.MultiWriter(w, lc), r); err != nil {
+		return errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: exporting %s: %w", name, err), hintRedo)
+	}
+	if rows >= 0 && (lc.lines != rows || (lc.n > 0 && lc.last != '\n')) {
+		return errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: %s holds %d rows, the dump wrote %d: %w", name, lc.lines, rows, artifact.ErrCorrupt), hintRedo)
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,225 @@
+package pgdump
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
+)
+
+const hintPartial = "the target is partly restored: fix the cause, then restore again with --drop-existing"
+
+// Restore loads a snapshot: it first reads back every artifact (refusing
+// a truncated or corrupt one before any table is touched) and checks the
+// target, then runs pre-data in one transaction, COPYs the data files in
+// parallel, builds keys and indexes in parallel, adds foreign keys and
+// triggers, sets sequence values, ANALYZEs and compares row counts.
+func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progress.Task) error {
+	task.SetPhase("verify")
+	m, err := readMeta(src)
+	if err != nil {
+		return err
+	}
+	if err := e.verifyArtifacts(ctx, src, m, task); err != nil {
+		return err
+	}
+	pre, err := readAll(ctx, src, FilePreData)
+	if err != nil {
+		return err
+	}
+	post, err := readAll(ctx, src, FilePostData)
+	if err != nil {
+		return err
+	}
+	seqs, err := readAll(ctx, src, FileSequences)
+	if err != nil {
+		return err
+	}
+	prelude, steps, err := parsePostData(bytes.NewReader(post))
+	if err != nil {
+		return errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: %s: %w", FilePostData, err), hintRedo)
+	}
+
+	type loadJob struct {
+		t      Table
+		f      DataFile
+		freeze bool
+	}
+	var jobs []loadJob
+	var totalBytes, totalRows int64
+	for _, t := range m.Tables {
+		for _, f := range t.Files {
+			jobs = append(jobs, loadJob{t, f, len(t.Files) == 1})
+			totalBytes += f.Bytes
+			totalRows += f.Rows
+		}
+	}
+	n := max(1, min(e.parallel(), max(len(jobs), 1)))
+	conns := make([]*pgx.Conn, n)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close(context.Background())
+			}
+		}
+	}()
+	for i := range conns {
+		if conns[i], err = e.connect(ctx, appLoad); err != nil {
+			return err
+		}
+		if _, err := conns[i].Exec(ctx, "SET synchronous_commit = off"); err != nil {
+			return dbErr("preparing a load session", err)
+		}
+	}
+	c := conns[0]
+	task.SetPhase("preflight")
+	if err := e.checkTarget(ctx, c, m); err != nil {
+		return err
+	}
+	if e.DropExisting {
+		task.SetPhase("drop")
+		if err := dropExisting(ctx, c); err != nil {
+			return errs.Wrap(errs.Failure, err, "check that the restoring user owns the target's objects")
+		}
+	}
+
+	task.SetPhase("schema")
+	if err := c.PgConn().Exec(ctx, string(pre)).Close(); err != nil {
+		return errs.Wrap(errs.Failure, dbErr("loading "+FilePreData+" (nothing was created)", err), "check the target's PostgreSQL version and extensions")
+	}
+
+	task.SetPhase("data")
+	task.SetTotal(totalBytes, totalRows)
+	err = pool(ctx, n, jobs, func(ctx context.Context, w int, j loadJob) error {
+		r, err := src.Open(ctx, j.f.Name)
+		if err != nil {
+			return fmt.Errorf("zync-postgres: opening %s: %w", j.f.Name, err)
+		}
+		defer r.Close()
+		pc := conns[w].PgConn()
+		copySQL := fmt.Sprintf("COPY %s (%s) FROM STDIN", j.t.Ident, j.t.Columns)
+		if j.freeze {
+			// Same transaction as a TRUNCATE: rows are written frozen and
+			// all-visible, so nothing rewrites them for hint bits later.
+			if err := pc.Exec(ctx, "BEGIN; TRUNCATE "+j.t.Ident).Close(); err != nil {
+				return dbErr("loading table "+j.t.Ident, err)
+			}
+			copySQL += " WITH (FREEZE)"
+		}
+		tag, err := pc.CopyFrom(ctx, progress.Reader{R: r, Task: task}, copySQL)
+		if err != nil {
+			if j.freeze {
+				_ = pc.Exec(context.Background(), "ROLLBACK").Close()
+			}
+			return errs.Wrap(errs.Failure, dbErr("loading "+j.f.Name+" into "+j.t.Ident, err), hintPartial)
+		}
+		if j.freeze {
+			if err := pc.Exec(ctx, "COMMIT").Close(); err != nil {
+				return errs.Wrap(errs.Failure, dbErr("loading table "+j.t.Ident, err), hintPartial)
+			}
+		}
+		if tag.RowsAffected() != j.f.Rows {
+			return errs.New(errs.Mismatch, hintPartial, "zync-postgres: %s loaded %d rows into %s, the dump wrote %d",
+				j.f.Name, tag.RowsAffected(), j.t.Ident, j.f.Rows)
+		}
+		task.AddItems(tag.RowsAffected())
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	task.SetPhase("indexes")
+	if err := e.runSteps(ctx, conns, prelude, steps); err != nil {
+		return err
+	}
+	task.SetPhase("sequences")
+	if err := c.PgConn().Exec(ctx, string(seqs)).Close(); err != nil {
+		return errs.Wrap(errs.Failure, dbErr("setting sequence values", err), hintPartial)
+	}
+
+	task.SetPhase("analyze")
+	err = pool(ctx, n, m.Tables, func(ctx context.Context, w int, t Table) error {
+		if _, err := conns[w].Exec(ctx, "ANALYZE "+t.Ident); err != nil {
+			return dbErr("analyzing "+t.Ident, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	task.SetPhase("check")
+	if err := checkCounts(ctx, conns, m); err != nil {
+		return err
+	}
+	task.SetPhase("done")
+	task.Done()
+	return nil
+}
+
+// runSteps builds keys and indexes on every connection at once, then adds
+// foreign keys and triggers one at a time (they lock two tables each).
+func (e *Engine) runSteps(ctx context.Context, conns []*pgx.Conn, prelude string, steps []step) error {
+	mem := e.MaintenanceWorkMem
+	if mem == "" {
+		mem = "128MB"
+	}
+	for _, c := range conns {
+		if err := c.PgConn().Exec(ctx, prelude+"\nSET maintenance_work_mem = "+quoteLiteral(mem)).Close(); err != nil {
+			return dbErr("preparing index sessions", err)
+		}
+	}
+	var par, ser []step
+	for _, s := range steps {
+		if s.Kind == stepKey || s.Kind == stepIndex {
+			par = append(par, s)
+		} else {
+			ser = append(ser, s)
+		}
+	}
+	run := func(ctx context.Context, w int, s step) error {
+		if err := conns[w].PgConn().Exec(ctx, s.SQL).Close(); err != nil {
+			return errs.Wrap(errs.Failure, dbErr("post-data step "+firstLine(s.SQL), err), hintPartial)
+		}
+		return nil
+	}
+	if err := pool(ctx, len(conns), par, run); err != nil {
+		return err
+	}
+	for _, s := range ser {
+		if err := run(ctx, 0, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	if i := bytes.IndexByte([]byte(s), '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return s
+}
+
+// checkCounts compares every table's row count with the snapshot's.
+func checkCounts(ctx context.Context, conns []*pgx.Conn, m *Meta) error {
+	return pool(ctx, len(conns), m.Tables, func(ctx context.Context, w int, t Table) error {
+		var got int64
+		if err := conns[w].QueryRow(ctx, "SELECT count(*) FROM ONLY "+t.Ident).Scan(&got); err != nil {
+			return dbErr("counting rows of "+t.Ident, err)
+		}
+		if got != t.Rows {
+			return errs.Wrap(errs.Mismatch, fmt.Errorf("zync-postgres: table %s has %d rows after restore, the snapshot has %d: %w",
+				t.Ident, got, t.Rows, errMismatch), "check for writers on the target (zync and zync-que must be scaled to 0) and restore again with --drop-existing")
+		}
+		return nil
+	})
+}
