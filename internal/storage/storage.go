@@ -1,0 +1,213 @@
+// Package storage is the system-storage engine: the files 3scale keeps
+// under /opt/system/public/system (CMS uploads, attachments, generated
+// configuration), read from and written back to a local directory, an S3
+// bucket/prefix, or the system-app pod through exec streaming `tar`. The
+// artifact is one standard tar stream, files.tar, that `tar x` extracts:
+// paths (UTF-8, PAX), modes, mtimes, symlinks and empty directories
+// survive.
+//
+// It streams: no file and no archive is ever held whole in memory or
+// staged on local disk. On restore it must never write outside the
+// target: absolute paths, ".." and escaping symlink targets are refused
+// before anything is written (Preflight) and again while extracting.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/config"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/kube"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
+)
+
+// Component is the component name in snapshots and on the command line.
+const Component = "system-storage"
+
+// FileName and MetaKey are what a backup writes into the sink.
+const (
+	FileName = "files.tar"
+	MetaKey  = "storage"
+)
+
+// Options tune the engine; the zero value is the 3scale default.
+type Options struct {
+	Workload  string // pod mode: the workload whose pod mounts the storage (default system-app)
+	Container string // pod mode: container to exec in (default system-master)
+	// Overwrite allows restoring into a target that already holds files
+	// (existing files with the same names are replaced, others are kept).
+	Overwrite bool
+	Logger    *slog.Logger
+}
+
+// Engine backs up and restores system-storage at one location.
+type Engine struct {
+	loc  config.Storage
+	kc   *kube.Clients
+	ns   string
+	opts Options
+	log  *slog.Logger
+}
+
+// Meta is the component metadata stored under MetaKey.
+type Meta struct {
+	Kind     string `json:"kind"`   // dir, s3, pod
+	Source   string `json:"source"` // redacted location
+	Pod      string `json:"pod,omitempty"`
+	Files    int64  `json:"files"`
+	Dirs     int64  `json:"dirs"`
+	Symlinks int64  `json:"symlinks"`
+	Bytes    int64  `json:"bytes"` // file content bytes (not tar overhead)
+	Skipped  int64  `json:"skipped,omitempty"`
+}
+
+// New returns the engine for loc. kc is needed only for pod mode (nil
+// otherwise), namespace is the 3scale namespace.
+func New(loc config.Storage, kc *kube.Clients, namespace string, opts Options) *Engine {
+	if opts.Workload == "" {
+		opts.Workload = "system-app"
+	}
+	if opts.Container == "" {
+		opts.Container = "system-master"
+	}
+	if loc.Kind == "pod" && loc.Path == "" {
+		loc.Path = config.PodStoragePath
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Engine{loc: loc, kc: kc, ns: namespace, opts: opts, log: log}
+}
+
+// Name implements the engine contract.
+func (e *Engine) Name() string { return Component }
+
+// Backup writes files.tar and the Meta.
+func (e *Engine) Backup(ctx context.Context, sink artifact.Sink, task *progress.Task) error {
+	f, err := sink.Create(ctx, FileName, "tar")
+	if err != nil {
+		return fmt.Errorf("system-storage: create %s: %w", FileName, err)
+	}
+	meta := Meta{Kind: e.loc.Kind, Source: e.loc.Redacted()}
+	switch e.loc.Kind {
+	case "dir":
+		err = e.backupDir(ctx, f, task, &meta)
+	case "s3":
+		err = e.backupS3(ctx, f, task, &meta)
+	case "pod":
+		err = e.backupPod(ctx, f, task, &meta)
+	default:
+		err = errs.UsageError("pass --system-storage dir:///PATH, s3://HOST/BUCKET/PREFIX or pod", "system-storage: unknown storage kind %q", e.loc.Kind)
+	}
+	if err != nil {
+		return err
+	}
+	f.SetCount(meta.Files)
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("system-storage: store %s: %w", FileName, err)
+	}
+	task.Done()
+	return sink.Set(MetaKey, meta)
+}
+
+// Preflight checks, changing nothing, that the artifact is a safe tar
+// (it reads it through once: every entry is validated) and that the
+// target is reachable and empty unless Options.Overwrite.
+func (e *Engine) Preflight(ctx context.Context, src artifact.Source) error {
+	var meta Meta
+	if err := src.Get(MetaKey, &meta); err != nil {
+		return errs.Wrap(errs.Usage, fmt.Errorf("system-storage: snapshot metadata: %w", err), "the snapshot has no system-storage metadata; pick another snapshot or leave system-storage out (--components)")
+	}
+	if err := scanArtifact(ctx, src, meta); err != nil {
+		return err
+	}
+	var empty bool
+	var err error
+	switch e.loc.Kind {
+	case "dir":
+		empty, err = dirEmpty(e.loc.Path)
+	case "s3":
+		empty, err = e.s3Empty(ctx)
+	case "pod":
+		empty, err = e.podEmpty(ctx)
+	default:
+		return errs.UsageError("pass --system-storage dir:///PATH, s3://HOST/BUCKET/PREFIX or pod", "system-storage: unknown storage kind %q", e.loc.Kind)
+	}
+	if err != nil {
+		return err
+	}
+	if !empty && !e.opts.Overwrite {
+		return errs.New(errs.Usage, "restore into an empty location, or give consent to replace files (--drop-existing)",
+			"system-storage: target %s is not empty", e.loc.Redacted())
+	}
+	return nil
+}
+
+// Restore writes the files of the snapshot to the location.
+func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progress.Task) error {
+	var meta Meta
+	if err := src.Get(MetaKey, &meta); err == nil {
+		task.SetTotal(meta.Bytes, meta.Files+meta.Dirs+meta.Symlinks)
+	}
+	rc, err := src.Open(ctx, FileName)
+	if err != nil {
+		return fmt.Errorf("system-storage: open %s: %w", FileName, err)
+	}
+	defer rc.Close()
+	switch e.loc.Kind {
+	case "dir":
+		_, err = Extract(ctx, rc, e.loc.Path, task)
+	case "s3":
+		err = e.restoreS3(ctx, rc, task)
+	case "pod":
+		err = e.restorePod(ctx, rc, task)
+	default:
+		err = errs.UsageError("pass --system-storage dir:///PATH, s3://HOST/BUCKET/PREFIX or pod", "system-storage: unknown storage kind %q", e.loc.Kind)
+	}
+	if err != nil {
+		return err
+	}
+	task.Done()
+	return nil
+}
+
+// Export writes the snapshot's files.tar, as stored, to w.
+func Export(ctx context.Context, src artifact.Source, w io.Writer) error {
+	rc, err := src.Open(ctx, FileName)
+	if err != nil {
+		return fmt.Errorf("system-storage: open %s: %w", FileName, err)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(w, rc); err != nil {
+		if errors.Is(err, artifact.ErrCorrupt) {
+			return errs.Wrap(errs.Mismatch, fmt.Errorf("system-storage: %s: %w", FileName, err), "run `3scale-ops backups verify --read-data` and use another snapshot")
+		}
+		return fmt.Errorf("system-storage: export %s: %w", FileName, err)
+	}
+	return nil
+}
+
+// scanArtifact reads the whole tar, validating every entry name and link
+// target, and compares the file count with the metadata.
+func scanArtifact(ctx context.Context, src artifact.Source, meta Meta) error {
+	rc, err := src.Open(ctx, FileName)
+	if err != nil {
+		return errs.Wrap(errs.Usage, fmt.Errorf("system-storage: open %s: %w", FileName, err), "the snapshot is incomplete; pick another one")
+	}
+	defer rc.Close()
+	st, err := Scan(ctx, rc)
+	if err != nil {
+		return err
+	}
+	if st.Files != meta.Files {
+		return errs.New(errs.Mismatch, "the snapshot is damaged; run `3scale-ops backups verify --read-data` and use another one",
+			"system-storage: %s holds %d files, its metadata says %d", FileName, st.Files, meta.Files)
+	}
+	return nil
+}

@@ -1,0 +1,215 @@
+package storage_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/config"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
+	"github.com/3scale-ops/3scale-ops/internal/storage"
+)
+
+func dirEngine(path string, opts storage.Options) *storage.Engine {
+	return storage.New(config.Storage{Kind: "dir", Path: path}, nil, "", opts)
+}
+
+func backup(t *testing.T, e *storage.Engine) (*artifact.Memory, storage.Meta) {
+	t.Helper()
+	mem := artifact.NewMemory()
+	task := progress.NewTask("system-storage")
+	if err := e.Backup(context.Background(), mem, task); err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	var meta storage.Meta
+	if err := mem.Get(storage.MetaKey, &meta); err != nil {
+		t.Fatal(err)
+	}
+	if fi := mem.Files(); len(fi) != 1 || fi[0].Name != "files.tar" || fi[0].Format != "tar" || fi[0].Count != meta.Files {
+		t.Fatalf("files = %+v", fi)
+	}
+	if s := task.Stats(); s.Bytes < meta.Bytes || !s.Done {
+		t.Fatalf("progress = %+v, meta %+v", s, meta)
+	}
+	return mem, meta
+}
+
+func TestDirRoundTrip(t *testing.T) {
+	src := makeTree(t)
+	mem, meta := backup(t, dirEngine(src, storage.Options{}))
+	if meta.Files != 6 || meta.Symlinks != 2 || meta.Dirs != 6 || meta.Kind != "dir" || meta.Bytes != 30000+16+18+8+7 {
+		t.Fatalf("meta = %+v", meta)
+	}
+
+	dst := filepath.Join(t.TempDir(), "restored")
+	e := dirEngine(dst, storage.Options{})
+	ctx := context.Background()
+	if err := e.Preflight(ctx, mem); err != nil {
+		t.Fatalf("preflight: %v", err)
+	}
+	task := progress.NewTask("restore")
+	if err := e.Restore(ctx, mem, task); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	sameTree(t, src, dst)
+	if s := task.Stats(); s.Items != meta.Files+meta.Dirs+meta.Symlinks || s.Bytes != meta.Bytes {
+		t.Fatalf("restore progress = %+v", s)
+	}
+
+	// The artifact is a standard tar: GNU tar extracts the same tree.
+	var out bytes.Buffer
+	if err := storage.Export(ctx, mem, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), mem.Bytes("files.tar")) {
+		t.Fatal("export differs from the stored tar")
+	}
+	gnu := t.TempDir()
+	cmd := exec.Command("tar", "-xf", "-", "-C", gnu)
+	cmd.Stdin = &out
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tar -x: %v: %s", err, b)
+	}
+	sameTree(t, src, gnu)
+
+	// Restoring again refuses a non-empty target unless told to overwrite.
+	err := e.Preflight(ctx, mem)
+	if err == nil || errs.Code(err) != errs.Usage || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("preflight on non-empty target: %v", err)
+	}
+	e = dirEngine(dst, storage.Options{Overwrite: true})
+	if err := e.Preflight(ctx, mem); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Restore(ctx, mem, nil); err != nil {
+		t.Fatalf("restore over existing files: %v", err)
+	}
+	sameTree(t, src, dst)
+}
+
+func TestGNUTarArchiveExtracts(t *testing.T) {
+	// An archive made by GNU tar (as the pod makes it: "./" names) extracts
+	// identically through Extract.
+	src := makeTree(t)
+	out, err := exec.Command("tar", "-C", src, "-cf", "-", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := storage.Scan(context.Background(), bytes.NewReader(out))
+	if err != nil || st.Files != 6 || st.Symlinks != 2 {
+		t.Fatalf("scan: %+v %v", st, err)
+	}
+	dst := t.TempDir()
+	if _, err := storage.Extract(context.Background(), bytes.NewReader(out), dst, nil); err != nil {
+		t.Fatal(err)
+	}
+	sameTreeUnit(t, src, dst, time.Second)
+}
+
+func artifactWith(t *testing.T, tarData []byte, files int64) *artifact.Memory {
+	t.Helper()
+	mem := artifact.NewMemory()
+	f, _ := mem.Create(context.Background(), "files.tar", "tar")
+	_, _ = f.Write(tarData)
+	_ = f.Close()
+	_ = mem.Set(storage.MetaKey, storage.Meta{Kind: "dir", Files: files})
+	return mem
+}
+
+func TestMaliciousArchivesRefused(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		entries []entry
+	}{
+		{"dotdot", []entry{{name: "ok.txt", typ: tar.TypeReg, data: "x"}, {name: "../evil.txt", typ: tar.TypeReg, data: "pwned"}}},
+		{"dotdot-inside", []entry{{name: "a/../../evil.txt", typ: tar.TypeReg, data: "pwned"}}},
+		{"absolute", []entry{{name: "/tmp/evil.txt", typ: tar.TypeReg, data: "pwned"}}},
+		{"symlink-absolute", []entry{{name: "etc", link: "/etc", typ: tar.TypeSymlink}}},
+		{"symlink-escaping", []entry{{name: "a/up", link: "../../..", typ: tar.TypeSymlink}}},
+		{"hardlink-escaping", []entry{{name: "h", link: "../evil.txt", typ: tar.TypeLink}}},
+		{"device", []entry{{name: "dev", typ: tar.TypeChar}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := makeTar(t, tc.entries...)
+			parent := t.TempDir()
+			dst := filepath.Join(parent, "target")
+			mem := artifactWith(t, data, 1)
+			e := dirEngine(dst, storage.Options{})
+			err := e.Preflight(ctx, mem)
+			if err == nil || errs.Code(err) != errs.Usage || !strings.Contains(err.Error(), "refusing the archive") {
+				t.Fatalf("preflight: %v", err)
+			}
+			_, err = storage.Extract(ctx, bytes.NewReader(data), dst, nil)
+			if err == nil || !strings.Contains(err.Error(), "refusing the archive") {
+				t.Fatalf("extract: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(parent, "evil.txt")); err == nil {
+				t.Fatal("a file was written outside the target")
+			}
+		})
+	}
+}
+
+func TestSymlinkChainRefused(t *testing.T) {
+	// Each link looks local on its own, but the second is created inside
+	// the first (which points at the root) and would climb out of it.
+	parent := t.TempDir()
+	dst := filepath.Join(parent, "target")
+	data := makeTar(t,
+		entry{name: "d/e/", typ: tar.TypeDir},
+		entry{name: "d/e/up", link: "../..", typ: tar.TypeSymlink},
+		entry{name: "d/e/up/l", link: "../outside", typ: tar.TypeSymlink},
+	)
+	_, err := storage.Extract(context.Background(), bytes.NewReader(data), dst, nil)
+	if err == nil || !strings.Contains(err.Error(), "itself a symlink") {
+		t.Fatalf("extract: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dst, "l")); err == nil {
+		t.Fatal("the chained symlink was created")
+	}
+}
+
+func TestCorruptArtifact(t *testing.T) {
+	src := makeTree(t)
+	mem, meta := backup(t, dirEngine(src, storage.Options{}))
+	full := mem.Bytes("files.tar")
+	ctx := context.Background()
+
+	truncated := artifactWith(t, full[:len(full)/2], meta.Files)
+	err := dirEngine(t.TempDir(), storage.Options{}).Preflight(ctx, truncated)
+	if err == nil || errs.Code(err) != errs.Mismatch || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("preflight on truncated tar: %v", err)
+	}
+	dst := t.TempDir()
+	if err := dirEngine(dst, storage.Options{}).Restore(ctx, truncated, nil); err == nil || errs.Code(err) != errs.Mismatch {
+		t.Fatalf("restore of truncated tar: %v", err)
+	}
+
+	wrongCount := artifactWith(t, full, meta.Files+1)
+	err = dirEngine(t.TempDir(), storage.Options{}).Preflight(ctx, wrongCount)
+	if err == nil || errs.Code(err) != errs.Mismatch {
+		t.Fatalf("preflight with wrong count: %v", err)
+	}
+
+	noMeta := artifact.NewMemory()
+	if err := dirEngine(t.TempDir(), storage.Options{}).Preflight(ctx, noMeta); err == nil {
+		t.Fatal("preflight without metadata passed")
+	}
+}
+
+func TestBackupMissingDir(t *testing.T) {
+	e := dirEngine(filepath.Join(t.TempDir(), "nope"), storage.Options{})
+	err := e.Backup(context.Background(), artifact.NewMemory(), nil)
+	if err == nil || errs.Code(err) != errs.Usage || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("err = %v", err)
+	}
+}
