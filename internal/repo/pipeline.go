@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"runtime"
+	"strings"
 
 	"filippo.io/age"
 	"github.com/klauspost/compress/gzip"
@@ -251,7 +252,13 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 		}
 	} else if err != nil {
 		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("%s: %v: %w", v.file, err, artifactCorrupt)
+			// Say how the stored bytes differ, when they can still be read.
+			if serr := v.checkStored(); serr != nil && errors.Is(serr, artifactCorrupt) {
+				msg := strings.TrimSuffix(serr.Error(), ": "+artifactCorrupt.Error())
+				err = fmt.Errorf("%s (%v): %w", msg, err, artifactCorrupt)
+			} else {
+				err = fmt.Errorf("%s: %v: %w", v.file, err, artifactCorrupt)
+			}
 		}
 	}
 	if err != nil {
@@ -261,9 +268,24 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 }
 
 func (v *verifyReader) check() error {
-	// Trailing bytes after the compressed stream still count as stored data.
+	if err := v.checkStored(); err != nil {
+		return err
+	}
+	e := v.entry
+	if got := v.plain.n; got != e.RawSize {
+		return fmt.Errorf("%s: plain size: expected %d bytes, got %d: %w", v.file, e.RawSize, got, artifactCorrupt)
+	}
+	if got := hex.EncodeToString(v.plain.h.Sum(nil)); got != e.RawSHA256 {
+		return fmt.Errorf("%s: plain sha256: expected %s, got %s: %w", v.file, e.RawSHA256, got, artifactCorrupt)
+	}
+	return nil
+}
+
+// checkStored reads the rest of the stored bytes (trailing bytes after the
+// compressed stream still count) and compares size and sha256.
+func (v *verifyReader) checkStored() error {
 	if _, err := io.Copy(io.Discard, v.stored); err != nil {
-		return fmt.Errorf("%s: %v: %w", v.file, err, artifactCorrupt)
+		return fmt.Errorf("%s: %v", v.file, err)
 	}
 	e := v.entry
 	if got := v.stored.n; got != e.Size {
@@ -271,12 +293,6 @@ func (v *verifyReader) check() error {
 	}
 	if got := hex.EncodeToString(v.stored.h.Sum(nil)); got != e.SHA256 {
 		return fmt.Errorf("%s: stored sha256: expected %s, got %s: %w", v.file, e.SHA256, got, artifactCorrupt)
-	}
-	if got := v.plain.n; got != e.RawSize {
-		return fmt.Errorf("%s: plain size: expected %d bytes, got %d: %w", v.file, e.RawSize, got, artifactCorrupt)
-	}
-	if got := hex.EncodeToString(v.plain.h.Sum(nil)); got != e.RawSHA256 {
-		return fmt.Errorf("%s: plain sha256: expected %s, got %s: %w", v.file, e.RawSHA256, got, artifactCorrupt)
 	}
 	return nil
 }
