@@ -1,0 +1,462 @@
+package rdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
+	"github.com/redis/go-redis/v9"
+)
+
+// checked is the result of reading an artifact file end to end.
+type checked struct {
+	version int
+	dbs     tally
+	bytes   int64
+}
+
+// checkFile reads a whole RDB file of the snapshot, verifying structure
+// and CRC64, and counts its keys. Nothing is written anywhere.
+func (e *Engine) checkFile(ctx context.Context, src artifact.Source, name string, task *progress.Task) (checked, error) {
+	var c checked
+	rd, err := src.Open(ctx, name)
+	if err != nil {
+		return c, fmt.Errorf("%s: open %s: %w", e.cfg.Component, name, err)
+	}
+	defer rd.Close()
+	cr := &ctxReader{ctx: ctx, r: rd}
+	p := NewParser(progress.Reader{R: cr, Task: task}, false)
+	c.dbs = tally{}
+	if err := parseAll(p, func(en *Entry) { c.dbs.add(en.DB, en.Type, en.ExpireAt != 0) }); err != nil {
+		return c, fileErr(e.cfg.Component, name, err)
+	}
+	c.version, c.bytes = p.Version(), p.Offset()
+	return c, nil
+}
+
+// fileErr names the artifact file and what to do about a bad one.
+func fileErr(component, name string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return errs.Wrap(errs.Failure, fmt.Errorf("%s/%s is not a valid RDB file %w", component, name, err),
+		"the snapshot's "+name+" is truncated or corrupt; nothing was changed on the target: restore another snapshot (`3scale-ops backups list`) or run `3scale-ops verify` on the repository")
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// Preflight checks, without changing anything, that each target server is
+// reachable, not older than the source, empty (or Overwrite is set), and
+// that each artifact file starts with a readable RDB header of a version
+// this tool reads. The full CRC64 check happens in Restore, before any
+// destructive step.
+func (e *Engine) Preflight(ctx context.Context, src artifact.Source) error {
+	var meta Meta
+	if err := src.Get(MetaKey, &meta); err != nil && !errors.Is(err, artifact.ErrNotFound) {
+		return fmt.Errorf("%s: metadata: %w", e.cfg.Component, err)
+	}
+	for _, s := range e.servers() {
+		if !hasFile(src, s.file) {
+			if s.role == "queues" {
+				continue
+			}
+			return errs.New(errs.Usage, "choose a snapshot that contains "+e.cfg.Component,
+				"%s: the snapshot has no %s", e.cfg.Component, s.file)
+		}
+		if e.cfg.SkipQueues && s.role == "queues" {
+			continue
+		}
+		version, err := e.header(ctx, src, s.file)
+		if err != nil {
+			return err
+		}
+		c := client(s.opts, 0)
+		info, err := readInfo(ctx, c)
+		c.Close()
+		if err != nil {
+			return connErr(e.cfg.Component, s.opts.Addr, err)
+		}
+		if tv := VersionForServer(info.Version); tv != 0 && tv < version {
+			return errs.New(errs.Usage, "restore into Redis "+sourceVersion(meta, s.file)+" or newer",
+				"%s: target %s runs Redis %s (RDB %d), older than the snapshot's RDB version %d",
+				e.cfg.Component, s.opts.Addr, info.Version, tv, version)
+		}
+		if src := sourceVersion(meta, s.file); src != "" {
+			sm, _ := splitVersion(src)
+			tm, _ := splitVersion(info.Version)
+			if tm < sm {
+				return errs.New(errs.Usage, "restore into Redis "+src+" or newer",
+					"%s: target %s runs Redis %s, older than the source's Redis %s", e.cfg.Component, s.opts.Addr, info.Version, src)
+			}
+		}
+		var keys int64
+		for _, n := range info.Keyspace {
+			keys += n
+		}
+		if keys > 0 && !e.cfg.Overwrite {
+			return errs.New(errs.Usage, "pass the restore confirmation (the target's data will be replaced) or restore into an empty Redis",
+				"%s: target %s is not empty (%d keys)", e.cfg.Component, s.opts.Addr, keys)
+		}
+	}
+	if e.cfg.Mode == ModeFile && e.cfg.File == nil {
+		return errs.New(errs.Usage, "use --redis-mode replay, or run against a namespace so the Redis pod can be reached",
+			"%s: file mode needs access to the Redis pod", e.cfg.Component)
+	}
+	return nil
+}
+
+func sourceVersion(m Meta, file string) string {
+	for _, f := range m.Files {
+		if f.File == file {
+			return f.RedisVersion
+		}
+	}
+	return ""
+}
+
+func hasFile(src artifact.Source, name string) bool {
+	for _, f := range src.Files() {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) header(ctx context.Context, src artifact.Source, name string) (int, error) {
+	rd, err := src.Open(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("%s: open %s: %w", e.cfg.Component, name, err)
+	}
+	defer rd.Close()
+	v, err := NewParser(rd, false).Header()
+	if err != nil {
+		return 0, fileErr(e.cfg.Component, name, err)
+	}
+	return v, nil
+}
+
+// Restore replaces the target's data with the snapshot's, in the
+// configured mode. Every file is verified end to end first.
+func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progress.Task) error {
+	var meta Meta
+	if err := src.Get(MetaKey, &meta); err != nil && !errors.Is(err, artifact.ErrNotFound) {
+		return fmt.Errorf("%s: metadata: %w", e.cfg.Component, err)
+	}
+	type job struct {
+		s server
+		c checked
+	}
+	var jobs []job
+	task.SetPhase("verify")
+	for _, s := range e.servers() {
+		if !hasFile(src, s.file) {
+			continue
+		}
+		if e.cfg.SkipQueues && s.role == "queues" {
+			e.log.Info("queue server left untouched (--skip-queues)", "addr", s.opts.Addr)
+			continue
+		}
+		c, err := e.checkFile(ctx, src, s.file, task)
+		if err != nil {
+			return err
+		}
+		if err := compareMeta(e.cfg.Component, meta, s.file, c); err != nil {
+			return err
+		}
+		jobs = append(jobs, job{s, c})
+	}
+	if len(jobs) == 0 {
+		return errs.New(errs.Usage, "choose a snapshot that contains "+e.cfg.Component, "%s: nothing to restore in this snapshot", e.cfg.Component)
+	}
+	for _, j := range jobs {
+		var err error
+		if e.cfg.Mode == ModeFile && j.s.role == "server" {
+			err = e.restoreFile(ctx, src, j.s, j.c, task)
+		} else {
+			err = e.replay(ctx, src, j.s, j.c, task)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	task.Done()
+	return nil
+}
+
+// compareMeta checks the file's key counts against those recorded at backup.
+func compareMeta(component string, m Meta, file string, c checked) error {
+	for _, f := range m.Files {
+		if f.File != file {
+			continue
+		}
+		got := c.dbs.list()
+		if len(got) != len(f.DBs) {
+			return errs.New(errs.Mismatch, "the snapshot does not match its manifest; restore another snapshot",
+				"%s/%s: %d databases in the file, %d in the manifest", component, file, len(got), len(f.DBs))
+		}
+		for i := range got {
+			if got[i].DB != f.DBs[i].DB || got[i].Keys != f.DBs[i].Keys {
+				return errs.New(errs.Mismatch, "the snapshot does not match its manifest; restore another snapshot",
+					"%s/%s: db %d has %d keys in the file, the manifest says db %d has %d", component, file, got[i].DB, got[i].Keys, f.DBs[i].DB, f.DBs[i].Keys)
+			}
+		}
+	}
+	return nil
+}
+
+// persistence is a server's save/appendonly configuration.
+type persistence struct {
+	Save       string `json:"save"`
+	AppendOnly bool   `json:"appendonly"`
+	Known      bool   `json:"known"` // CONFIG GET worked
+}
+
+func getPersistence(ctx context.Context, c *redis.Client) persistence {
+	m, err := c.ConfigGet(ctx, "save").Result()
+	if err != nil {
+		return persistence{}
+	}
+	a, err := c.ConfigGet(ctx, "appendonly").Result()
+	if err != nil {
+		return persistence{}
+	}
+	return persistence{Save: m["save"], AppendOnly: a["appendonly"] == "yes", Known: true}
+}
+
+// replay restores one server with pipelined RESTORE commands.
+func (e *Engine) replay(ctx context.Context, src artifact.Source, s server, c checked, task *progress.Task) (err error) {
+	cl := client(s.opts, 0)
+	defer cl.Close()
+	prev := getPersistence(ctx, cl)
+	if prev.Known {
+		if err := cl.ConfigSet(ctx, "appendonly", "no").Err(); err != nil {
+			return fmt.Errorf("%s: CONFIG SET appendonly no on %s: %w", e.cfg.Component, s.opts.Addr, err)
+		}
+		if err := cl.ConfigSet(ctx, "save", "").Err(); err != nil {
+			return fmt.Errorf("%s: CONFIG SET save on %s: %w", e.cfg.Component, s.opts.Addr, err)
+		}
+		defer func() {
+			if rerr := e.restorePersistence(context.WithoutCancel(ctx), cl, s, prev, task); err == nil {
+				err = rerr
+			}
+		}()
+	} else {
+		e.log.Warn("CONFIG is not available (managed Redis?): AOF and save settings left as they are", "addr", s.opts.Addr)
+	}
+	task.SetPhase("flush " + s.file)
+	kept, err := e.flush(ctx, s)
+	if err != nil {
+		return fmt.Errorf("%s: emptying %s: %w", e.cfg.Component, s.opts.Addr, err)
+	}
+	task.SetPhase("restore " + s.file)
+	restored, expired, volatile, err := e.stream(ctx, src, s, c, task)
+	if err != nil {
+		return err
+	}
+	e.log.Info("keys restored", "file", s.file, "restored", restored, "expired_skipped", expired)
+	return e.compareCounts(ctx, s, restored, kept, volatile)
+}
+
+// flush empties what the restore replaces and returns, per db, how many
+// keys were deliberately kept (queues with SkipQueues).
+func (e *Engine) flush(ctx context.Context, s server) (map[int]int64, error) {
+	kept := map[int]int64{}
+	cl := client(s.opts, 0)
+	defer cl.Close()
+	if !e.cfg.SkipQueues {
+		return kept, cl.FlushAll(ctx).Err()
+	}
+	info, err := readInfo(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	for _, db := range info.dbs() {
+		dc := client(s.opts, db)
+		if db == s.queueDB {
+			kept[db] = info.Keyspace[db]
+			e.log.Info("queue database left untouched (--skip-queues)", "db", db)
+		} else if e.cfg.Component == SystemRedis {
+			n, err := deleteExceptQueues(ctx, dc)
+			kept[db] = n
+			if err != nil {
+				dc.Close()
+				return nil, err
+			}
+		} else if err := dc.FlushDB(ctx).Err(); err != nil {
+			dc.Close()
+			return nil, err
+		}
+		dc.Close()
+	}
+	return kept, nil
+}
+
+// deleteExceptQueues unlinks every key of the db but sidekiq's queues and
+// returns how many queue keys it kept.
+func deleteExceptQueues(ctx context.Context, c *redis.Client) (int64, error) {
+	var kept int64
+	var cursor uint64
+	for {
+		keys, next, err := c.Scan(ctx, cursor, "", 1000).Result()
+		if err != nil {
+			return kept, err
+		}
+		var del []string
+		for _, k := range keys {
+			if IsSidekiqQueueKey([]byte(k)) {
+				kept++
+			} else {
+				del = append(del, k)
+			}
+		}
+		if len(del) > 0 {
+			if err := c.Unlink(ctx, del...).Err(); err != nil {
+				return kept, err
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return kept, nil
+		}
+	}
+}
+
+// stream reads the file again and pipelines RESTORE for every live key.
+func (e *Engine) stream(ctx context.Context, src artifact.Source, s server, c checked, task *progress.Task) (restored map[int]int64, expired int64, volatile map[int]int64, err error) {
+	rd, err := src.Open(ctx, s.file)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	defer rd.Close()
+	rc, err := dialRaw(ctx, s.opts)
+	if err != nil {
+		return nil, 0, nil, connErr(e.cfg.Component, s.opts.Addr, err)
+	}
+	defer rc.Close()
+	task.SetTotal(c.bytes, c.dbs.total())
+	p := NewParser(progress.Reader{R: &ctxReader{ctx: ctx, r: rd}, Task: task}, true)
+	r := newRestorer(rc, c.version, e.cfg.BatchKeys)
+	volatile = map[int]int64{}
+	now := time.Now().UnixMilli()
+	for {
+		en, perr := p.Next()
+		if perr == io.EOF {
+			break
+		}
+		if perr != nil {
+			_, _ = r.finish()
+			// The file verified a moment ago: it changed underneath, or the
+			// storage failed. The target is now partly restored.
+			return nil, 0, nil, fmt.Errorf("%s: reading %s during the restore (the target is partly restored; run the restore again): %w", e.cfg.Component, s.file, perr)
+		}
+		if en.Kind != KindKey || e.skipKey(s, en.DB, en.Key) {
+			continue
+		}
+		if en.ExpireAt > 0 {
+			if en.ExpireAt <= now {
+				expired++
+				continue
+			}
+			volatile[en.DB]++
+		}
+		if err := r.restore(en); err != nil {
+			_, _ = r.finish()
+			return nil, 0, nil, fmt.Errorf("%s: restoring %s into %s: %w", e.cfg.Component, s.file, s.opts.Addr, err)
+		}
+		task.AddItems(1)
+	}
+	restored, err = r.finish()
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("%s: restoring %s into %s: %w", e.cfg.Component, s.file, s.opts.Addr, err)
+	}
+	return restored, expired, volatile, nil
+}
+
+// restorePersistence switches AOF back on (waiting for the rewrite that
+// makes the AOF hold the restored data) and restores the save points.
+func (e *Engine) restorePersistence(ctx context.Context, cl *redis.Client, s server, prev persistence, task *progress.Task) error {
+	if prev.AppendOnly {
+		task.SetPhase("aof rewrite")
+		if err := cl.ConfigSet(ctx, "appendonly", "yes").Err(); err != nil {
+			return fmt.Errorf("%s: CONFIG SET appendonly yes on %s: %w", e.cfg.Component, s.opts.Addr, err)
+		}
+		if err := waitAOFRewrite(ctx, cl); err != nil {
+			return fmt.Errorf("%s: AOF rewrite on %s: %w", e.cfg.Component, s.opts.Addr, err)
+		}
+	}
+	if err := cl.ConfigSet(ctx, "save", prev.Save).Err(); err != nil {
+		return fmt.Errorf("%s: CONFIG SET save on %s: %w", e.cfg.Component, s.opts.Addr, err)
+	}
+	return nil
+}
+
+// waitAOFRewrite polls INFO persistence until no AOF rewrite is running or
+// scheduled, and checks that the last one succeeded.
+func waitAOFRewrite(ctx context.Context, cl *redis.Client) error {
+	for {
+		info, err := readInfo(ctx, cl)
+		if err != nil {
+			return err
+		}
+		a := info.AOF
+		if a["aof_rewrite_in_progress"] == "0" && a["aof_rewrite_scheduled"] == "0" && a["loading"] != "1" {
+			if st := a["aof_last_bgrewrite_status"]; st != "" && st != "ok" {
+				return fmt.Errorf("aof_last_bgrewrite_status:%s (see the Redis log)", st)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// compareCounts checks DBSIZE of each db against what was restored (plus
+// what was kept). Volatile keys may expire meanwhile.
+func (e *Engine) compareCounts(ctx context.Context, s server, restored, kept, volatile map[int]int64) error {
+	dbs := map[int]bool{}
+	for db := range restored {
+		dbs[db] = true
+	}
+	for db := range kept {
+		dbs[db] = true
+	}
+	var diffs []string
+	for db := range dbs {
+		c := client(s.opts, db)
+		n, err := c.DBSize(ctx).Result()
+		c.Close()
+		if err != nil {
+			return err
+		}
+		want := restored[db] + kept[db]
+		if n > want || n < want-volatile[db] {
+			diffs = append(diffs, fmt.Sprintf("db %d: %d keys, expected %d", db, n, want))
+		}
+	}
+	if len(diffs) > 0 {
+		sort.Strings(diffs)
+		return errs.New(errs.Mismatch, "something else wrote to the target during the restore, or keys were evicted (check maxmemory); run the restore again",
+			"%s: key counts on %s differ after the restore: %s", e.cfg.Component, s.opts.Addr, strings.Join(diffs, "; "))
+	}
+	return nil
+}
