@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 
-
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/minio/minio-go/v7"
@@ -216,5 +215,3 @@ func (e *Engine) restoreS3(ctx context.Context, r io.Reader, task *progress.Task
 		task.AddItems(1)
 	}
 }
-
-

@@ -53,7 +53,11 @@ func (e *Engine) backupPod(ctx context.Context, w io.Writer, task *progress.Task
 	cmd := []string{"tar", "-C", e.loc.Path, "-cf", "-", "."}
 	err = kube.Exec(ctx, e.kc.Config, e.ns, pod.Name, e.opts.Container, cmd, nil,
 		io.MultiWriter(progress.Writer{W: w, Task: task}, pw), nil)
-	pw.CloseWithError(io.ErrUnexpectedEOF)
+	if err != nil {
+		pw.CloseWithError(io.ErrUnexpectedEOF)
+	} else {
+		pw.Close()
+	}
 	res := <-done
 	var ee *kube.ExitError
 	if errors.As(err, &ee) || (err != nil && res.err == nil) {

@@ -192,26 +192,20 @@ func isSPDY(r *http.Request) bool {
 // as a stand-in for the container: every argument equal to or under one
 // of the keys of rewrite (a path inside the pod, e.g.
 // /opt/system/public/system) is rewritten to the corresponding local
-// directory, and the command also runs in the first such directory it
-// names. The exit status is the process's; a command that cannot start
+// path. The exit status is the process's; a command that cannot start
 // gives 127 (or 126), as a shell would.
 func LocalCommand(rewrite map[string]string) Handler {
 	return func(ctx context.Context, req Request, stdin io.Reader, stdout, stderr io.Writer) int {
 		args := make([]string, len(req.Command))
-		dir := ""
 		for i, a := range req.Command {
 			args[i] = a
 			for podPath, local := range rewrite {
 				if a == podPath || strings.HasPrefix(a, strings.TrimSuffix(podPath, "/")+"/") {
 					args[i] = local + strings.TrimPrefix(a, podPath)
-					if dir == "" {
-						dir = local
-					}
 				}
 			}
 		}
 		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-		cmd.Dir = dir
 		cmd.Stdin = stdin
 		cmd.Stdout = stdout
 		cmd.Stderr = stderr
