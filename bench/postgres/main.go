@@ -1,0 +1,264 @@
+// Command postgres benchmarks the zync-postgres engine against the
+// standard tools in the same run, on the same zync-shaped data (fill.sql):
+//
+//	backup:  3scale-ops (snapshot-shared parallel COPY into the zstd
+//	         repository)  vs  pg_dump | gzip
+//	restore: 3scale-ops (parallel COPY, parallel indexes) from that
+//	         repository   vs  psql -f of a plain pg_dump
+//
+// and the peak RSS of our side (each runs in a child process). It prints a
+// markdown table. Run from the repository root with the test environment up:
+//
+//	go run ./bench/postgres                 # scale 1 (~300 MB) and 0.1
+//	go run ./bench/postgres -scales 0.05    # quick
+package main
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"flag"
+	"fmt"
+	"log"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/3scale-ops/3scale-ops/internal/pgdump"
+	"github.com/3scale-ops/3scale-ops/internal/repo"
+	"github.com/3scale-ops/3scale-ops/internal/testenv"
+)
+
+//go:embed fill.sql
+var fillSQL string
+
+func main() {
+	child := flag.String("child", "", "internal: dump|load (run in a child process for RSS)")
+	repoDir := flag.String("repo", "", "internal: repository directory")
+	dbURL := flag.String("url", "", "internal: database URL")
+	snap := flag.String("snapshot", "", "internal: snapshot id")
+	parallel := flag.Int("parallel", 4, "worker connections of the engine")
+	scales := flag.String("scales", "1,0.1", "dataset scales to run (1 ≈ 300 MB)")
+	work := flag.String("work", "", "scratch directory (default: a temporary one)")
+	flag.Parse()
+	log.SetFlags(0)
+	if *child != "" {
+		if err := runChild(*child, *repoDir, *dbURL, *snap, *parallel); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	env, err := testenv.Load()
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir := *work
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "pgbench"); err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+	}
+	var rows []string
+	for _, s := range strings.Split(*scales, ",") {
+		scale, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			log.Fatalf("bad scale %q", s)
+		}
+		r, err := runScale(env.PostgresURL, filepath.Join(dir, "s"+s), scale, *parallel)
+		if err != nil {
+			log.Fatal(err)
+		}
+		rows = append(rows, r...)
+	}
+	fmt.Println("| scale | data | step | 3scale-ops | baseline | speed-up | 3scale-ops peak RSS | baseline peak RSS |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		fmt.Println(r)
+	}
+}
+
+type run struct {
+	wall time.Duration
+	rss  int64 // KiB
+	out  string
+}
+
+// runCmd runs a command with PGPASSWORD in its environment and returns
+// its wall time and peak RSS (of the process itself, not its children).
+func runCmd(pw string, name string, args ...string) (run, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+pw)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	t0 := time.Now()
+	err := cmd.Run()
+	r := run{wall: time.Since(t0), out: strings.TrimSpace(out.String())}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.rss = ru.Maxrss
+	}
+	if err != nil {
+		return r, fmt.Errorf("%s: %v: %s", name, err, stderr.String())
+	}
+	return r, nil
+}
+
+func runScale(adminURL, dir string, scale float64, parallel int) ([]string, error) {
+	ctx := context.Background()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close(ctx)
+	src, ours, theirs := testenv.Unique("bench_src_"), testenv.Unique("bench_ours_"), testenv.Unique("bench_psql_")
+	for _, db := range []string{src, ours, theirs} {
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+db+" TEMPLATE template0 ENCODING 'UTF8'"); err != nil {
+			return nil, err
+		}
+		defer admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
+	}
+	u, _ := url.Parse(adminURL)
+	pw, _ := u.User.Password()
+	dbURL := func(db string) string { v := *u; v.Path = "/" + db; return v.String() }
+	conn := []string{"-h", u.Hostname(), "-p", u.Port(), "-U", u.User.Username()}
+
+	log.Printf("scale %g: filling %s", scale, src)
+	t0 := time.Now()
+	c, err := pgx.Connect(ctx, dbURL(src))
+	if err != nil {
+		return nil, err
+	}
+	err = c.PgConn().Exec(ctx, strings.ReplaceAll(fillSQL, "{{SCALE}}", strconv.FormatFloat(scale, 'f', -1, 64))).Close()
+	var size int64
+	if err == nil {
+		err = c.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&size)
+	}
+	c.Close(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fill: %w", err)
+	}
+	log.Printf("filled %d MB in %s", size>>20, time.Since(t0).Round(time.Second))
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	repoDir := filepath.Join(dir, "repo")
+	par := strconv.Itoa(parallel)
+
+	// Backup: ours, then pg_dump | gzip, then a plain dump for the load baseline.
+	dumpOurs, err := runCmd(pw, self, "-child", "dump", "-repo", repoDir, "-url", dbURL(src), "-parallel", par)
+	if err != nil {
+		return nil, err
+	}
+	gz := filepath.Join(dir, "pg_dump.sql.gz")
+	dumpGzip, err := runCmd(pw, "sh", "-c", fmt.Sprintf("pg_dump %s -d %s | gzip > %s", strings.Join(conn, " "), src, gz))
+	if err != nil {
+		return nil, err
+	}
+	plain := filepath.Join(dir, "pg_dump.sql")
+	dumpPlain, err := runCmd(pw, "pg_dump", append(conn, "-d", src, "-f", plain)...)
+	if err != nil {
+		return nil, err
+	}
+	log.Printf("dump: ours %s (rss %d MiB), pg_dump|gzip %s, plain pg_dump %s", dumpOurs.wall, dumpOurs.rss>>10, dumpGzip.wall, dumpPlain.wall)
+
+	// Restore: psql -f of the plain dump, then ours from the repository.
+	loadPsql, err := runCmd(pw, "psql", append(conn, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", theirs, "-f", plain)...)
+	if err != nil {
+		return nil, err
+	}
+	loadOurs, err := runCmd(pw, self, "-child", "load", "-repo", repoDir, "-snapshot", dumpOurs.out, "-url", dbURL(ours), "-parallel", par)
+	if err != nil {
+		return nil, err
+	}
+	log.Printf("load: ours %s (rss %d MiB), psql -f %s", loadOurs.wall, loadOurs.rss>>10, loadPsql.wall)
+
+	repoSize, gzSize, plainSize := dirSize(repoDir), fileSize(gz), fileSize(plain)
+	data := fmt.Sprintf("%d MB db", size>>20)
+	mib := func(kib int64) string { return fmt.Sprintf("%d MiB", kib>>10) }
+	secs := func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+	ratio := func(ours, base time.Duration) string { return fmt.Sprintf("%.2f×", base.Seconds()/ours.Seconds()) }
+	return []string{
+		fmt.Sprintf("| %g | %s | backup (ours: repo zstd %d MB; pg_dump\\|gzip: %d MB) | %s | %s | %s | %s | %s (pg_dump) |",
+			scale, data, repoSize>>20, gzSize>>20, secs(dumpOurs.wall), secs(dumpGzip.wall), ratio(dumpOurs.wall, dumpGzip.wall), mib(dumpOurs.rss), mib(dumpGzip.rss)),
+		fmt.Sprintf("| %g | %s | restore (psql -f of a %d MB plain pg_dump) | %s | %s | %s | %s | %s (psql) |",
+			scale, data, plainSize>>20, secs(loadOurs.wall), secs(loadPsql.wall), ratio(loadOurs.wall, loadPsql.wall), mib(loadOurs.rss), mib(loadPsql.rss)),
+	}, nil
+}
+
+func fileSize(p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// runChild is the measured side: a backup into, or a restore from, a real
+// local repository (zstd, sha256-verified), exactly as 3scale-ops does.
+func runChild(mode, repoDir, dbURL, snap string, parallel int) error {
+	ctx := context.Background()
+	be, err := repo.NewLocal(repoDir)
+	if err != nil {
+		return err
+	}
+	r, _, err := repo.OpenOrInit(ctx, be, repo.Options{Compression: "zstd", ToolVersion: "bench"})
+	if err != nil {
+		return err
+	}
+	e := pgdump.New(dbURL)
+	e.Parallel = parallel
+	switch mode {
+	case "dump":
+		sw := r.NewSnapshot(ctx)
+		sink, err := sw.Component(e.Name())
+		if err != nil {
+			return err
+		}
+		if err := e.Backup(ctx, sink, nil); err != nil {
+			sw.Abort(context.Background())
+			return err
+		}
+		if err := sink.Finish(); err != nil {
+			return err
+		}
+		if _, err := sw.Commit(ctx, repo.SnapshotInfo{}); err != nil {
+			return err
+		}
+		fmt.Println(sw.ID())
+	case "load":
+		m, err := r.LoadManifest(ctx, snap)
+		if err != nil {
+			return err
+		}
+		src, err := r.Source(m, e.Name())
+		if err != nil {
+			return err
+		}
+		return e.Restore(ctx, src, nil)
+	default:
+		return fmt.Errorf("unknown child mode %q", mode)
+	}
+	return nil
+}
