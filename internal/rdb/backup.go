@@ -102,29 +102,35 @@ func (e *Engine) backupSync(ctx context.Context, sink artifact.Sink, s server, f
 	}
 	fm.Path, fm.PointInTime = "sync", true
 	fm.ReplID, fm.ReplOffset = si.ReplID, si.Offset
+	fm.Transfer = "length-prefixed"
+	if _, ok := payload.(*eofReader); ok {
+		fm.Transfer = "eof-marker (diskless)"
+	}
 	fm.RDBVersion, fm.Bytes, fm.DBs = p.Version(), counted.n, t.list()
-	e.crossCheck(fm)
+	e.crossCheck(fm, -1)
 	return nil
 }
 
 // crossCheck notes where the RDB's key counts differ from INFO keyspace
 // at start (normal on a live server; large differences deserve a look).
-func (e *Engine) crossCheck(fm *FileMeta) {
-	seen := map[string]bool{}
+func (e *Engine) crossCheck(fm *FileMeta, skippedDB int) {
+	seen := map[string]bool{"db" + strconv.Itoa(skippedDB): true}
+	var diffs []string
 	for _, d := range fm.DBs {
 		k := "db" + strconv.Itoa(d.DB)
 		seen[k] = true
-		if info, ok := fm.InfoKeyspace[k]; !ok || info != d.Keys {
-			fm.Notes = append(fm.Notes, fmt.Sprintf("%s: %d keys in the RDB, %d in INFO keyspace at start", k, d.Keys, info))
+		if info, ok := fm.InfoKeyspace[k]; (!ok || info != d.Keys) && fm.SkippedKeys == 0 {
+			diffs = append(diffs, fmt.Sprintf("%s: %d keys in the RDB, %d in INFO keyspace at start", k, d.Keys, info))
 		}
 	}
 	for k, n := range fm.InfoKeyspace {
 		if !seen[k] && n > 0 {
-			fm.Notes = append(fm.Notes, fmt.Sprintf("%s: 0 keys in the RDB, %d in INFO keyspace at start", k, n))
+			diffs = append(diffs, fmt.Sprintf("%s: 0 keys in the RDB, %d in INFO keyspace at start", k, n))
 		}
 	}
-	if len(fm.Notes) > 0 {
-		e.log.Info("key counts moved during the backup", "file", fm.File, "notes", fm.Notes)
+	if len(diffs) > 0 {
+		fm.Notes = append(fm.Notes, diffs...)
+		e.log.Info("key counts moved during the backup", "file", fm.File, "differences", diffs)
 	}
 }
 
@@ -203,12 +209,16 @@ func (e *Engine) backupFallback(ctx context.Context, sink artifact.Sink, s serve
 		return err
 	}
 	fm.Path, fm.PointInTime = "dump-fallback", false
-	fm.Bytes, fm.DBs = counted.n, t.list()
+	fm.Bytes, fm.DBs, fm.RDBVersion = counted.n, t.list(), w.version
 	fm.Notes = append(fm.Notes, "assembled from SCAN+DUMP: keys were read one by one, not at a single point in time")
 	if e.cfg.SkipQueues {
 		fm.Notes = append(fm.Notes, "queues left out (--skip-queues)")
 	}
-	e.crossCheck(fm)
+	skipped := -1
+	if e.cfg.SkipQueues {
+		skipped = s.queueDB
+	}
+	e.crossCheck(fm, skipped)
 	return nil
 }
 

@@ -148,6 +148,7 @@ type FileMeta struct {
 	Role         string           `json:"role"`
 	Path         string           `json:"path"` // "sync" or "dump-fallback"
 	PointInTime  bool             `json:"point_in_time"`
+	Transfer     string           `json:"transfer,omitempty"` // SYNC payload form
 	RedisVersion string           `json:"redis_version"`
 	RDBVersion   int              `json:"rdb_version"`
 	ReplID       string           `json:"repl_id,omitempty"`

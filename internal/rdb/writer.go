@@ -9,12 +9,13 @@ import (
 // Writer writes a valid RDB stream: header, auxiliary fields, databases
 // and keys (from raw value encodings), EOF opcode and CRC64.
 type Writer struct {
-	bw  *bufio.Writer
-	crc uint64
-	n   int64
-	err error
-	tmp [16]byte
-	db  int
+	bw      *bufio.Writer
+	crc     uint64
+	n       int64
+	err     error
+	tmp     [16]byte
+	db      int
+	version int
 }
 
 // NewWriter writes the header for RDB version (MinVersion..MaxVersion).
@@ -22,7 +23,7 @@ func NewWriter(w io.Writer, version int) (*Writer, error) {
 	if version < MinVersion || version > MaxVersion {
 		return nil, fmt.Errorf("rdb: cannot write RDB version %d", version)
 	}
-	wr := &Writer{bw: bufio.NewWriterSize(w, 256<<10), db: -1}
+	wr := &Writer{bw: bufio.NewWriterSize(w, 256<<10), db: -1, version: version}
 	wr.write(fmt.Appendf(nil, "REDIS%04d", version))
 	return wr, wr.err
 }
