@@ -26,7 +26,9 @@ func (e *Error) XML() []byte {
 	return []byte(b.String())
 }
 
-func newErr(status int, code, msg string) *Error { return &Error{Code: code, Message: msg, Status: status} }
+func newErr(status int, code, msg string) *Error {
+	return &Error{Code: code, Message: msg, Status: status}
+}
 
 // Error constructors, one per apisonator error class used by the listener.
 func errProviderKeyInvalid(k string) *Error {
