@@ -200,4 +200,3 @@ func opsWatch(g *globals, task *progress.Task, what string) (stop func()) {
 }
 
 func printProgressLine(w io.Writer, s string) { fmt.Fprintln(w, s) }
-

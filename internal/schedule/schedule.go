@@ -70,10 +70,10 @@ type Scheduler struct {
 
 type jobState struct {
 	Job
-	id      cron.EntryID
-	busy    atomic.Bool
-	mu      sync.Mutex
-	status  JobStatus
+	id     cron.EntryID
+	busy   atomic.Bool
+	mu     sync.Mutex
+	status JobStatus
 }
 
 // JobStatus is one job's state, served on /healthz.
