@@ -1,0 +1,165 @@
+// Package engines builds the engine of each snapshot component from the
+// resolved connections: the one place that knows which package backs up,
+// restores and exports which component. Backup, restore, export and the
+// drill all take their engines from here.
+package engines
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/config"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/kube"
+	"github.com/3scale-ops/3scale-ops/internal/mysqldump"
+	"github.com/3scale-ops/3scale-ops/internal/pgdump"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
+	"github.com/3scale-ops/3scale-ops/internal/rdb"
+	"github.com/3scale-ops/3scale-ops/internal/storage"
+)
+
+// Engine is the method set every component engine has.
+type Engine interface {
+	Name() string
+	Backup(ctx context.Context, sink artifact.Sink, task *progress.Task) error
+	Preflight(ctx context.Context, src artifact.Source) error
+	Restore(ctx context.Context, src artifact.Source, task *progress.Task) error
+}
+
+// Options are the user's choices that engines honour.
+type Options struct {
+	SkipQueues   bool
+	DropExisting bool   // consent to replace data already in a target
+	RedisMode    string // replay (default) or file
+	RedisFile    map[string]rdb.FileModeTarget
+	Logger       *slog.Logger
+}
+
+// Data components, in backup/restore order. Kubernetes object components
+// (secrets, configmaps, apimanager) are added by KubeComponents when a
+// cluster is available.
+var Data = []string{config.SystemDB, config.SystemStorage, config.ZyncDB, "backend-redis", "system-redis"}
+
+// Build returns the engine of component name. Connection problems of that
+// component (a missing secret, a malformed URL) are returned here, so a
+// command fails only for the components it needs.
+func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Engine, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	switch name {
+	case config.SystemDB:
+		if err := c.Require(config.SystemDB); err != nil {
+			return nil, err
+		}
+		if c.SystemDB.Kind == "postgresql" {
+			return nil, errs.New(errs.Failure, "back up a PostgreSQL system database with pg_dump for now",
+				"system database %s is PostgreSQL; the system-mysql engine needs MySQL/MariaDB", c.SystemDB.Redacted())
+		}
+		dsn, err := c.SystemDB.MySQLDSN()
+		if err != nil {
+			return nil, err
+		}
+		return mysqldump.New(mysqldump.Options{DSN: dsn, DropExisting: o.DropExisting, Logger: o.Logger})
+	case config.ZyncDB:
+		if err := c.Require(config.ZyncDB); err != nil {
+			return nil, err
+		}
+		u, err := c.ZyncDB.PostgresURL()
+		if err != nil {
+			return nil, err
+		}
+		e := pgdump.New(u)
+		e.DropExisting = o.DropExisting
+		return e, nil
+	case "backend-redis":
+		if err := c.Require(config.BackendRedis); err != nil {
+			return nil, err
+		}
+		srv, err := c.BackendRedis.Options()
+		if err != nil {
+			return nil, err
+		}
+		cfg := rdb.Config{Component: rdb.BackendRedis, Server: srv, SkipQueues: o.SkipQueues, Mode: o.RedisMode,
+			Overwrite: o.DropExisting, Logger: o.Logger, File: o.RedisFile["backend-redis"]}
+		if c.Errs[config.BackendRedisQueues] == nil && c.BackendRedisQueues.URL != "" {
+			if q, err := c.BackendRedisQueues.Options(); err == nil {
+				cfg.Queues = q
+			}
+		}
+		return rdb.New(cfg)
+	case "system-redis":
+		if err := c.Require(config.SystemRedis); err != nil {
+			return nil, err
+		}
+		srv, err := c.SystemRedis.Options()
+		if err != nil {
+			return nil, err
+		}
+		return rdb.New(rdb.Config{Component: rdb.SystemRedis, Server: srv, SkipQueues: o.SkipQueues, Mode: o.RedisMode,
+			Overwrite: o.DropExisting, Logger: o.Logger, File: o.RedisFile["system-redis"]})
+	case config.SystemStorage:
+		if err := c.Require(config.SystemStorage); err != nil {
+			return nil, err
+		}
+		return storage.New(c.SystemStorage, kc, c.Namespace, storage.Options{Overwrite: o.DropExisting, Logger: o.Logger}), nil
+	}
+	if b, ok := kubeBuilders[name]; ok {
+		if kc == nil {
+			return nil, errs.UsageError("drop --local, or leave "+name+" out with --components", "component %s needs Kubernetes", name)
+		}
+		return b(kc, c.Namespace, o)
+	}
+	return nil, errs.UsageError("choose from: "+strings.Join(Names(), ", "), "unknown component %q", name)
+}
+
+// kubeBuilders hold the Kubernetes object components; see kube.go.
+var kubeBuilders = map[string]func(kc *kube.Clients, ns string, o Options) (Engine, error){}
+
+// Names lists every component name, data first.
+func Names() []string {
+	out := append([]string{}, Data...)
+	var k []string
+	for n := range kubeBuilders {
+		k = append(k, n)
+	}
+	sort.Strings(k)
+	return append(k, out...)
+}
+
+// Export writes a component of a snapshot as its one standard stream.
+func Export(ctx context.Context, name string, src artifact.Source, w io.Writer) error {
+	switch name {
+	case config.SystemDB:
+		return mysqldump.Export(ctx, src, w)
+	case config.ZyncDB:
+		return pgdump.Export(ctx, src, w)
+	case config.SystemStorage:
+		return storage.Export(ctx, src, w)
+	case "backend-redis", "system-redis":
+		return exportFile(ctx, src, w, "dump.rdb")
+	}
+	if _, ok := kubeBuilders[name]; ok {
+		files := src.Files()
+		if len(files) == 0 {
+			return fmt.Errorf("component %s holds no files", name)
+		}
+		return exportFile(ctx, src, w, files[0].Name)
+	}
+	return errs.UsageError("choose from: "+strings.Join(Names(), ", "), "cannot export unknown component %q", name)
+}
+
+func exportFile(ctx context.Context, src artifact.Source, w io.Writer, name string) error {
+	rc, err := src.Open(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, rc)
+	return err
+}

@@ -1,0 +1,146 @@
+package restore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/kube"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
+	"github.com/3scale-ops/3scale-ops/internal/repo"
+	"github.com/3scale-ops/3scale-ops/internal/scale"
+	"github.com/3scale-ops/3scale-ops/internal/zync"
+)
+
+// RepoSnapshot is a snapshot read from a repository.
+type RepoSnapshot struct {
+	Repo     *repo.Repository
+	Manifest *repo.Manifest
+}
+
+func (s *RepoSnapshot) ID() string           { return s.Manifest.ID }
+func (s *RepoSnapshot) Components() []string { return s.Manifest.ComponentNames() }
+
+func (s *RepoSnapshot) Source(_ context.Context, c string) (artifact.Source, error) {
+	return s.Repo.Source(s.Manifest, c)
+}
+
+// Verify re-reads and re-hashes every file of the snapshot.
+func (s *RepoSnapshot) Verify(ctx context.Context, _ []string) error {
+	res, err := s.Repo.Verify(ctx, s.Manifest.ID, true, nil)
+	if err != nil {
+		return fmt.Errorf("verify snapshot %s: %w", s.Manifest.ID, err)
+	}
+	return repo.MismatchError([]repo.VerifyResult{res})
+}
+
+// KubeCluster is the Cluster of a namespace, through package scale.
+type KubeCluster struct {
+	KC        *kube.Clients
+	Namespace string
+	Scaler    *scale.Scaler
+	// SystemDB opens the system database for the route check (nil: the
+	// check is skipped and said so).
+	SystemDB func(ctx context.Context) (*sql.DB, error)
+	Output   io.Writer // where the rake task's output goes
+}
+
+func (k *KubeCluster) Kind(ctx context.Context) (string, error) {
+	kind, err := k.Scaler.Detect(ctx)
+	return string(kind), err
+}
+
+func (k *KubeCluster) DownAll(ctx context.Context, timeout time.Duration) (map[string]int32, error) {
+	rec, err := k.Scaler.DownAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(rec))
+	for n := range rec {
+		names = append(names, n)
+	}
+	if len(names) > 0 {
+		if err := k.Scaler.Wait(ctx, names, timeout, nil); err != nil {
+			return nil, fmt.Errorf("waiting for 3scale's pods to stop: %w", err)
+		}
+	}
+	return rec, nil
+}
+
+func (k *KubeCluster) ScaleTo(ctx context.Context, replicas map[string]int32, timeout time.Duration) error {
+	if len(replicas) == 0 {
+		return nil
+	}
+	if err := k.Scaler.Scale(ctx, replicas); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(replicas))
+	for n := range replicas {
+		names = append(names, n)
+	}
+	if err := k.Scaler.Wait(ctx, names, timeout, nil); err != nil {
+		return err
+	}
+	// The annotations recorded by quiesce are spent now.
+	_, err := k.Scaler.Resume(ctx)
+	return err
+}
+
+func (k *KubeCluster) Rollout(ctx context.Context, names []string, timeout time.Duration) error {
+	st, err := k.Scaler.Status(ctx)
+	if err != nil {
+		return err
+	}
+	present := map[string]bool{}
+	for _, s := range st {
+		present[s.Component] = s.Desired > 0
+	}
+	var todo []string
+	for _, n := range names {
+		if present[n] {
+			todo = append(todo, n)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	return k.Scaler.Rollout(ctx, todo, timeout, nil)
+}
+
+func (k *KubeCluster) ZyncResync(ctx context.Context, task *progress.Task) (Result, error) {
+	out := k.Output
+	if out == nil {
+		out = io.Discard
+	}
+	pod, err := zync.Resync(ctx, k.KC, k.Namespace, out)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Summary: "rake zync:resync:domains ran in " + pod, Detail: map[string]any{"pod": pod}}
+	if k.SystemDB == nil {
+		res.Summary += "; route check skipped (no system database)"
+		return res, nil
+	}
+	db, err := k.SystemDB(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer db.Close()
+	exp, err := zync.ExpectedHosts(ctx, db)
+	if err != nil {
+		return Result{}, err
+	}
+	rep, err := zync.CheckRoutes(ctx, k.KC, k.Namespace, exp)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Detail["routes"] = rep
+	res.Items = int64(rep.OK)
+	// Routes appear asynchronously (zync-que works through its queue), so
+	// findings right after the resync are reported, not failed on.
+	res.Summary += fmt.Sprintf("; routes: %d of %d expected hosts ok, %d findings (re-check with `zync resync --check`)", rep.OK, rep.Expected, len(rep.Findings))
+	return res, nil
+}

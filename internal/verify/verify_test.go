@@ -1,0 +1,110 @@
+package verify
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/3scale-ops/3scale-ops/e2e/seed"
+	"github.com/3scale-ops/3scale-ops/internal/testenv"
+	"github.com/redis/go-redis/v9"
+)
+
+// TestProbesAndConsistencyCatchABrokenApplication generates a small
+// installation, records probes, proves they replay identically and every
+// consistency check passes, then removes one application's keys from
+// backend-redis (a deliberately broken restore): replay and the
+// consistency check must both name that application.
+func TestProbesAndConsistencyCatchABrokenApplication(t *testing.T) {
+	ctx := context.Background()
+	my := testenv.MySQL(t)
+	pg := testenv.Postgres(t)
+	r := testenv.StartRedis(t, testenv.RedisOptions{})
+	rep, err := seed.Generate(ctx, seed.Targets{MySQLDSN: my.DSN, PostgresURL: pg.URL,
+		BackendRedisURL: r.URL, BackendQueuesURL: strings.TrimSuffix(r.URL, "/0") + "/1",
+		SystemRedisURL: strings.TrimSuffix(r.URL, "/0") + "/2", StorageDir: t.TempDir()},
+		seed.Options{Seed: 7, Scale: 2 << 20, Now: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("mysql", my.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	opt, _ := redis.ParseURL(r.URL)
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+
+	probes, err := Record(ctx, db, rdb, 50, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(probes) < 5 {
+		t.Fatalf("only %d probes for %d tenants", len(probes), len(rep.Tenants))
+	}
+	services := map[string]bool{}
+	authorized := 0
+	for _, p := range probes {
+		services[p.ServiceID] = true
+		if p.Outcome.Authorized {
+			authorized++
+		}
+	}
+	if len(services) < 2 || authorized == 0 {
+		t.Fatalf("probes not spread or none authorized: %d services, %d authorized", len(services), authorized)
+	}
+	mism, err := Replay(ctx, rdb, probes, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mism) != 0 {
+		t.Fatalf("replay on the same data differs: %+v", mism)
+	}
+	checks, err := Consistency(ctx, db, rdb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range checks {
+		if !c.Passed || c.Checked == 0 {
+			t.Errorf("check %q on generated data: %+v", c.Name, c)
+		}
+	}
+
+	// Break one authorized application.
+	var victim Probe
+	for _, p := range probes {
+		if p.Outcome.Authorized {
+			victim = p
+			break
+		}
+	}
+	keys, err := rdb.Keys(ctx, "application/service_id:"+victim.ServiceID+"/id:"+victim.AppID+"/*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("victim keys: %v %v", keys, err)
+	}
+	if err := rdb.Del(ctx, keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	mism, err = Replay(ctx, rdb, probes, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mism) != 1 || mism[0].AppID != victim.AppID || mism[0].ServiceID != victim.ServiceID {
+		t.Fatalf("mismatches after breaking %s: %+v", victim.AppID, mism)
+	}
+	checks, err = Consistency(ctx, db, rdb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checks[0].Passed || !strings.Contains(strings.Join(checks[0].Examples, ";"), victim.AppID) {
+		t.Fatalf("application check did not name %s: %+v", victim.AppID, checks[0])
+	}
+	for _, m := range mism {
+		if victim.AppKey != "" && strings.Contains(m.Want+m.Got, victim.AppKey) {
+			t.Fatal("mismatch report leaks an application key")
+		}
+	}
+}
