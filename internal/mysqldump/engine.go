@@ -110,7 +110,16 @@ func New(opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	cfg.Logger = driverLogger{opts.Logger}
 	return &Engine{opts: opts, cfg: cfg}, nil
+}
+
+// driverLogger sends the driver's own messages to the logger (at debug
+// level: the errors they describe are returned anyway), never to stderr.
+type driverLogger struct{ l *slog.Logger }
+
+func (d driverLogger) Print(v ...any) {
+	d.l.Debug("system-mysql driver: " + redact.String(strings.TrimSpace(fmt.Sprint(v...))))
 }
 
 // Name is the component name.

@@ -92,7 +92,7 @@ func checksums(t *testing.T, db *sql.DB, name string) map[string]string {
 	for _, tb := range queryStrings(t, db, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=? AND TABLE_TYPE='BASE TABLE'", name) {
 		var n string
 		var sum sql.NullString
-		if err := db.QueryRow("CHECKSUM TABLE " + quoteIdent(tb)).Scan(&n, &sum); err != nil {
+		if err := db.QueryRow("CHECKSUM TABLE "+quoteIdent(tb)).Scan(&n, &sum); err != nil {
 			t.Fatal(err)
 		}
 		out[tb] = sum.String
