@@ -49,7 +49,7 @@ type Probe struct {
 // values are not compared: counters of short periods move on with time.
 type Outcome struct {
 	Authorized bool     `json:"authorized"`
-	Code       string   `json:"code,omitempty"`  // rejection or error code
+	Code       string   `json:"code,omitempty"` // rejection or error code
 	Plan       string   `json:"plan,omitempty"`
 	Reports    []string `json:"reports,omitempty"` // "metric/period/max", sorted
 }
