@@ -1,0 +1,199 @@
+package seed
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// zync's schema (db/structure.sql): tables with primary keys first; the
+// indexes and foreign keys are added after the bulk load, as pg_restore
+// does, which is both faster and what a restored database looks like.
+var zyncTables = []string{
+	`CREATE TYPE integration_state AS ENUM ('active', 'disabled')`,
+	`CREATE TABLE tenants (id bigserial PRIMARY KEY, endpoint character varying NOT NULL, access_token character varying NOT NULL, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
+	`CREATE TABLE models (id bigserial PRIMARY KEY, tenant_id bigint NOT NULL, record_type character varying NOT NULL, record_id bigint NOT NULL, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
+	`CREATE TABLE providers (id bigserial PRIMARY KEY, tenant_id bigint NOT NULL, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
+	`CREATE TABLE services (id bigserial PRIMARY KEY, tenant_id bigint NOT NULL, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
+	`CREATE TABLE proxies (id bigserial PRIMARY KEY, tenant_id bigint NOT NULL, service_id bigint NOT NULL, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
+	`CREATE TABLE applications (id bigserial PRIMARY KEY, tenant_id bigint NOT NULL, service_id bigint, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
+	`CREATE TABLE entries (id bigserial PRIMARY KEY, data jsonb, tenant_id bigint NOT NULL, model_id bigint NOT NULL, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
+	`CREATE TABLE notifications (id bigserial PRIMARY KEY, model_id bigint NOT NULL, data jsonb NOT NULL, tenant_id bigint NOT NULL, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
+	`CREATE TABLE integrations (id bigserial PRIMARY KEY, configuration jsonb, type character varying NOT NULL, tenant_id bigint, model_id bigint, state integration_state DEFAULT 'active'::integration_state NOT NULL, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
+	`CREATE TABLE integration_states (id bigserial PRIMARY KEY, started_at timestamp without time zone, finished_at timestamp without time zone, success boolean, model_id bigint NOT NULL, integration_id bigint NOT NULL, entry_id bigint, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
+	`CREATE TABLE update_states (id bigserial PRIMARY KEY, started_at timestamp without time zone, finished_at timestamp without time zone, success boolean DEFAULT false NOT NULL, model_id bigint NOT NULL, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
+	`CREATE TABLE que_jobs (priority smallint DEFAULT 100 NOT NULL, run_at timestamp with time zone DEFAULT now() NOT NULL, id bigserial PRIMARY KEY, job_class text NOT NULL, error_count integer DEFAULT 0 NOT NULL, last_error_message text, queue text DEFAULT 'default'::text NOT NULL, last_error_backtrace text, finished_at timestamp with time zone, expired_at timestamp with time zone, args jsonb DEFAULT '[]'::jsonb NOT NULL, data jsonb DEFAULT '{}'::jsonb NOT NULL, job_schema_version integer DEFAULT 1)`,
+	`CREATE UNLOGGED TABLE que_lockers (pid integer NOT NULL PRIMARY KEY, worker_count integer NOT NULL, worker_priorities integer[] NOT NULL, ruby_pid integer NOT NULL, ruby_hostname text NOT NULL, queues text[] NOT NULL, listening boolean NOT NULL)`,
+	`CREATE TABLE que_values (key text PRIMARY KEY, value jsonb DEFAULT '{}'::jsonb NOT NULL)`,
+	`CREATE TABLE message_bus (id bigserial PRIMARY KEY, channel text NOT NULL, value text NOT NULL, added_at timestamp without time zone DEFAULT now() NOT NULL)`,
+	`CREATE TABLE ar_internal_metadata (key character varying PRIMARY KEY, value character varying, created_at timestamp(6) without time zone NOT NULL, updated_at timestamp(6) without time zone NOT NULL)`,
+	`CREATE TABLE schema_migrations (version character varying PRIMARY KEY)`,
+}
+
+var zyncConstraints = []string{
+	`CREATE UNIQUE INDEX index_models_on_record ON models USING btree (record_type, record_id)`,
+	`CREATE INDEX index_models_on_tenant_id ON models USING btree (tenant_id)`,
+	`CREATE INDEX index_entries_on_model_id ON entries USING btree (model_id)`,
+	`CREATE INDEX index_entries_on_tenant_id ON entries USING btree (tenant_id)`,
+	`CREATE INDEX index_notifications_on_model_id ON notifications USING btree (model_id)`,
+	`CREATE INDEX index_notifications_on_tenant_id ON notifications USING btree (tenant_id)`,
+	`CREATE UNIQUE INDEX index_integrations_on_tenant_id_and_type ON integrations USING btree (tenant_id, type) WHERE (model_id IS NULL)`,
+	`CREATE INDEX index_integrations_on_model_id ON integrations USING btree (model_id)`,
+	`CREATE UNIQUE INDEX index_integration_states_on_model_id_and_integration_id ON integration_states USING btree (model_id, integration_id)`,
+	`CREATE INDEX index_integration_states_on_entry_id ON integration_states USING btree (entry_id)`,
+	`CREATE UNIQUE INDEX index_update_states_on_model_id ON update_states USING btree (model_id)`,
+	`CREATE INDEX index_proxies_on_service_id ON proxies USING btree (service_id)`,
+	`CREATE INDEX index_applications_on_service_id ON applications USING btree (service_id)`,
+	`CREATE INDEX que_poll_idx ON que_jobs USING btree (queue, priority, run_at, id) WHERE ((finished_at IS NULL) AND (expired_at IS NULL))`,
+	`CREATE INDEX index_message_bus_on_channel_and_id ON message_bus USING btree (channel, id)`,
+	`ALTER TABLE models ADD CONSTRAINT fk_models_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE`,
+	`ALTER TABLE providers ADD CONSTRAINT fk_providers_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE`,
+	`ALTER TABLE services ADD CONSTRAINT fk_services_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE`,
+	`ALTER TABLE proxies ADD CONSTRAINT fk_proxies_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE`,
+	`ALTER TABLE proxies ADD CONSTRAINT fk_proxies_service FOREIGN KEY (service_id) REFERENCES services(id) ON DELETE CASCADE`,
+	`ALTER TABLE applications ADD CONSTRAINT fk_applications_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE`,
+	`ALTER TABLE applications ADD CONSTRAINT fk_applications_service FOREIGN KEY (service_id) REFERENCES services(id) ON DELETE CASCADE`,
+	`ALTER TABLE entries ADD CONSTRAINT fk_entries_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE`,
+	`ALTER TABLE entries ADD CONSTRAINT fk_entries_model FOREIGN KEY (model_id) REFERENCES models(id) ON DELETE CASCADE`,
+	`ALTER TABLE notifications ADD CONSTRAINT fk_notifications_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE`,
+	`ALTER TABLE notifications ADD CONSTRAINT fk_notifications_model FOREIGN KEY (model_id) REFERENCES models(id) ON DELETE CASCADE`,
+	`ALTER TABLE integrations ADD CONSTRAINT fk_integrations_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE`,
+	`ALTER TABLE integrations ADD CONSTRAINT fk_integrations_model FOREIGN KEY (model_id) REFERENCES models(id) ON DELETE CASCADE`,
+	`ALTER TABLE integration_states ADD CONSTRAINT fk_integration_states_model FOREIGN KEY (model_id) REFERENCES models(id) ON DELETE CASCADE`,
+	`ALTER TABLE integration_states ADD CONSTRAINT fk_integration_states_integration FOREIGN KEY (integration_id) REFERENCES integrations(id) ON DELETE CASCADE`,
+	`ALTER TABLE integration_states ADD CONSTRAINT fk_integration_states_entry FOREIGN KEY (entry_id) REFERENCES entries(id) ON DELETE SET NULL`,
+	`ALTER TABLE update_states ADD CONSTRAINT fk_update_states_model FOREIGN KEY (model_id) REFERENCES models(id) ON DELETE CASCADE`,
+}
+
+// zyncSequenceGap is how far each id sequence is advanced past the
+// largest id, as in a database where rows were deleted.
+const zyncSequenceGap = 100
+
+// loadPostgres creates zync's schema in the (empty) database and loads it
+// with parallel COPY streams.
+func loadPostgres(ctx context.Context, url string, m *model, budget int64, opts Options, rep *Report) (Timing, error) {
+	start := time.Now()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return Timing{}, fmt.Errorf("connect to PostgreSQL: %w (check --postgres-url and that the server runs)", err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&n); err != nil {
+		return Timing{}, err
+	}
+	if n > 0 {
+		return Timing{}, fmt.Errorf("database %q already has %d tables: the generator needs an empty database", conn.Config().Database, n)
+	}
+	for _, ddl := range zyncTables {
+		if _, err := conn.Exec(ctx, ddl); err != nil {
+			return Timing{}, fmt.Errorf("create zync schema: %w", err)
+		}
+	}
+	tables := m.zyncTables(budget)
+	work := make(chan pgTable)
+	var (
+		wg          sync.WaitGroup
+		mu          sync.Mutex
+		first       error
+		bytes, rows int64
+	)
+	for i := 0; i < opts.Parallel; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := pgx.Connect(ctx, url)
+			if err != nil {
+				mu.Lock()
+				first = err
+				mu.Unlock()
+				for range work {
+				}
+				return
+			}
+			defer c.Close(context.Background())
+			_, _ = c.Exec(ctx, "SET synchronous_commit = off")
+			for t := range work {
+				cnt, err := copyTable(ctx, c, t)
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				rep.Postgres[t.name] = cnt
+				bytes += cnt.Bytes
+				rows += cnt.Rows
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, t := range tables {
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		if failed || ctx.Err() != nil {
+			break
+		}
+		work <- t
+	}
+	close(work)
+	wg.Wait()
+	if first != nil {
+		return Timing{}, first
+	}
+	for _, ddl := range zyncConstraints {
+		if _, err := conn.Exec(ctx, ddl); err != nil {
+			return Timing{}, fmt.Errorf("zync index/constraint: %w", err)
+		}
+	}
+	for _, t := range tables {
+		if !t.serial {
+			continue
+		}
+		q := fmt.Sprintf("SELECT setval(pg_get_serial_sequence('%[1]s', 'id'), COALESCE((SELECT max(id) FROM %[1]s), 0) + %d)", t.name, zyncSequenceGap)
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return Timing{}, fmt.Errorf("advance sequence of %s: %w", t.name, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
+		return Timing{}, err
+	}
+	return timing(start, bytes, rows), nil
+}
+
+type pgTable struct {
+	name   string
+	cols   string
+	serial bool // has a bigserial id
+	gen    func(*tsv) error
+}
+
+func copyTable(ctx context.Context, c *pgx.Conn, t pgTable) (Count, error) {
+	pr, pw := io.Pipe()
+	w := newTSV(pw)
+	done := make(chan error, 1)
+	go func() {
+		err := t.gen(w)
+		if err == nil {
+			err = w.Flush()
+		}
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	tag, err := c.PgConn().CopyFrom(ctx, pr, fmt.Sprintf("COPY %s (%s) FROM STDIN", t.name, t.cols))
+	pr.CloseWithError(fmt.Errorf("copy of %s ended", t.name))
+	genErr := <-done
+	if err != nil {
+		return Count{}, fmt.Errorf("copy table %s: %w", t.name, err)
+	}
+	if genErr != nil {
+		return Count{}, fmt.Errorf("generate table %s: %w", t.name, genErr)
+	}
+	if tag.RowsAffected() != w.rows {
+		return Count{}, fmt.Errorf("copy table %s: server stored %d of %d rows", t.name, tag.RowsAffected(), w.rows)
+	}
+	return Count{Rows: w.rows, Bytes: w.bytes}, nil
+}
