@@ -1,0 +1,240 @@
+package kubeobjects
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/redact"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+func (e *Engine) readErr(what string, err error) error {
+	hint := "check the namespace (-n) and that your role may get and list " + what
+	return errs.Wrap(errs.Failure, fmt.Errorf("%s: read %s in namespace %s: %w", e.component, what, e.ns, err), hint)
+}
+
+// collectCore reads the named objects of a core resource plus those
+// labelled as 3scale's (and, for secrets, those the APIManager refers to).
+// Service-account token secrets are left out: the cluster makes them.
+func (e *Engine) collectCore(ctx context.Context, resource string, names []string) ([]*unstructured.Unstructured, []string, error) {
+	gvr := schema.GroupVersionResource{Version: "v1", Resource: resource}
+	ri := e.kc.Dynamic.Resource(gvr).Namespace(e.ns)
+	want := append(slices.Clone(names), e.opts.ExtraNames...)
+	if resource == "secrets" {
+		refs, err := e.apimanagerSecretRefs(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		want = append(want, refs...)
+	}
+	byName := map[string]*unstructured.Unstructured{}
+	var missing []string
+	for _, n := range want {
+		if _, ok := byName[n]; ok {
+			continue
+		}
+		o, err := ri.Get(ctx, n, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			if !slices.Contains(missing, n) {
+				missing = append(missing, n)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, nil, e.readErr(resource, err)
+		}
+		byName[n] = o
+	}
+	for _, sel := range LabelSelectors {
+		list, err := ri.List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return nil, nil, e.readErr(resource, err)
+		}
+		for i := range list.Items {
+			o := &list.Items[i]
+			byName[o.GetName()] = o
+		}
+	}
+	out := make([]*unstructured.Unstructured, 0, len(byName))
+	for _, o := range byName {
+		if resource == "secrets" {
+			if t, _, _ := unstructured.NestedString(o.Object, "type"); t == "kubernetes.io/service-account-token" {
+				continue
+			}
+			registerSecret(o)
+		}
+		o.SetAPIVersion("v1")
+		o.SetKind(kindOf(resource))
+		out = append(out, clean(o))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	return out, missing, nil
+}
+
+func kindOf(resource string) string {
+	if resource == "secrets" {
+		return "Secret"
+	}
+	return "ConfigMap"
+}
+
+// publicKeys are secret keys whose values are names, hosts or switches,
+// not secrets: masking them would mask words like "system" everywhere.
+var publicKeys = map[string]bool{
+	"DB_USER": true, "MASTER_USER": true, "ADMIN_USER": true, "ADMIN_EMAIL": true, "MASTER_DOMAIN": true,
+	"TENANT_NAME": true, "NAMESPACE": true, "MESSAGE_BUS_NAMESPACE": true, "username": true, "address": true,
+	"port": true, "domain": true, "authentication": true, "openssl.verify.mode": true, "from_address": true,
+	"SERVERS": true, "service_endpoint": true, "route_endpoint": true, "BASE_URL": true, "AWS_BUCKET": true,
+	"AWS_REGION": true, "AWS_HOSTNAME": true, "AWS_PROTOCOL": true, "AWS_PATH_STYLE": true, "DATABASE_SSL_MODE": true,
+	"USER_SESSION_TTL": true,
+}
+
+// registerSecret masks the values of a secret from now on. Values that
+// are URLs or host lists have only their passwords/tokens registered;
+// names and switches (publicKeys, *_ROLE, *_USERNAME) are left readable.
+func registerSecret(o *unstructured.Unstructured) {
+	data, _, _ := unstructured.NestedStringMap(o.Object, "data")
+	sd, _, _ := unstructured.NestedStringMap(o.Object, "stringData")
+	for k, v := range sd {
+		data[k] = base64.StdEncoding.EncodeToString([]byte(v))
+	}
+	for k, v := range data {
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			continue
+		}
+		val := strings.TrimSpace(string(b))
+		switch {
+		case publicKeys[k] || strings.HasSuffix(k, "_ROLE") || strings.HasSuffix(k, "_USERNAME"):
+		case strings.Contains(val, "://"):
+			for _, u := range strings.Split(val, ",") {
+				redact.AddURL(strings.TrimSpace(u))
+			}
+		default:
+			redact.Add(val)
+			for _, line := range strings.Split(val, "\n") {
+				redact.Add(line)
+			}
+		}
+	}
+}
+
+// apimanagerSecretRefs returns the secret names the APIManager CRs refer
+// to (any "...SecretRef"/"secretRef" object with a name, e.g. the S3
+// storage secret), so that they are backed up with the others.
+func (e *Engine) apimanagerSecretRefs(ctx context.Context) ([]string, error) {
+	list, err := e.kc.Dynamic.Resource(APIManagerGVR).Namespace(e.ns).List(ctx, metav1.ListOptions{})
+	if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
+		return nil, nil // no operator here, or not ours to read
+	}
+	if err != nil {
+		return nil, e.readErr("apimanagers", err)
+	}
+	var names []string
+	var walk func(key string, v any)
+	walk = func(key string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if strings.HasSuffix(strings.ToLower(key), "secretref") {
+				if n, ok := x["name"].(string); ok && n != "" {
+					names = append(names, n)
+				}
+			}
+			for k, c := range x {
+				walk(k, c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(key, c)
+			}
+		}
+	}
+	for _, o := range list.Items {
+		walk("", o.Object["spec"])
+	}
+	sort.Strings(names)
+	return slices.Compact(names), nil
+}
+
+// collectCRs reads the APIManager CRs and every listable resource of the
+// capabilities group, skipping groups whose CRDs are not installed.
+func (e *Engine) collectCRs(ctx context.Context) ([]*unstructured.Unstructured, []string, error) {
+	var out, objs []*unstructured.Unstructured
+	var skipped []string
+	var err error
+	if objs, err = e.listCR(ctx, APIManagerGVR, "APIManager"); err != nil {
+		return nil, nil, err
+	}
+	if objs == nil {
+		skipped = append(skipped, "APIManager")
+	}
+	out = append(out, objs...)
+
+	resources, err := e.kc.Typed.Discovery().ServerResourcesForGroupVersion(CapabilitiesGV.String())
+	if apierrors.IsNotFound(err) {
+		return out, append(skipped, CapabilityKinds...), nil
+	}
+	if err != nil {
+		return nil, nil, e.readErr("API discovery of "+CapabilitiesGV.String(), err)
+	}
+	found := map[string]bool{}
+	for _, r := range resources.APIResources {
+		if strings.Contains(r.Name, "/") || !r.Namespaced || !slices.Contains(r.Verbs, "list") {
+			continue
+		}
+		found[r.Kind] = true
+		objs, err := e.listCR(ctx, CapabilitiesGV.WithResource(r.Name), r.Kind)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, objs...)
+	}
+	for _, k := range CapabilityKinds {
+		if !found[k] {
+			skipped = append(skipped, k)
+		}
+	}
+	return out, skipped, nil
+}
+
+// listCR lists one custom resource; nil (no error) when its CRD is absent.
+func (e *Engine) listCR(ctx context.Context, gvr schema.GroupVersionResource, kind string) ([]*unstructured.Unstructured, error) {
+	list, err := e.kc.Dynamic.Resource(gvr).Namespace(e.ns).List(ctx, metav1.ListOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, e.readErr(gvr.Resource+"."+gvr.Group, err)
+	}
+	out := make([]*unstructured.Unstructured, 0, len(list.Items))
+	for i := range list.Items {
+		o := &list.Items[i]
+		o.SetAPIVersion(gvr.GroupVersion().String())
+		o.SetKind(kind)
+		out = append(out, clean(o))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	return out, nil
+}
+
+// clean strips what the server owns or what would block re-creation in
+// another (or a re-created) namespace: uid, resourceVersion,
+// creationTimestamp, generation, managedFields, selfLink, deletion marks,
+// ownerReferences (their uids never match after re-creation, and the
+// garbage collector would delete the object), the namespace and status.
+func clean(o *unstructured.Unstructured) *unstructured.Unstructured {
+	for _, f := range []string{"uid", "resourceVersion", "creationTimestamp", "generation", "managedFields",
+		"selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "namespace", "finalizers"} {
+		unstructured.RemoveNestedField(o.Object, "metadata", f)
+	}
+	unstructured.RemoveNestedField(o.Object, "status")
+	return o
+}
