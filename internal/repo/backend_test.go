@@ -34,8 +34,10 @@ func localBackend(t *testing.T) *Local {
 	return b
 }
 
-func TestBackendLocal(t *testing.T) { backendSuite(t, func(t *testing.T) Backend { return localBackend(t) }) }
-func TestBackendS3(t *testing.T)    { backendSuite(t, func(t *testing.T) Backend { return s3Backend(t) }) }
+func TestBackendLocal(t *testing.T) {
+	backendSuite(t, func(t *testing.T) Backend { return localBackend(t) })
+}
+func TestBackendS3(t *testing.T) { backendSuite(t, func(t *testing.T) Backend { return s3Backend(t) }) }
 
 type failingReader struct {
 	data []byte
