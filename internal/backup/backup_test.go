@@ -209,29 +209,28 @@ func TestS3ServerKilledMidBackup(t *testing.T) {
 	t.Logf("prune removed incomplete %v", res.Removed)
 }
 
-func TestBuildUnknownComponent(t *testing.T) {
-	_, err := Build([]string{"system-mysql", "nope"}, Env{Conns: &config.Connections{Errs: map[string]error{}}})
-	if errs.Code(err) != errs.Usage || !strings.Contains(errs.Hint(err), "system-mysql") || !strings.Contains(err.Error(), `"nope"`) {
-		t.Fatalf("Build unknown: %v (hint %q)", err, errs.Hint(err))
+func TestSelect(t *testing.T) {
+	all := []string{"secrets", "system-mysql", "system-storage"}
+	build := func(n string) (Component, error) {
+		if n == "system-mysql" {
+			return nil, errs.UsageError("give --system-db-url", "system-mysql not configured")
+		}
+		return &genComponent{name: n}, nil
 	}
-	// Without names, components whose connection is missing are left out.
-	conns := &config.Connections{Errs: map[string]error{}, SystemStorage: config.Storage{Kind: "dir", Path: t.TempDir()}}
-	for _, n := range []string{config.SystemDB, config.ZyncDB, config.BackendRedis, config.SystemRedis} {
-		conns.Errs[n] = errs.UsageError("give --x", "%s not configured", n)
+	_, err := Select([]string{"system-mysql", "nope"}, all, build, nil)
+	if errs.Code(err) != errs.Usage || !strings.Contains(errs.Hint(err), "system-mysql, system-storage") || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("unknown: %v (hint %q)", err, errs.Hint(err))
 	}
-	comps, err := Build(nil, Env{Conns: conns})
-	if err != nil {
-		t.Fatal(err)
+	// Without names, components that cannot be built are left out.
+	comps, err := Select(nil, all, build, nil)
+	if err != nil || len(comps) != 2 || comps[0].Name() != "secrets" || comps[1].Name() != "system-storage" {
+		t.Fatalf("default: %v %v", comps, err)
 	}
-	if len(comps) != 1 || comps[0].Name() != "system-storage" {
-		t.Fatalf("default components: %v", names(comps))
-	}
-	// Named explicitly, a missing connection is an error.
-	if _, err := Build([]string{"system-mysql"}, Env{Conns: conns}); err == nil || !strings.Contains(err.Error(), "not configured") {
+	// Named explicitly, they are an error.
+	if _, err := Select([]string{"system-mysql"}, all, build, nil); err == nil || !strings.Contains(err.Error(), "not configured") {
 		t.Fatalf("explicit unavailable: %v", err)
 	}
-	if _, err := ExporterFor("backend-redis"); err != nil {
-		t.Fatal(err)
+	if _, err := Select([]string{"secrets", "secrets"}, all, build, nil); errs.Code(err) != errs.Usage {
+		t.Fatalf("duplicate: %v", err)
 	}
 }
-
