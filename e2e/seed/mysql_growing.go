@@ -16,11 +16,11 @@ var growingShare = []struct {
 	share   float64
 	nominal int64 // average TSV bytes per row, measured on generated data
 }{
-	{"alerts", 0.30, 150},
-	{"audits", 0.25, 560},
-	{"event_store_events", 0.20, 980},
-	{"log_entries", 0.15, 230},
-	{"user_sessions", 0.10, 260},
+	{"alerts", 0.30, 84},
+	{"audits", 0.25, 444},
+	{"event_store_events", 0.20, 761},
+	{"log_entries", 0.15, 147},
+	{"user_sessions", 0.10, 201},
 }
 
 // growingRows returns the rows each growing table gets for a MySQL budget.

@@ -23,7 +23,7 @@ func shapeFor(d int) statsShape {
 	return statsShape{months: d/30 + 1, weeks: d/7 + 1, days: d, hours: min(24*d, 24*90)}
 }
 
-const statsKeyBytes = 110 // approximate memory per stats key (key, value, overhead)
+const statsKeyBytes = 64 // average key + value bytes of a stats key
 
 func (m *model) statsShape(budget int64) statsShape {
 	var appMetrics, svcMetrics int64

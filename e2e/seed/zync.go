@@ -68,9 +68,9 @@ var zyncPGShare = []struct {
 	share   float64
 	nominal int64
 }{
-	{"entries", 0.60, 420},
-	{"notifications", 0.25, 190},
-	{"que_jobs", 0.15, 260},
+	{"entries", 0.60, 351},
+	{"notifications", 0.25, 224},
+	{"que_jobs", 0.15, 335},
 }
 
 func (m *model) zyncTables(budget int64) []pgTable {
