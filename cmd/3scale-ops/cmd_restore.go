@@ -1,7 +1,20 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/3scale-ops/3scale-ops/internal/config"
+	"github.com/3scale-ops/3scale-ops/internal/engines"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/kube"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
+	"github.com/3scale-ops/3scale-ops/internal/restore"
+	"github.com/3scale-ops/3scale-ops/internal/scale"
 	"github.com/urfave/cli/v2"
 )
 
@@ -12,18 +25,268 @@ func restoreCommand() *cli.Command {
 		ArgsUsage: "ID|latest",
 		UsageText: `3scale-ops -n 3scale restore latest --dry-run
 3scale-ops -n 3scale restore 20261123T020000Z-a1b2c3 --yes
-3scale-ops -n 3scale restore 20261123T020000Z-a1b2c3 --resume --yes`,
+3scale-ops -n 3scale restore 20261123T020000Z-a1b2c3 --resume --yes
+3scale-ops --local --system-db-url mysql2://root:PW@db2/system --backend-redis-url redis://r2:6379/0 restore latest --components system-mysql,backend-redis --yes`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "components", EnvVars: []string{"THREESCALE_OPS_COMPONENTS"}, Usage: "restore only these components"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and stop"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue an interrupted restore of ID from its first unfinished step"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, EnvVars: []string{"THREESCALE_OPS_YES"}, Usage: "do not ask for confirmation"},
-			&cli.StringFlag{Name: "redis-mode", Value: "replay", EnvVars: []string{"THREESCALE_OPS_REDIS_MODE"}, Usage: "replay (RESTORE over the network) or file (the guide's dump.rdb procedure)"},
+			&cli.StringFlag{Name: "redis-mode", Value: "replay", EnvVars: []string{"THREESCALE_OPS_REDIS_MODE"}, Usage: "replay (RESTORE over the network; any Redis) or file (the guide's dump.rdb procedure)"},
 			&cli.BoolFlag{Name: "skip-queues", EnvVars: []string{"THREESCALE_OPS_SKIP_QUEUES"}, Usage: "leave job queues untouched (restoring them can run jobs twice)"},
 			&cli.BoolFlag{Name: "no-quiesce", Usage: "do not scale 3scale down during the restore (unsafe)"},
 			&cli.BoolFlag{Name: "no-verify", Usage: "skip the final verification"},
-			&cli.BoolFlag{Name: "drop-existing", Usage: "allow restoring into databases that already hold data (they are emptied)"},
+			&cli.BoolFlag{Name: "drop-existing", Usage: "allow restoring into targets that already hold data (they are emptied)"},
+			&cli.BoolFlag{Name: "unlock-stale", Usage: "remove a stale repository lock left by a dead run"},
+			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "how long each wait for workloads may take"},
 		},
-		Action: func(c *cli.Context) error { return errs.NotImplemented("restore") },
+		Action: runRestoreCommand,
 	}
+}
+
+type restoreOptions struct {
+	Snapshot     string
+	Components   []string
+	DryRun       bool
+	Resume       bool
+	Yes          bool
+	RedisMode    string
+	SkipQueues   bool
+	NoQuiesce    bool
+	NoVerify     bool
+	DropExisting bool
+	UnlockStale  bool
+	Timeout      time.Duration
+}
+
+func runRestoreCommand(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errs.UsageError("give one snapshot id, or latest (see `3scale-ops backups list`)", "restore needs exactly one snapshot")
+	}
+	o := restoreOptions{Snapshot: c.Args().First(), Components: splitList(c.StringSlice("components")),
+		DryRun: c.Bool("dry-run"), Resume: c.Bool("resume"), Yes: c.Bool("yes"), RedisMode: c.String("redis-mode"),
+		SkipQueues: c.Bool("skip-queues"), NoQuiesce: c.Bool("no-quiesce"), NoVerify: c.Bool("no-verify"),
+		DropExisting: c.Bool("drop-existing"), UnlockStale: c.Bool("unlock-stale"), Timeout: c.Duration("timeout")}
+	g := getGlobals(c)
+	rep, plan, err := runRestore(c.Context, g, o)
+	if g.JSON() && plan != nil {
+		doc := map[string]any{"plan": plan, "steps": plan.Describe(), "dry_run": o.DryRun}
+		if rep != nil {
+			doc["report"] = rep
+		}
+		if err != nil {
+			doc["error"] = err.Error()
+		}
+		if perr := g.printJSON(doc); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	return err
+}
+
+func splitList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// runRestore plans and (unless a dry run) executes a restore.
+func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Report, *restore.Plan, error) {
+	if o.RedisMode != "replay" && o.RedisMode != "file" {
+		return nil, nil, errs.UsageError("use --redis-mode replay or file", "unknown redis mode %q", o.RedisMode)
+	}
+	if o.RedisMode == "file" {
+		return nil, nil, errs.New(errs.Usage, "use --redis-mode replay (works on any Redis, AOF-safe); the file procedure is in docs/runbook.md",
+			"--redis-mode file is not available from the command line in this release")
+	}
+	conns, kc, err := g.connections(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := g.openRepository(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	id, err := r.ResolveID(ctx, o.Snapshot)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := r.LoadManifest(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !o.DryRun {
+		lock, err := r.Lock(ctx, "restore", o.UnlockStale)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer lock.Release(context.WithoutCancel(ctx))
+	}
+
+	eopts := engines.Options{SkipQueues: o.SkipQueues, DropExisting: o.DropExisting, RedisMode: o.RedisMode, Logger: g.Log}
+	selected := o.Components
+	if len(selected) == 0 {
+		selected = m.ComponentNames()
+	}
+	engs := map[string]restore.Engine{}
+	targets := map[string]string{}
+	for _, name := range selected {
+		if name == "verify" {
+			continue
+		}
+		e, err := engines.Build(name, conns, kc, eopts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("component %s: %w", name, err)
+		}
+		engs[name] = e
+		targets[name] = targetOf(name, conns)
+	}
+	snap := &restore.RepoSnapshot{Repo: r, Manifest: m}
+	opts := restore.Options{Snapshot: snap, Namespace: conns.Namespace, Components: o.Components, Engines: engs,
+		NoQuiesce: o.NoQuiesce, Timeout: o.Timeout, Targets: targets}
+	if kc != nil {
+		opts.Cluster = kubeCluster(g, kc, conns)
+	}
+	if !o.NoVerify {
+		opts.Verify = func(ctx context.Context, task *progress.Task) (restore.Result, error) {
+			probes := m.Component("verify") != nil
+			vr, err := runVerify(ctx, conns, r, id, !probes, false, task)
+			if err != nil {
+				return restore.Result{}, err
+			}
+			return restore.Result{Items: int64(vr.Probes), Summary: vr.Summary(), Mismatch: !vr.Passed, Detail: map[string]any{"verify": vr}}, nil
+		}
+	}
+	plan, err := restore.BuildPlan(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !g.JSON() {
+		g.printf("%s", plan.Text())
+	}
+	if o.DryRun {
+		return nil, plan, nil
+	}
+	if err := confirm(g, o.Yes, plan); err != nil {
+		return nil, plan, err
+	}
+
+	j, found, err := restore.LoadJournal(ctx, r, id, conns.Namespace)
+	if err != nil {
+		return nil, plan, err
+	}
+	switch {
+	case found && !j.Finished && !o.Resume:
+		return nil, plan, errs.UsageError("continue it with --resume (or remove restores/"+j.Name()+".json from the repository to start over)",
+			"an unfinished restore of %s into %q exists (started %s)", id, conns.Namespace, j.Started.Format(time.RFC3339))
+	case !found || j.Finished:
+		if o.Resume && !found {
+			g.warnf("no interrupted restore of %s found: starting from the beginning", id)
+		}
+		j = &restore.Journal{Snapshot: id, Namespace: conns.Namespace}
+	}
+	runner := &restore.Runner{Store: r, Log: g.Log}
+	if kc != nil {
+		runner.Mirror = func(ctx context.Context, j *restore.Journal) error { return mirrorJournal(ctx, kc, j) }
+	}
+	rep, err := runner.Run(ctx, plan, j)
+	if rep != nil && !g.JSON() {
+		printRestoreReport(g, rep)
+	}
+	if err != nil {
+		return rep, plan, err
+	}
+	if rep.Mismatch {
+		return rep, plan, errs.New(errs.Mismatch, "see the verify step above; the data was restored",
+			"restore of %s finished but verification found differences", id)
+	}
+	return rep, plan, nil
+}
+
+func targetOf(name string, c *config.Connections) string {
+	switch name {
+	case config.SystemDB:
+		return c.SystemDB.Redacted()
+	case config.ZyncDB:
+		return c.ZyncDB.Redacted()
+	case "backend-redis":
+		return c.BackendRedis.Redacted()
+	case "system-redis":
+		return c.SystemRedis.Redacted()
+	case config.SystemStorage:
+		return c.SystemStorage.Redacted()
+	}
+	return name + " in namespace " + c.Namespace
+}
+
+func kubeCluster(g *globals, kc *kube.Clients, conns *config.Connections) *restore.KubeCluster {
+	s := scale.New(kc, conns.Namespace)
+	s.Log = g.Log
+	kcl := &restore.KubeCluster{KC: kc, Namespace: conns.Namespace, Scaler: s, Output: &logWriter{g: g, prefix: "zync resync: "}}
+	if conns.Errs[config.SystemDB] == nil && conns.SystemDB.Kind == "mysql" {
+		kcl.SystemDB = func(ctx context.Context) (*sql.DB, error) {
+			dsn, err := conns.SystemDB.MySQLDSN()
+			if err != nil {
+				return nil, err
+			}
+			return sql.Open("mysql", dsn)
+		}
+	}
+	return kcl
+}
+
+// confirm asks on a terminal; without one, --yes is required.
+func confirm(g *globals, yes bool, plan *restore.Plan) error {
+	if yes || !plan.Destructive() {
+		return nil
+	}
+	if !g.interactive() {
+		return errs.UsageError("review the plan (--dry-run), then run again with --yes", "refusing to restore without confirmation in a non-interactive run")
+	}
+	fmt.Fprintf(g.Stderr, "Type yes to restore snapshot %s into %s: ", plan.Snapshot, plan.InstallKind)
+	line, _ := bufio.NewReader(g.Stdin).ReadString('\n')
+	if strings.TrimSpace(line) != "yes" {
+		return errs.UsageError("run again and answer yes, or use --yes", "restore not confirmed; nothing was changed")
+	}
+	return nil
+}
+
+func printRestoreReport(g *globals, rep *restore.Report) {
+	rows := make([][]string, 0, len(rep.Steps))
+	for _, s := range rep.Steps {
+		dur := ""
+		if !s.Ended.IsZero() && !s.Started.IsZero() {
+			dur = s.Ended.Sub(s.Started).Round(10 * time.Millisecond).String()
+		}
+		res := s.Status
+		if s.Mismatch {
+			res = "MISMATCH"
+		}
+		detail := s.Summary
+		if s.Error != "" {
+			detail = s.Error
+		}
+		rows = append(rows, []string{s.Name, res, dur, fmt.Sprint(s.Items), detail})
+	}
+	table(g.Stdout, []string{"STEP", "RESULT", "DURATION", "ITEMS", "DETAIL"}, rows)
+}
+
+// journalAnnotation mirrors a restore's progress on the namespace.
+const journalAnnotation = "3scale-ops.3scale.net/restore"
+
+func mirrorJournal(ctx context.Context, kc *kube.Clients, j *restore.Journal) error {
+	last := ""
+	for _, s := range j.Steps {
+		if s.Status != restore.Pending {
+			last = s.Name + "=" + s.Status
+		}
+	}
+	val := fmt.Sprintf("snapshot=%s step=%s finished=%t updated=%s", j.Snapshot, last, j.Finished, j.Updated.Format(time.RFC3339))
+	return kc.AnnotateNamespace(ctx, j.Namespace, journalAnnotation, val)
 }

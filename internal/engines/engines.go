@@ -21,6 +21,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/rdb"
 	"github.com/3scale-ops/3scale-ops/internal/storage"
+	"github.com/3scale-ops/3scale-ops/internal/verify"
 )
 
 // Engine is the method set every component engine has.
@@ -162,4 +163,21 @@ func exportFile(ctx context.Context, src artifact.Source, w io.Writer, name stri
 	defer rc.Close()
 	_, err = io.Copy(w, rc)
 	return err
+}
+
+// Probes returns the backup component that records verification probes
+// (it needs the system database and backend-redis).
+func Probes(c *config.Connections, max int) (*verify.Recorder, error) {
+	if err := c.Require(config.SystemDB, config.BackendRedis); err != nil {
+		return nil, err
+	}
+	dsn, err := c.SystemDB.MySQLDSN()
+	if err != nil {
+		return nil, err
+	}
+	o, err := c.BackendRedis.Options()
+	if err != nil {
+		return nil, err
+	}
+	return &verify.Recorder{SystemDSN: dsn, Redis: o, Max: max}, nil
 }

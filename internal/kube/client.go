@@ -5,9 +5,13 @@
 package kube
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/3scale-ops/3scale-ops/internal/errs"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -56,4 +60,17 @@ func NewClients(cfg *rest.Config, namespace string) (*Clients, error) {
 		return nil, fmt.Errorf("kubernetes dynamic client: %w", err)
 	}
 	return &Clients{Config: cfg, Typed: typed, Dynamic: dyn, Namespace: namespace}, nil
+}
+
+// AnnotateNamespace sets one annotation on a namespace (merge patch).
+func (c *Clients) AnnotateNamespace(ctx context.Context, namespace, key, value string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{key: value}}})
+	if err != nil {
+		return err
+	}
+	_, err = c.Typed.CoreV1().Namespaces().Patch(ctx, namespace, types.MergePatchType, patch, metav1.PatchOptions{})
+	if err != nil {
+		return fmt.Errorf("annotate namespace %s: %w", namespace, err)
+	}
+	return nil
 }
