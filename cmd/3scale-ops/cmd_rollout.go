@@ -24,10 +24,13 @@ that its ConfigChange trigger rolls out; a Deployment gets the restartedAt annot
 			if err != nil {
 				return err
 			}
-			names := c.Args().Slice()
+			names, _, timeout, err := trailingFlags(c)
+			if err != nil {
+				return err
+			}
 			task := progress.NewTask("rollout")
 			stop := opsWatch(g, task, "ready replicas")
-			err = s.Rollout(c.Context, names, c.Duration("timeout"), task)
+			err = s.Rollout(c.Context, names, timeout, task)
 			stop()
 			if err != nil {
 				return err

@@ -73,8 +73,12 @@ func parseTargets(args []string) (map[string]int32, error) {
 
 func runScale(c *cli.Context) error {
 	g := getGlobals(c)
+	args, flags, timeout, err := trailingFlags(c, "down-all", "resume", "wait")
+	if err != nil {
+		return err
+	}
 	modes := 0
-	for _, f := range []bool{c.Bool("down-all"), c.Bool("resume"), c.NArg() > 0} {
+	for _, f := range []bool{flags["down-all"], flags["resume"], len(args) > 0} {
 		if f {
 			modes++
 		}
@@ -83,9 +87,8 @@ func runScale(c *cli.Context) error {
 		return errs.UsageError("give COMPONENT=N …, --down-all or --resume (or `scale status`)", "scale needs exactly one of COMPONENT=N, --down-all, --resume")
 	}
 	var targets map[string]int32
-	if c.NArg() > 0 {
-		var err error
-		if targets, err = parseTargets(c.Args().Slice()); err != nil {
+	if len(args) > 0 {
+		if targets, err = parseTargets(args); err != nil {
 			return err
 		}
 	}
@@ -97,10 +100,10 @@ func runScale(c *cli.Context) error {
 	var changed map[string]int32
 	action := "scaled"
 	switch {
-	case c.Bool("down-all"):
+	case flags["down-all"]:
 		action = "scaled to 0 (recorded replicas)"
 		changed, err = s.DownAll(ctx)
-	case c.Bool("resume"):
+	case flags["resume"]:
 		action = "resumed"
 		changed, err = s.Resume(ctx)
 	default:
@@ -110,17 +113,17 @@ func runScale(c *cli.Context) error {
 		return err
 	}
 	names := slices.Sorted(maps.Keys(changed))
-	if c.Bool("wait") && len(names) > 0 {
+	if flags["wait"] && len(names) > 0 {
 		task := progress.NewTask("scale")
 		stop := opsWatch(g, task, "ready replicas")
-		err = s.Wait(ctx, names, c.Duration("timeout"), task)
+		err = s.Wait(ctx, names, timeout, task)
 		stop()
 		if err != nil {
 			return err
 		}
 	}
 	if g.JSON() {
-		return g.printJSON(map[string]any{"action": strings.Fields(action)[0], "replicas": changed, "waited": c.Bool("wait")})
+		return g.printJSON(map[string]any{"action": strings.Fields(action)[0], "replicas": changed, "waited": flags["wait"]})
 	}
 	if len(names) == 0 {
 		g.printf("nothing to do: no replicas recorded by --down-all\n")
@@ -200,3 +203,43 @@ func opsWatch(g *globals, task *progress.Task, what string) (stop func()) {
 }
 
 func printProgressLine(w io.Writer, s string) { fmt.Fprintln(w, s) }
+
+// trailingFlags lets flags follow the arguments (`scale apicast-production=3
+// --wait`, `rollout system-app --timeout 5m`), which urfave/cli leaves as
+// arguments: it returns the real arguments, the bool flags found and the
+// --timeout value (or the flag's own when absent).
+func trailingFlags(c *cli.Context, bools ...string) (args []string, set map[string]bool, timeout time.Duration, err error) {
+	set = map[string]bool{}
+	for _, b := range bools {
+		set[b] = c.Bool(b)
+	}
+	timeout = c.Duration("timeout")
+	in := c.Args().Slice()
+	for i := 0; i < len(in); i++ {
+		a := in[i]
+		if !strings.HasPrefix(a, "-") {
+			args = append(args, a)
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if _, ok := set[name]; ok && !hasVal {
+			set[name] = true
+			continue
+		}
+		if name == "timeout" {
+			if !hasVal {
+				if i+1 >= len(in) {
+					return nil, nil, 0, errs.UsageError("e.g. --timeout 5m", "--timeout needs a duration")
+				}
+				i++
+				val = in[i]
+			}
+			if timeout, err = time.ParseDuration(val); err != nil {
+				return nil, nil, 0, errs.UsageError("e.g. --timeout 5m", "invalid --timeout %q", val)
+			}
+			continue
+		}
+		return nil, nil, 0, errs.UsageError("run `3scale-ops "+c.Command.FullName()+" --help`", "unknown flag %s", a)
+	}
+	return args, set, timeout, nil
+}

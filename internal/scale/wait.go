@@ -23,7 +23,13 @@ func settled(st *state, c Component, w kube.Workload) (bool, string) {
 	if w.Desired != want {
 		return false, fmt.Sprintf("waiting for the operator to apply %d replicas (deployment has %d)", want, w.Desired)
 	}
-	if !w.Settled() {
+	switch {
+	case w.Settled():
+	case w.ObservedGeneration < w.Generation:
+		return false, "waiting for the controller to see the change"
+	case w.Replicas > want:
+		return false, fmt.Sprintf("%d replicas still running, want %d", w.Replicas, want)
+	default:
 		return false, fmt.Sprintf("%d/%d ready", w.Ready, want)
 	}
 	return true, ""
