@@ -7,8 +7,10 @@ import "fmt"
 // checked: hostile input gives an error, never a panic.
 func lzfDecompress(dst, in []byte, ulen int) ([]byte, error) {
 	base := len(dst)
-	if cap(dst)-base < ulen {
-		grown := make([]byte, base, base+ulen)
+	// Preallocate what the input can plausibly expand to, not what a
+	// (possibly hostile) header claims; append grows the rest.
+	if want := min(ulen, 8*len(in)+64); cap(dst)-base < want {
+		grown := make([]byte, base, base+want)
 		copy(grown, dst)
 		dst = grown
 	}
