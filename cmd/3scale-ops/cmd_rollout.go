@@ -24,7 +24,7 @@ that its ConfigChange trigger rolls out; a Deployment gets the restartedAt annot
 			if err != nil {
 				return err
 			}
-			names, _, timeout, err := trailingFlags(c)
+			names, _, timeout, err := opsTrailingFlags(c)
 			if err != nil {
 				return err
 			}

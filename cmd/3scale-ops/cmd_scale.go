@@ -73,7 +73,7 @@ func parseTargets(args []string) (map[string]int32, error) {
 
 func runScale(c *cli.Context) error {
 	g := getGlobals(c)
-	args, flags, timeout, err := trailingFlags(c, "down-all", "resume", "wait")
+	args, flags, timeout, err := opsTrailingFlags(c, "down-all", "resume", "wait")
 	if err != nil {
 		return err
 	}
@@ -204,11 +204,11 @@ func opsWatch(g *globals, task *progress.Task, what string) (stop func()) {
 
 func printProgressLine(w io.Writer, s string) { fmt.Fprintln(w, s) }
 
-// trailingFlags lets flags follow the arguments (`scale apicast-production=3
+// opsTrailingFlags lets flags follow the arguments (`scale apicast-production=3
 // --wait`, `rollout system-app --timeout 5m`), which urfave/cli leaves as
 // arguments: it returns the real arguments, the bool flags found and the
 // --timeout value (or the flag's own when absent).
-func trailingFlags(c *cli.Context, bools ...string) (args []string, set map[string]bool, timeout time.Duration, err error) {
+func opsTrailingFlags(c *cli.Context, bools ...string) (args []string, set map[string]bool, timeout time.Duration, err error) {
 	set = map[string]bool{}
 	for _, b := range bools {
 		set[b] = c.Bool(b)
