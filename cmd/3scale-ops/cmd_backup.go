@@ -1,7 +1,14 @@
 package main
 
 import (
+	"strings"
+	"time"
+
+	"github.com/3scale-ops/3scale-ops/internal/backup"
+	"github.com/3scale-ops/3scale-ops/internal/engines"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
+	"github.com/3scale-ops/3scale-ops/internal/repo"
 	"github.com/urfave/cli/v2"
 )
 
@@ -17,7 +24,111 @@ func backupCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "tag", EnvVars: []string{"THREESCALE_OPS_TAGS"}, Usage: "tag k=v recorded in the snapshot; repeatable"},
 			&cli.BoolFlag{Name: "skip-queues", EnvVars: []string{"THREESCALE_OPS_SKIP_QUEUES"}, Usage: "leave out backend-redis db 1 (job queues)"},
 			&cli.BoolFlag{Name: "progress", EnvVars: []string{"THREESCALE_OPS_PROGRESS"}, Usage: "show progress even when stderr is not a terminal"},
+			&cli.StringFlag{Name: "compression", EnvVars: []string{"THREESCALE_OPS_COMPRESSION"}, Value: "zstd", Usage: "zstd, gzip or none"},
+			&cli.IntFlag{Name: "compression-level", EnvVars: []string{"THREESCALE_OPS_COMPRESSION_LEVEL"}, Usage: "compression level (zstd 1-22, gzip 1-9; default: the algorithm's)"},
+			&cli.IntFlag{Name: "workers", EnvVars: []string{"THREESCALE_OPS_WORKERS"}, Value: 4, Usage: "components backed up at the same time"},
+			&cli.BoolFlag{Name: "unlock-stale", EnvVars: []string{"THREESCALE_OPS_UNLOCK_STALE"}, Usage: "remove repository locks that are stale (holder gone or not refreshed within the TTL)"},
 		},
-		Action: func(c *cli.Context) error { return errs.NotImplemented("backup") },
+		Action: runBackup,
 	}
+}
+
+func parseTags(list []string) (map[string]string, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	tags := map[string]string{}
+	for _, t := range list {
+		k, v, ok := strings.Cut(t, "=")
+		if !ok || k == "" {
+			return nil, errs.UsageError("use --tag key=value", "invalid tag %q", t)
+		}
+		tags[k] = v
+	}
+	return tags, nil
+}
+
+func runBackup(c *cli.Context) error {
+	g := getGlobals(c)
+	ctx := c.Context
+	tags, err := parseTags(c.StringSlice("tag"))
+	if err != nil {
+		return err
+	}
+	conns, kc, err := g.connections(ctx)
+	if err != nil {
+		return err
+	}
+	eo := engines.Options{SkipQueues: c.Bool("skip-queues"), Logger: g.Log}
+	comps, err := backup.Select(c.StringSlice("components"), engines.Names(), func(name string) (backup.Component, error) {
+		return engines.Build(name, conns, kc, eo)
+	}, g.Log)
+	if err != nil {
+		return err
+	}
+	opts, err := g.repoOptions()
+	if err != nil {
+		return err
+	}
+	opts.Compression, opts.Level = c.String("compression"), c.Int("compression-level")
+	be, err := repo.OpenBackend(ctx, g.Repo, repo.BackendOptions{S3Insecure: g.S3Insecure})
+	if err != nil {
+		return errs.Wrap(errs.Usage, err, "check --repo")
+	}
+	r, created, err := repo.OpenOrInit(ctx, be, opts)
+	if err != nil {
+		return err
+	}
+	if created {
+		g.Log.Info("created repository", "repository", r.Location(), "encrypted", r.Encrypted())
+	}
+	tr := &progress.Tracker{}
+	stop := startProgress(g, tr, c.Bool("progress"))
+	m, err := backup.Run(ctx, r, comps, backup.Options{
+		Workers: c.Int("workers"), Tags: tags, Namespace: conns.Namespace,
+		UnlockStale: c.Bool("unlock-stale"), Tracker: tr, Logger: g.Log,
+	})
+	stop()
+	if err != nil {
+		return err
+	}
+	if g.JSON() {
+		return g.printJSON(summary(m, r.Location()))
+	}
+	g.printf("%s\n", m.ID)
+	return nil
+}
+
+// snapshotSummary is the JSON result of backup (and an entry of backups list).
+type snapshotSummary struct {
+	ID         string             `json:"id"`
+	Repository string             `json:"repository,omitempty"`
+	Time       time.Time          `json:"time"`
+	End        time.Time          `json:"end,omitzero"`
+	Size       int64              `json:"size"`
+	Encrypted  bool               `json:"encrypted"`
+	Tags       map[string]string  `json:"tags,omitempty"`
+	Components []componentSummary `json:"components"`
+}
+
+type componentSummary struct {
+	Name     string `json:"name"`
+	Files    int    `json:"files"`
+	RawSize  int64  `json:"raw_size"`
+	Size     int64  `json:"size"`
+	Duration string `json:"duration,omitempty"`
+}
+
+func summary(m *repo.Manifest, location string) snapshotSummary {
+	s := snapshotSummary{ID: m.ID, Repository: location, Time: m.Start, End: m.End, Size: m.Size(),
+		Encrypted: m.Encrypted, Tags: m.Tags, Components: []componentSummary{}}
+	for _, c := range m.Components {
+		cs := componentSummary{Name: c.Name, Files: len(c.Files), Duration: c.Duration}
+		for _, f := range c.Files {
+			cs.RawSize += f.RawSize
+			cs.Size += f.Size
+		}
+		s.Components = append(s.Components, cs)
+	}
+	return s
 }

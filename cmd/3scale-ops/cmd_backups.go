@@ -1,31 +1,41 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/3scale-ops/3scale-ops/internal/engines"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
+	"github.com/3scale-ops/3scale-ops/internal/repo"
 	"github.com/urfave/cli/v2"
 )
 
 func backupsCommand() *cli.Command {
-	ni := func(what string) cli.ActionFunc {
-		return func(*cli.Context) error { return errs.NotImplemented("backups " + what) }
-	}
 	return &cli.Command{
 		Name:  "backups",
 		Usage: "list, inspect, verify, export and prune snapshots",
+		Flags: repoReadFlags(),
 		Subcommands: []*cli.Command{
-			{Name: "list", Usage: "list snapshots", UsageText: "3scale-ops backups list\n3scale-ops -o json backups list", Action: ni("list")},
+			{Name: "list", Usage: "list snapshots", UsageText: "3scale-ops backups list\n3scale-ops -o json backups list", Action: backupsList},
 			{Name: "show", Usage: "show a snapshot's manifest (or one component's details)", ArgsUsage: "ID|latest [COMPONENT]",
-				UsageText: "3scale-ops backups show latest\n3scale-ops backups show 20261123T020000Z-a1b2c3 backend-redis", Action: ni("show")},
+				UsageText: "3scale-ops backups show latest\n3scale-ops backups show 20261123T020000Z-a1b2c3 backend-redis", Action: backupsShow},
 			{Name: "verify", Usage: "check snapshots: every file present with its size; --read-data re-reads and re-hashes", ArgsUsage: "[ID…]",
 				UsageText: "3scale-ops backups verify latest\n3scale-ops backups verify --all --read-data",
 				Flags: []cli.Flag{
 					&cli.BoolFlag{Name: "all", Usage: "verify every snapshot"},
 					&cli.BoolFlag{Name: "read-data", EnvVars: []string{"THREESCALE_OPS_READ_DATA"}, Usage: "download and re-hash every file"},
-				}, Action: ni("verify")},
+					&cli.BoolFlag{Name: "progress", EnvVars: []string{"THREESCALE_OPS_PROGRESS"}, Usage: "show progress even when stderr is not a terminal"},
+				}, Action: backupsVerify},
 			{Name: "export", Usage: "write one component as a standard stream (SQL, dump.rdb, tar, List)", ArgsUsage: "ID|latest COMPONENT",
 				UsageText: "3scale-ops backups export latest system-mysql | mysql -h db -u root system\n3scale-ops backups export latest backend-redis --file dump.rdb",
-				Flags:     []cli.Flag{&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "write to FILE instead of stdout"}}, Action: ni("export")},
-			{Name: "prune", Usage: "remove snapshots by retention policy (restic semantics)",
+				Flags:     []cli.Flag{&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "write to FILE instead of stdout"}}, Action: backupsExport},
+			{Name: "prune", Usage: "remove snapshots by retention policy (restic semantics) and incomplete snapshots",
 				UsageText: "3scale-ops backups prune --keep-daily 7 --keep-weekly 4 --keep-monthly 6 --dry-run",
 				Flags: []cli.Flag{
 					&cli.IntFlag{Name: "keep-last", EnvVars: []string{"THREESCALE_OPS_KEEP_LAST"}, Usage: "keep the N newest snapshots"},
@@ -34,7 +44,338 @@ func backupsCommand() *cli.Command {
 					&cli.IntFlag{Name: "keep-weekly", EnvVars: []string{"THREESCALE_OPS_KEEP_WEEKLY"}, Usage: "keep the newest snapshot of each of the last N weeks"},
 					&cli.IntFlag{Name: "keep-monthly", EnvVars: []string{"THREESCALE_OPS_KEEP_MONTHLY"}, Usage: "keep the newest snapshot of each of the last N months"},
 					&cli.BoolFlag{Name: "dry-run", Usage: "print what would be kept and removed"},
-				}, Action: ni("prune")},
+					&cli.BoolFlag{Name: "unlock-stale", EnvVars: []string{"THREESCALE_OPS_UNLOCK_STALE"}, Usage: "remove repository locks that are stale"},
+				}, Action: backupsPrune},
 		},
 	}
+}
+
+func backupsList(c *cli.Context) error {
+	g := getGlobals(c)
+	r, err := openForRead(c.Context, c)
+	if err != nil {
+		return err
+	}
+	snaps, err := r.Snapshots(c.Context)
+	if err != nil {
+		return err
+	}
+	list := []snapshotSummary{}
+	warned := false
+	for _, s := range snaps {
+		if !s.Complete {
+			continue
+		}
+		m, err := r.LoadManifest(c.Context, s.ID)
+		if err != nil {
+			if errs.Code(err) != errs.Usage || !r.Encrypted() {
+				return err
+			}
+			// Encrypted without the key: what the listing itself tells.
+			if !warned {
+				g.warnf("%s; showing ids and sizes only", err)
+				warned = true
+			}
+			list = append(list, snapshotSummary{ID: s.ID, Time: s.Time, Size: s.Size, Encrypted: true, Components: []componentSummary{}})
+			continue
+		}
+		list = append(list, summary(m, ""))
+	}
+	if g.JSON() {
+		return g.printJSON(list)
+	}
+	rows := [][]string{}
+	for _, s := range list {
+		var comps []string
+		for _, c := range s.Components {
+			comps = append(comps, c.Name)
+		}
+		var tags []string
+		for k, v := range s.Tags {
+			tags = append(tags, k+"="+v)
+		}
+		sort.Strings(tags)
+		enc := "no"
+		if s.Encrypted {
+			enc = "yes"
+		}
+		rows = append(rows, []string{s.ID, s.Time.Local().Format("2006-01-02 15:04:05"), humanBytes(s.Size), strings.Join(comps, ","), strings.Join(tags, ","), enc})
+	}
+	table(g.Stdout, []string{"ID", "TIME", "SIZE", "COMPONENTS", "TAGS", "ENCRYPTED"}, rows)
+	return nil
+}
+
+func loadRef(ctx context.Context, r *repo.Repository, ref string) (*repo.Manifest, error) {
+	if ref == "" {
+		return nil, errs.UsageError("give a snapshot id or latest (see `3scale-ops backups list`)", "missing snapshot id")
+	}
+	id, err := r.ResolveID(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return r.LoadManifest(ctx, id)
+}
+
+func backupsShow(c *cli.Context) error {
+	g := getGlobals(c)
+	r, err := openForRead(c.Context, c)
+	if err != nil {
+		return err
+	}
+	m, err := loadRef(c.Context, r, c.Args().First())
+	if err != nil {
+		return err
+	}
+	comps := m.Components
+	if name := c.Args().Get(1); name != "" {
+		comp := m.Component(name)
+		if comp == nil {
+			return errs.UsageError("components of this snapshot: "+strings.Join(m.ComponentNames(), ", "), "snapshot %s has no component %q", m.ID, name)
+		}
+		if g.JSON() {
+			return g.printJSON(comp)
+		}
+		comps = []repo.Component{*comp}
+	} else if g.JSON() {
+		return g.printJSON(m)
+	}
+	g.printf("snapshot     %s\n", m.ID)
+	g.printf("repository   %s\n", r.Location())
+	g.printf("time         %s – %s (%s)\n", m.Start.Local().Format(time.RFC3339), m.End.Local().Format(time.RFC3339), m.End.Sub(m.Start).Round(time.Second))
+	g.printf("tool         3scale-ops %s\n", m.ToolVersion)
+	if m.Namespace != "" {
+		g.printf("namespace    %s\n", m.Namespace)
+	}
+	if m.ThreescaleVersion != "" {
+		g.printf("3scale       %s\n", m.ThreescaleVersion)
+	}
+	g.printf("size         %s stored, compression %s, encrypted %v\n", humanBytes(m.Size()), m.Compression, m.Encrypted)
+	for k, v := range m.Tags {
+		g.printf("tag          %s=%s\n", k, v)
+	}
+	for _, comp := range comps {
+		g.printf("\n%s  (%s)\n", comp.Name, comp.Duration)
+		keys := make([]string, 0, len(comp.Meta))
+		for k := range comp.Meta {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			v := string(comp.Meta[k])
+			if len(v) > 200 {
+				v = v[:200] + "…"
+			}
+			g.printf("  %s: %s\n", k, v)
+		}
+		rows := [][]string{}
+		for _, f := range comp.Files {
+			count := ""
+			if f.Count > 0 {
+				count = fmt.Sprint(f.Count)
+			}
+			rows = append(rows, []string{"  " + f.Path, f.Format, humanBytes(f.RawSize), humanBytes(f.Size), count, f.SHA256[:16]})
+		}
+		table(g.Stdout, []string{"  FILE", "FORMAT", "PLAIN", "STORED", "COUNT", "SHA256"}, rows)
+	}
+	return nil
+}
+
+func backupsVerify(c *cli.Context) error {
+	g := getGlobals(c)
+	ctx := c.Context
+	r, err := openForRead(ctx, c)
+	if err != nil {
+		return err
+	}
+	refs, late := backupsTrailingFlags(c.Args().Slice(), nil, map[string]bool{"--all": true, "--read-data": true, "--progress": true})
+	readData := c.Bool("read-data") || late["--read-data"] != ""
+	var ids []string
+	if c.Bool("all") || late["--all"] != "" {
+		snaps, err := r.Snapshots(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range snaps {
+			if s.Complete {
+				ids = append(ids, s.ID)
+			}
+		}
+	} else {
+		if len(refs) == 0 {
+			refs = []string{"latest"}
+		}
+		for _, ref := range refs {
+			id, err := r.ResolveID(ctx, ref)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+	}
+	tr := &progress.Tracker{}
+	stop := startProgress(g, tr, c.Bool("progress") || late["--progress"] != "")
+	results := []repo.VerifyResult{}
+	for _, id := range ids {
+		res, err := r.Verify(ctx, id, readData, tr.Start(id))
+		if err != nil {
+			stop()
+			return err
+		}
+		results = append(results, res)
+	}
+	stop()
+	if g.JSON() {
+		if err := g.printJSON(results); err != nil {
+			return err
+		}
+	} else {
+		for _, res := range results {
+			if len(res.Problems) == 0 {
+				how := "sizes"
+				if res.ReadData {
+					how = "sizes and sha256, plain and stored"
+				}
+				g.printf("ok       %s  %d files, %s (%s)\n", res.Snapshot, res.Files, humanBytes(res.Bytes), how)
+				continue
+			}
+			for _, p := range res.Problems {
+				g.printf("DAMAGED  %s: %s\n", p.File, p.Problem)
+			}
+		}
+	}
+	return repo.MismatchError(results)
+}
+
+func backupsExport(c *cli.Context) error {
+	g := getGlobals(c)
+	ctx := c.Context
+	args, late := backupsTrailingFlags(c.Args().Slice(), map[string]bool{"--file": true, "-f": true}, nil)
+	if c.Args().Len() > 0 && len(args) != 2 {
+		return errs.UsageError("usage: 3scale-ops backups export ID|latest COMPONENT [--file FILE]", "export needs a snapshot and a component")
+	}
+	r, err := openForRead(ctx, c)
+	if err != nil {
+		return err
+	}
+	m, err := loadRef(ctx, r, args[0])
+	if err != nil {
+		return err
+	}
+	name := args[1]
+	src, err := r.Source(m, name)
+	if err != nil {
+		return errs.Wrap(errs.Usage, err, "components of this snapshot: "+strings.Join(m.ComponentNames(), ", "))
+	}
+	out := c.String("file")
+	if v := late["--file"] + late["-f"]; v != "" {
+		out = v
+	}
+	if out == "" {
+		return engines.Export(ctx, name, src, g.Stdout)
+	}
+	// Write beside the target and rename, so a failed export leaves no
+	// file that looks complete.
+	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".partial-*")
+	if err != nil {
+		return errs.UsageError("check --file", "create %s: %v", out, err)
+	}
+	err = engines.Export(ctx, name, src, f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), out)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("export %s of %s to %s: %w", name, m.ID, out, err)
+	}
+	if !g.JSON() {
+		g.Log.Info("exported", "component", name, "snapshot", m.ID, "file", out)
+		return nil
+	}
+	st, _ := os.Stat(out)
+	return g.printJSON(map[string]any{"snapshot": m.ID, "component": name, "file": out, "size": st.Size()})
+}
+
+func backupsPrune(c *cli.Context) error {
+	g := getGlobals(c)
+	ctx := c.Context
+	p := repo.Policy{Last: c.Int("keep-last"), Hourly: c.Int("keep-hourly"), Daily: c.Int("keep-daily"),
+		Weekly: c.Int("keep-weekly"), Monthly: c.Int("keep-monthly")}
+	if p.Empty() {
+		return errs.UsageError("give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly",
+			"no retention policy: prune would keep everything")
+	}
+	if p.Last < 0 || p.Hourly < 0 || p.Daily < 0 || p.Weekly < 0 || p.Monthly < 0 {
+		return errs.UsageError("use counts of 0 or more", "negative retention count")
+	}
+	r, err := openForRead(ctx, c)
+	if err != nil {
+		return err
+	}
+	dry := c.Bool("dry-run")
+	if !dry {
+		lock, err := r.Lock(ctx, "prune", c.Bool("unlock-stale"))
+		if err != nil {
+			return err
+		}
+		defer lock.Release(context.WithoutCancel(ctx))
+	}
+	res, err := r.Prune(ctx, p, dry)
+	if err != nil {
+		return err
+	}
+	if g.JSON() {
+		return g.printJSON(res)
+	}
+	rows := [][]string{}
+	for _, d := range res.Decisions {
+		action := "keep"
+		if !d.Keep {
+			action = "remove"
+			if dry {
+				action = "would remove"
+			}
+		}
+		rows = append(rows, []string{action, d.ID, strings.Join(d.Reasons, ", ")})
+	}
+	for _, s := range res.Incomplete {
+		action := "remove"
+		if dry {
+			action = "would remove"
+		}
+		rows = append(rows, []string{action, s.ID, "incomplete (no manifest): a backup that never finished, " + humanBytes(s.Size)})
+	}
+	table(g.Stdout, []string{"ACTION", "SNAPSHOT", "WHY"}, rows)
+	if !dry {
+		g.printf("removed %d snapshot(s)\n", len(res.Removed))
+	}
+	return nil
+}
+
+// backupsTrailingFlags picks flags given after the positional arguments, which
+// urfave/cli v2 leaves in Args ("export latest system-mysql --file x").
+// valued flags take the next argument (or =value); bools are set to "true".
+func backupsTrailingFlags(args []string, valued, bools map[string]bool) (rest []string, flags map[string]string) {
+	flags = map[string]string{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(a, "=")
+		switch {
+		case valued[name] && hasVal:
+			flags[name] = val
+		case valued[a] && i+1 < len(args):
+			flags[a] = args[i+1]
+			i++
+		case bools[a]:
+			flags[a] = "true"
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return rest, flags
 }
