@@ -198,10 +198,10 @@ func dbErr(err error, table string, done int64) error {
 		"check the system database is reachable and run the same command again: it continues where this one stopped")
 }
 
-func (p *Purger) purge(ctx context.Context, t target, age Age, dryRun bool, task *progress.Task) (Result, error) {
+func (p *Purger) purge(ctx context.Context, t target, age Age, dryRun bool, task *progress.Task) (res Result, err error) {
 	start := time.Now()
 	cutoff := age.Cutoff(p.Now())
-	res := Result{Table: t.table, Age: age.String(), Cutoff: cutoff, DryRun: dryRun}
+	res = Result{Table: t.table, Age: age.String(), Cutoff: cutoff, DryRun: dryRun}
 	defer func() {
 		res.Duration = time.Since(start)
 		if s := res.Duration.Seconds(); s > 0 {

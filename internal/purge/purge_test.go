@@ -137,6 +137,9 @@ func TestAlertsAgeBoundary(t *testing.T) {
 		if res.Matched != 1235 || res.Deleted != 1235 || res.Batches != 13 {
 			t.Errorf("purge = %+v, want 1235 matched and deleted in 13 batches", res)
 		}
+		if res.Duration <= 0 || res.Rate <= 0 {
+			t.Errorf("duration %s, rate %f not measured", res.Duration, res.Rate)
+		}
 		if st := task.Stats(); st.Items != 1235 || st.TotalItems != 1235 {
 			t.Errorf("progress = %+v", st)
 		}
