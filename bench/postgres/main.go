@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/3scale-ops/3scale-ops/internal/pgdump"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/repo"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
 )
@@ -47,10 +48,12 @@ func main() {
 	parallel := flag.Int("parallel", 4, "worker connections of the engine")
 	scales := flag.String("scales", "1,0.1", "dataset scales to run (1 ≈ 300 MB)")
 	work := flag.String("work", "", "scratch directory (default: a temporary one)")
+	compression := flag.String("compression", "zstd", "repository compression: zstd, gzip or none")
+	threads := flag.Int("zstd-threads", 0, "zstd encoder goroutines per file (repo.Options.Threads; 0 = repository default)")
 	flag.Parse()
 	log.SetFlags(0)
 	if *child != "" {
-		if err := runChild(*child, *repoDir, *dbURL, *snap, *parallel); err != nil {
+		if err := runChild(*child, *repoDir, *dbURL, *snap, *parallel, *threads, *compression); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -72,7 +75,7 @@ func main() {
 		if err != nil {
 			log.Fatalf("bad scale %q", s)
 		}
-		r, err := runScale(env.PostgresURL, filepath.Join(dir, "s"+s), scale, *parallel)
+		r, err := runScale(env.PostgresURL, filepath.Join(dir, "s"+s), scale, *parallel, *threads, *compression)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -107,10 +110,13 @@ func runCmd(pw string, name string, args ...string) (run, error) {
 	if err != nil {
 		return r, fmt.Errorf("%s: %v: %s", name, err, stderr.String())
 	}
+	if strings.Contains(stderr.String(), "phase ") {
+		log.Print(strings.TrimSpace(stderr.String()))
+	}
 	return r, nil
 }
 
-func runScale(adminURL, dir string, scale float64, parallel int) ([]string, error) {
+func runScale(adminURL, dir string, scale float64, parallel, threads int, compression string) ([]string, error) {
 	ctx := context.Background()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -154,9 +160,10 @@ func runScale(adminURL, dir string, scale float64, parallel int) ([]string, erro
 	}
 	repoDir := filepath.Join(dir, "repo")
 	par := strconv.Itoa(parallel)
+	thr := strconv.Itoa(threads)
 
 	// Backup: ours, then pg_dump | gzip, then a plain dump for the load baseline.
-	dumpOurs, err := runCmd(pw, self, "-child", "dump", "-repo", repoDir, "-url", dbURL(src), "-parallel", par)
+	dumpOurs, err := runCmd(pw, self, "-child", "dump", "-repo", repoDir, "-url", dbURL(src), "-parallel", par, "-zstd-threads", thr, "-compression", compression)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +184,7 @@ func runScale(adminURL, dir string, scale float64, parallel int) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
-	loadOurs, err := runCmd(pw, self, "-child", "load", "-repo", repoDir, "-snapshot", dumpOurs.out, "-url", dbURL(ours), "-parallel", par)
+	loadOurs, err := runCmd(pw, self, "-child", "load", "-repo", repoDir, "-snapshot", dumpOurs.out, "-url", dbURL(ours), "-parallel", par, "-zstd-threads", thr, "-compression", compression)
 	if err != nil {
 		return nil, err
 	}
@@ -189,8 +196,8 @@ func runScale(adminURL, dir string, scale float64, parallel int) ([]string, erro
 	secs := func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
 	ratio := func(ours, base time.Duration) string { return fmt.Sprintf("%.2f×", base.Seconds()/ours.Seconds()) }
 	return []string{
-		fmt.Sprintf("| %g | %s | backup (ours: repo zstd %d MB; pg_dump\\|gzip: %d MB) | %s | %s | %s | %s | %s (pg_dump) |",
-			scale, data, repoSize>>20, gzSize>>20, secs(dumpOurs.wall), secs(dumpGzip.wall), ratio(dumpOurs.wall, dumpGzip.wall), mib(dumpOurs.rss), mib(dumpGzip.rss)),
+		fmt.Sprintf("| %g | %s | backup (ours: repo %s %d MB; pg_dump\\|gzip: %d MB) | %s | %s | %s | %s | %s (pg_dump) |",
+			scale, data, compression, repoSize>>20, gzSize>>20, secs(dumpOurs.wall), secs(dumpGzip.wall), ratio(dumpOurs.wall, dumpGzip.wall), mib(dumpOurs.rss), mib(dumpGzip.rss)),
 		fmt.Sprintf("| %g | %s | restore (psql -f of a %d MB plain pg_dump) | %s | %s | %s | %s | %s (psql) |",
 			scale, data, plainSize>>20, secs(loadOurs.wall), secs(loadPsql.wall), ratio(loadOurs.wall, loadPsql.wall), mib(loadOurs.rss), mib(loadPsql.rss)),
 	}, nil
@@ -217,13 +224,13 @@ func dirSize(dir string) int64 {
 
 // runChild is the measured side: a backup into, or a restore from, a real
 // local repository (zstd, sha256-verified), exactly as 3scale-ops does.
-func runChild(mode, repoDir, dbURL, snap string, parallel int) error {
+func runChild(mode, repoDir, dbURL, snap string, parallel, threads int, compression string) error {
 	ctx := context.Background()
 	be, err := repo.NewLocal(repoDir)
 	if err != nil {
 		return err
 	}
-	r, _, err := repo.OpenOrInit(ctx, be, repo.Options{Compression: "zstd", ToolVersion: "bench"})
+	r, _, err := repo.OpenOrInit(ctx, be, repo.Options{Compression: compression, Threads: threads, ToolVersion: "bench"})
 	if err != nil {
 		return err
 	}
@@ -236,7 +243,10 @@ func runChild(mode, repoDir, dbURL, snap string, parallel int) error {
 		if err != nil {
 			return err
 		}
-		if err := e.Backup(ctx, sink, nil); err != nil {
+		task := progress.NewTask("backup")
+		stop := logPhases(task)
+		defer stop()
+		if err := e.Backup(ctx, sink, task); err != nil {
 			sw.Abort(context.Background())
 			return err
 		}
@@ -256,9 +266,39 @@ func runChild(mode, repoDir, dbURL, snap string, parallel int) error {
 		if err != nil {
 			return err
 		}
-		return e.Restore(ctx, src, nil)
+		task := progress.NewTask("restore")
+		stop := logPhases(task)
+		defer stop()
+		return e.Restore(ctx, src, task)
 	default:
 		return fmt.Errorf("unknown child mode %q", mode)
 	}
 	return nil
+}
+
+// logPhases writes each phase change of task to stderr with its time, for
+// the profile summary in BENCHMARKS.md.
+func logPhases(task *progress.Task) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t0, last, lastAt := time.Now(), "", time.Now()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprintf(os.Stderr, "phase %-10s %6.2fs\n", last, time.Since(lastAt).Seconds())
+				return
+			case <-tick.C:
+				if p := task.Stats().Phase; p != last {
+					if last != "" {
+						fmt.Fprintf(os.Stderr, "phase %-10s %6.2fs\n", last, time.Since(lastAt).Seconds())
+					}
+					last, lastAt = p, time.Now()
+				}
+			}
+			_ = t0
+		}
+	}()
+	return func() { close(done) }
 }
