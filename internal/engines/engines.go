@@ -181,3 +181,21 @@ func Probes(c *config.Connections, max int) (*verify.Recorder, error) {
 	}
 	return &verify.Recorder{SystemDSN: dsn, Redis: o, Max: max}, nil
 }
+
+// BackupComponent is what a backup needs of a component.
+type BackupComponent interface {
+	Name() string
+	Backup(ctx context.Context, sink artifact.Sink, task *progress.Task) error
+}
+
+// BackupNames lists every component a backup can take: the data and
+// Kubernetes components, then the verification probes.
+func BackupNames() []string { return append(Names(), verify.Component) }
+
+// BuildBackup builds a backup component: an engine, or the probe recorder.
+func BuildBackup(name string, c *config.Connections, kc *kube.Clients, o Options) (BackupComponent, error) {
+	if name == verify.Component {
+		return Probes(c, 0)
+	}
+	return Build(name, c, kc, o)
+}

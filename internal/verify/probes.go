@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -76,54 +77,51 @@ func outcomeOf(res *backend.Result, err error) (Outcome, error) {
 	return o, nil
 }
 
-// Sample chooses applications: every one when there are at most max,
-// otherwise up to max spread evenly over services (each service gets its
-// share, in application id order).
-const sampleSQL = `SELECT c.service_id, c.application_id, COALESCE(c.user_key,''), s.backend_version,
-	COALESCE((SELECT k.value FROM application_keys k WHERE k.application_id = c.id ORDER BY k.id LIMIT 1),''),
-	COALESCE((SELECT t.value FROM service_tokens t WHERE t.service_id = s.id ORDER BY t.id LIMIT 1),''),
-	COALESCE((SELECT pc.user_key FROM cinstances pc WHERE pc.user_account_id = s.account_id AND pc.type = 'Cinstance'
-	          AND pc.plan_id IN (SELECT id FROM plans WHERE issuer_type = 'Service' AND issuer_id IN
-	              (SELECT id FROM services WHERE account_id = (SELECT id FROM accounts WHERE master = 1)))
-	          ORDER BY pc.id LIMIT 1),'')
-	FROM cinstances c JOIN services s ON s.id = c.service_id
-	WHERE c.type = 'Cinstance' AND c.application_id IS NOT NULL AND (s.state IS NULL OR s.state <> 'deleted')
-	ORDER BY c.service_id, c.id`
-
 // Record samples applications from the system database and records what
-// authorize answers for each on backend-redis (db 0). It never writes.
+// authorize answers for each on backend-redis (db 0). Every application is
+// taken when there are at most max; otherwise up to max spread evenly over
+// services. Queries are short and indexed, so that they never hold up the
+// consistent dump that runs beside them. It never writes.
 func Record(ctx context.Context, db *sql.DB, rdb *redis.Client, max int, task *progress.Task) ([]Probe, error) {
 	if max <= 0 {
 		max = 200
 	}
-	rows, err := db.QueryContext(ctx, sampleSQL)
+	rows, err := db.QueryContext(ctx, `SELECT c.id, c.service_id, c.application_id, COALESCE(c.user_key,''), s.backend_version, s.account_id
+		FROM cinstances c JOIN services s ON s.id = c.service_id
+		WHERE c.type = 'Cinstance' AND c.application_id IS NOT NULL AND (s.state IS NULL OR s.state <> 'deleted')
+		ORDER BY c.service_id, c.id`)
 	if err != nil {
 		return nil, fmt.Errorf("sample applications from the system database: %w", err)
 	}
-	perService := map[string][]Probe{}
+	type cand struct {
+		p        Probe
+		id       int64
+		provider string
+	}
+	perService := map[string][]cand{}
 	var order []string
 	for rows.Next() {
-		var p Probe
+		var c cand
 		var version string
-		if err := rows.Scan(&p.ServiceID, &p.AppID, &p.UserKey, &version, &p.AppKey, &p.ServiceToken, &p.ProviderKey); err != nil {
+		if err := rows.Scan(&c.id, &c.p.ServiceID, &c.p.AppID, &c.p.UserKey, &version, &c.provider); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if version == "1" {
-			p.AppKey = ""
-		} else {
-			p.UserKey = ""
+		if version != "1" {
+			c.p.UserKey = ""
 		}
-		if _, ok := perService[p.ServiceID]; !ok {
-			order = append(order, p.ServiceID)
+		if _, ok := perService[c.p.ServiceID]; !ok {
+			order = append(order, c.p.ServiceID)
 		}
-		perService[p.ServiceID] = append(perService[p.ServiceID], p)
+		if len(perService[c.p.ServiceID]) < max {
+			perService[c.p.ServiceID] = append(perService[c.p.ServiceID], c)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	var picked []Probe
+	var picked []cand
 	for len(picked) < max {
 		progressed := false
 		for _, sid := range order {
@@ -138,13 +136,43 @@ func Record(ctx context.Context, db *sql.DB, rdb *redis.Client, max int, task *p
 			break
 		}
 	}
+	if len(picked) == 0 {
+		return nil, nil
+	}
+	var appIDs, serviceIDs, providerIDs []string
+	for _, c := range picked {
+		appIDs = append(appIDs, strconv.FormatInt(c.id, 10))
+		serviceIDs = append(serviceIDs, c.p.ServiceID)
+		providerIDs = append(providerIDs, c.provider)
+	}
+	appKeys, err := firstValues(ctx, db, "SELECT application_id, value FROM application_keys WHERE application_id IN ("+strings.Join(appIDs, ",")+") ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("read application_keys: %w", err)
+	}
+	tokens, err := firstValues(ctx, db, "SELECT service_id, value FROM service_tokens WHERE service_id IN ("+strings.Join(serviceIDs, ",")+") ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("read service_tokens: %w", err)
+	}
+	// A provider's key is the user_key of its contract on a master service.
+	providerKeys, err := firstValues(ctx, db, `SELECT pc.user_account_id, pc.user_key FROM cinstances pc
+		JOIN plans pl ON pl.id = pc.plan_id AND pl.issuer_type = 'Service'
+		JOIN services ms ON ms.id = pl.issuer_id JOIN accounts ma ON ma.id = ms.account_id AND ma.master = 1
+		WHERE pc.user_key IS NOT NULL AND pc.user_account_id IN (`+strings.Join(providerIDs, ",")+") ORDER BY pc.id")
+	if err != nil {
+		return nil, fmt.Errorf("read provider keys: %w", err)
+	}
 	routes, err := serviceRoutes(ctx, db)
 	if err != nil {
 		return nil, err
 	}
 	be := backend.New(rdb, backend.Options{})
-	for i := range picked {
-		p := &picked[i]
+	out := make([]Probe, len(picked))
+	for i, c := range picked {
+		p := c.p
+		if p.UserKey == "" {
+			p.AppKey = appKeys[strconv.FormatInt(c.id, 10)]
+		}
+		p.ServiceToken, p.ProviderKey = tokens[p.ServiceID], providerKeys[c.provider]
 		if r, ok := routes[p.ServiceID]; ok {
 			p.Method, p.Path, p.Metric, p.Hosts = r.method, r.path, r.metric, r.hosts
 		}
@@ -157,9 +185,30 @@ func Record(ctx context.Context, db *sql.DB, rdb *redis.Client, max int, task *p
 			return nil, fmt.Errorf("authorize application %s of service %s on backend-redis: %w", p.AppID, p.ServiceID, err)
 		}
 		p.Outcome = o
+		out[i] = p
 		task.AddItems(1)
 	}
-	return picked, nil
+	return out, nil
+}
+
+// firstValues maps the first column to the first value seen of the second.
+func firstValues(ctx context.Context, db *sql.DB, query string) (map[string]string, error) {
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		if _, ok := out[k]; !ok {
+			out[k] = v
+		}
+	}
+	return out, rows.Err()
 }
 
 func (p *Probe) params() *backend.Params {

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestInterspersedFlags(t *testing.T) {
+	app := newApp(nil, nil, nil)
+	cases := map[string]string{
+		"x -n ns restore latest --yes --components a,b": "x -n ns restore --yes --components a,b latest",
+		"x restore latest": "x restore latest",
+		"x backups export latest system-mysql --file out.sql": "x backups export --file out.sql latest system-mysql",
+		"x scale apicast-production=2 --wait --timeout 1m":    "x scale --wait --timeout 1m apicast-production=2",
+		"x -o json backups verify --all":                      "x -o json backups verify --all",
+		"x purge alerts --older-than 14d":                     "x purge alerts --older-than 14d",
+		"x restore -- latest --yes":                           "x restore -- latest --yes",
+	}
+	for in, want := range cases {
+		if got := strings.Join(interspersed(app, strings.Fields(in)), " "); got != want {
+			t.Errorf("%q → %q, want %q", in, got, want)
+		}
+	}
+}
