@@ -197,6 +197,13 @@ func (e *Engine) collectCRs(ctx context.Context) ([]*unstructured.Unstructured, 
 		}
 		out = append(out, objs...)
 	}
+	caps := out[countKind(out, "APIManager"):]
+	sort.SliceStable(caps, func(i, j int) bool {
+		if caps[i].GetKind() != caps[j].GetKind() {
+			return caps[i].GetKind() < caps[j].GetKind()
+		}
+		return caps[i].GetName() < caps[j].GetName()
+	})
 	for _, k := range CapabilityKinds {
 		if !found[k] {
 			skipped = append(skipped, k)
@@ -237,4 +244,14 @@ func clean(o *unstructured.Unstructured) *unstructured.Unstructured {
 	}
 	unstructured.RemoveNestedField(o.Object, "status")
 	return o
+}
+
+func countKind(objs []*unstructured.Unstructured, kind string) int {
+	n := 0
+	for _, o := range objs {
+		if o.GetKind() == kind {
+			n++
+		}
+	}
+	return n
 }
