@@ -1,0 +1,237 @@
+// Command storage-bench measures a system-storage backup through the
+// 3scale-ops repository pipeline (tar stream → sha256 → zstd → repository,
+// here a local directory or the test environment's S3) against
+// `tar c | zstd -T0` and `tar c | gzip` on the same generated tree in the
+// same run, and prints a markdown table with throughput and the peak RSS
+// of each (our pipeline runs in a child process so that its RSS is its
+// own; for the shell pipelines, the largest process of the pipeline).
+//
+//	go run ./bench/storage -sizes 100,2000          # MB of files
+//	go run ./bench/storage -sizes 100 -s3           # also our pipeline into S3
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/3scale-ops/3scale-ops/internal/backup"
+	"github.com/3scale-ops/3scale-ops/internal/config"
+	"github.com/3scale-ops/3scale-ops/internal/repo"
+	"github.com/3scale-ops/3scale-ops/internal/storage"
+	"github.com/3scale-ops/3scale-ops/internal/testenv"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+func main() {
+	sizes := flag.String("sizes", "100,2000", "tree sizes in MB, comma-separated")
+	useS3 := flag.Bool("s3", false, "also back up into the test environment's S3 (make testenv-up)")
+	child := flag.String("child", "", "internal: local|s3")
+	src := flag.String("src", "", "internal: source tree")
+	dst := flag.String("dst", "", "internal: repository location")
+	flag.Parse()
+	if *child != "" {
+		if err := runChild(*src, *dst); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	work, err := os.MkdirTemp("", "storage-bench-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(work)
+
+	type row struct {
+		size, tool                string
+		secs, mbps, outMB, rssMB float64
+	}
+	var rows []row
+	for _, s := range strings.Split(*sizes, ",") {
+		mb, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			log.Fatalf("-sizes: %v", err)
+		}
+		tree := filepath.Join(work, "tree")
+		total, files := generate(tree, int64(mb)<<20)
+		label := fmt.Sprintf("%d MB (%d files)", mb, files)
+		add := func(tool string, d time.Duration, out int64, rss int64) {
+			rows = append(rows, row{label, tool, d.Seconds(), float64(total) / (1 << 20) / d.Seconds(), float64(out) / (1 << 20), float64(rss) / 1024})
+		}
+		dropCaches(tree)
+
+		repoDir := filepath.Join(work, "repo")
+		d, rss := runSelf("local", tree, repoDir)
+		add("3scale-ops backup → local repo (zstd)", d, dirSize(repoDir), rss)
+		os.RemoveAll(repoDir)
+
+		if *useS3 {
+			loc, cleanup := s3Location()
+			d, rss := runSelf("s3", tree, loc)
+			add("3scale-ops backup → S3 repo (zstd)", d, s3Size(loc), rss)
+			cleanup()
+		}
+
+		out := filepath.Join(work, "out")
+		d, rss = runShell(fmt.Sprintf("tar c -C %q . | zstd -q -T0 -3 > %q", tree, out))
+		add("tar c \\| zstd -T0 -3", d, fileSize(out), rss)
+		d, rss = runShell(fmt.Sprintf("tar c -C %q . | gzip -6 > %q", tree, out))
+		add("tar c \\| gzip -6", d, fileSize(out), rss)
+		os.Remove(out)
+		os.RemoveAll(tree)
+	}
+	fmt.Printf("\nstorage backup, %d CPUs (GOMAXPROCS %d)\n\n", runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	fmt.Println("| data | tool | time (s) | throughput (MB/s) | output (MB) | peak RSS (MB) |")
+	fmt.Println("|---|---|---:|---:|---:|---:|")
+	for _, r := range rows {
+		fmt.Printf("| %s | %s | %.2f | %.1f | %.1f | %.1f |\n", r.size, r.tool, r.secs, r.mbps, r.outMB, r.rssMB)
+	}
+}
+
+// generate writes a tree like system-storage: many small attachments and
+// some larger ones; half of each file incompressible (images, PDFs), half
+// text. It returns the bytes and files written.
+func generate(root string, total int64) (int64, int) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var written int64
+	files := 0
+	buf := make([]byte, 8<<20)
+	text := []byte(strings.Repeat("account 42 plan gold invoice line item amount 19.99 EUR\n", 200))
+	for written < total {
+		size := int64(16<<10 + rng.IntN(512<<10))
+		if rng.IntN(20) == 0 {
+			size = int64(1<<20 + rng.IntN(7<<20))
+		}
+		size = min(size, total-written)
+		dir := filepath.Join(root, "provider", strconv.Itoa(files/200), "attachments")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			log.Fatal(err)
+		}
+		b := buf[:size]
+		half := int(size / 2)
+		for i := 0; i+8 <= half; i += 8 {
+			v := rng.Uint64()
+			for k := 0; k < 8; k++ {
+				b[i+k] = byte(v >> (8 * k))
+			}
+		}
+		for i := half; i < int(size); i += len(text) {
+			copy(b[i:], text)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("file-%d.bin", files)), b, 0o644); err != nil {
+			log.Fatal(err)
+		}
+		written += size
+		files++
+	}
+	return written, files
+}
+
+// dropCaches only syncs: the runs read a tree that is equally warm for each tool.
+func dropCaches(string) { syscall.Sync() }
+
+func runSelf(mode, src, dst string) (time.Duration, int64) {
+	cmd := exec.Command(os.Args[0], "-child", mode, "-src", src, "-dst", dst)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		log.Fatalf("our backup (%s): %v", mode, err)
+	}
+	return time.Since(start), cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+}
+
+func runShell(script string) (time.Duration, int64) {
+	cmd := exec.Command("sh", "-c", "set -e; "+script)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		log.Fatalf("%s: %v", script, err)
+	}
+	// wait4's rusage covers the shell's waited-for children: the largest
+	// process of the pipeline.
+	return time.Since(start), cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+}
+
+func runChild(src, dst string) error {
+	ctx := context.Background()
+	be, err := repo.OpenBackend(ctx, dst, repo.BackendOptions{S3Insecure: true})
+	if err != nil {
+		return err
+	}
+	r, _, err := repo.OpenOrInit(ctx, be, repo.Options{ToolVersion: "bench"})
+	if err != nil {
+		return err
+	}
+	eng := storage.New(config.Storage{Kind: "dir", Path: src}, nil, "", storage.Options{})
+	_, err = backup.Run(ctx, r, []backup.Component{eng}, backup.Options{Logger: slog.New(slog.DiscardHandler)})
+	return err
+}
+
+func s3Location() (string, func()) {
+	e, err := testenv.Load()
+	if err != nil {
+		log.Fatal(err)
+	}
+	os.Setenv("AWS_ACCESS_KEY_ID", e.S3AccessKey)
+	os.Setenv("AWS_SECRET_ACCESS_KEY", e.S3SecretKey)
+	c, err := minio.New(e.S3Endpoint, &minio.Options{Creds: credentials.NewStaticV4(e.S3AccessKey, e.S3SecretKey, "")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	bucket := testenv.Unique("bench-")
+	ctx := context.Background()
+	if err := c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+		log.Fatal(err)
+	}
+	return "s3://" + e.S3Endpoint + "/" + bucket + "/repo", func() {
+		for o := range c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
+			_ = c.RemoveObject(ctx, bucket, o.Key, minio.RemoveObjectOptions{})
+		}
+		_ = c.RemoveBucket(ctx, bucket)
+	}
+}
+
+func s3Size(loc string) int64 {
+	be, err := repo.OpenBackend(context.Background(), loc, repo.BackendOptions{S3Insecure: true})
+	if err != nil {
+		return 0
+	}
+	objs, _ := be.List(context.Background(), "")
+	var n int64
+	for _, o := range objs {
+		n += o.Size
+	}
+	return n
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+func fileSize(p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
