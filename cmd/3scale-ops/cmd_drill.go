@@ -1,7 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
 	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/restore"
 	"github.com/urfave/cli/v2"
 )
 
@@ -9,19 +19,296 @@ func drillCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "drill",
 		Usage: "disaster-recovery drill: back up, restore into a scratch target, verify, verdict",
+		Description: `A drill takes a fresh snapshot of the source (or uses --snapshot), restores it
+into a scratch target — another namespace, or other servers given with the
+--target-* flags — runs the verification, and prints a JSON report (-o json) or
+a table, optionally also JUnit XML for CI. The target is scratch: its data is
+replaced (--drop-existing is implied). Exit 0 only when every step passed;
+3 when the data was restored but verification found differences.`,
 		UsageText: `3scale-ops -n 3scale drill --target-namespace 3scale-drill --report drill.xml
-3scale-ops --local --system-db-url … drill --target-system-db-url … --target-backend-redis-url …`,
+3scale-ops --local --system-db-url mysql2://… --backend-redis-url … drill \
+    --target-system-db-url mysql2://… --target-backend-redis-url … --target-system-storage dir:///tmp/drill
+3scale-ops -r s3://s3.example.com/backups/prod drill --snapshot latest --target-namespace 3scale-drill`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "snapshot", Usage: "restore-test this existing snapshot instead of taking a new one"},
+			&cli.StringFlag{Name: "snapshot", Usage: "restore-test this existing snapshot (id or latest) instead of taking a new one"},
 			&cli.StringFlag{Name: "report", Usage: "write a JUnit XML report to this file"},
-			&cli.StringFlag{Name: "target-namespace", EnvVars: []string{"THREESCALE_OPS_TARGET_NAMESPACE"}, Usage: "scratch namespace to restore into"},
-			&cli.StringFlag{Name: "target-system-db-url", EnvVars: []string{"THREESCALE_OPS_TARGET_SYSTEM_DB_URL"}},
-			&cli.StringFlag{Name: "target-zync-db-url", EnvVars: []string{"THREESCALE_OPS_TARGET_ZYNC_DB_URL"}},
-			&cli.StringFlag{Name: "target-backend-redis-url", EnvVars: []string{"THREESCALE_OPS_TARGET_BACKEND_REDIS_URL"}},
-			&cli.StringFlag{Name: "target-backend-redis-queues-url", EnvVars: []string{"THREESCALE_OPS_TARGET_BACKEND_REDIS_QUEUES_URL"}},
-			&cli.StringFlag{Name: "target-system-redis-url", EnvVars: []string{"THREESCALE_OPS_TARGET_SYSTEM_REDIS_URL"}},
-			&cli.StringFlag{Name: "target-system-storage", EnvVars: []string{"THREESCALE_OPS_TARGET_SYSTEM_STORAGE"}},
+			&cli.StringFlag{Name: "target-namespace", EnvVars: []string{"THREESCALE_OPS_TARGET_NAMESPACE"}, Usage: "scratch namespace to restore into (connections from its secrets)"},
+			&cli.StringFlag{Name: "target-system-db-url", EnvVars: []string{"THREESCALE_OPS_TARGET_SYSTEM_DB_URL"}, Usage: "scratch system database"},
+			&cli.StringFlag{Name: "target-zync-db-url", EnvVars: []string{"THREESCALE_OPS_TARGET_ZYNC_DB_URL"}, Usage: "scratch zync database"},
+			&cli.StringFlag{Name: "target-backend-redis-url", EnvVars: []string{"THREESCALE_OPS_TARGET_BACKEND_REDIS_URL"}, Usage: "scratch backend-redis"},
+			&cli.StringFlag{Name: "target-backend-redis-queues-url", EnvVars: []string{"THREESCALE_OPS_TARGET_BACKEND_REDIS_QUEUES_URL"}, Usage: "scratch backend-redis queues"},
+			&cli.StringFlag{Name: "target-system-redis-url", EnvVars: []string{"THREESCALE_OPS_TARGET_SYSTEM_REDIS_URL"}, Usage: "scratch system-redis"},
+			&cli.StringFlag{Name: "target-system-storage", EnvVars: []string{"THREESCALE_OPS_TARGET_SYSTEM_STORAGE"}, Usage: "scratch system-storage (dir:///path or s3://…)"},
+			&cli.StringSliceFlag{Name: "components", Usage: "drill only these components"},
 		},
-		Action: func(c *cli.Context) error { return errs.NotImplemented("drill") },
+		Action: runDrill,
 	}
+}
+
+// DrillStep is one phase of a drill.
+type DrillStep struct {
+	Name     string  `json:"name"`
+	Passed   bool    `json:"passed"`
+	Seconds  float64 `json:"seconds"`
+	Detail   string  `json:"detail,omitempty"`
+	ExitCode int     `json:"exit_code"`
+}
+
+// DrillReport is the drill's verdict.
+type DrillReport struct {
+	Snapshot string              `json:"snapshot"`
+	Source   string              `json:"source"`
+	Target   string              `json:"target"`
+	Passed   bool                `json:"passed"`
+	Seconds  float64             `json:"seconds"`
+	Steps    []DrillStep         `json:"steps"`
+	Restore  []restore.StepState `json:"restore_steps,omitempty"`
+}
+
+func runDrill(c *cli.Context) error {
+	g := getGlobals(c)
+	start := time.Now()
+	target, targetDesc, err := drillTarget(c, g)
+	if err != nil {
+		return err
+	}
+	rep := &DrillReport{Source: sourceDesc(g), Target: targetDesc}
+	src := g.forwardArgs()
+	comps := splitList(c.StringSlice("components"))
+
+	snapshot := c.String("snapshot")
+	if snapshot == "" {
+		args := append(append([]string{}, src...), "-o", "json", "backup")
+		if len(comps) > 0 {
+			args = append(args, "--components", strings.Join(append(comps, "verify"), ","))
+		}
+		out, step := subRun(c.Context, g, "backup", args)
+		rep.Steps = append(rep.Steps, step)
+		if !step.Passed {
+			return finishDrill(c, g, rep, start, step)
+		}
+		var sum struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(out, &sum); err != nil || sum.ID == "" {
+			step.Passed, step.Detail = false, "backup printed no snapshot id"
+			rep.Steps[len(rep.Steps)-1] = step
+			return finishDrill(c, g, rep, start, step)
+		}
+		snapshot = sum.ID
+	}
+	rep.Snapshot = snapshot
+
+	args := append(append(target, g.repoArgs()...), "-o", "json", "restore", snapshot, "--yes", "--drop-existing")
+	if len(comps) > 0 {
+		args = append(args, "--components", strings.Join(comps, ","))
+	}
+	out, step := subRun(c.Context, g, "restore+verify", args)
+	var doc struct {
+		Report *restore.Report `json:"report"`
+	}
+	if json.Unmarshal(out, &doc) == nil && doc.Report != nil {
+		rep.Restore = doc.Report.Steps
+		if step.Detail == "" {
+			for _, s := range doc.Report.Steps {
+				if s.Name == restore.StepVerify {
+					step.Detail = s.Summary
+				}
+			}
+		}
+	}
+	rep.Steps = append(rep.Steps, step)
+	return finishDrill(c, g, rep, start, step)
+}
+
+// subRun runs one command of this binary in-process and records it as a step.
+func subRun(ctx context.Context, g *globals, name string, args []string) ([]byte, DrillStep) {
+	var out, errb bytes.Buffer
+	t0 := time.Now()
+	code := run(ctx, append([]string{"3scale-ops"}, args...), strings.NewReader(""), &out, &errb)
+	step := DrillStep{Name: name, Passed: code == 0, Seconds: time.Since(t0).Seconds(), ExitCode: code}
+	if code != 0 {
+		msg := strings.TrimSpace(errb.String())
+		if i := strings.LastIndex(msg, "3scale-ops: "); i >= 0 {
+			msg = msg[i+len("3scale-ops: "):]
+		}
+		step.Detail = msg
+	}
+	g.Log.Info("drill step finished", "step", name, "passed", step.Passed, "seconds", fmt.Sprintf("%.1f", step.Seconds))
+	return out.Bytes(), step
+}
+
+func finishDrill(c *cli.Context, g *globals, rep *DrillReport, start time.Time, last DrillStep) error {
+	rep.Seconds = time.Since(start).Seconds()
+	rep.Passed = true
+	for _, s := range rep.Steps {
+		rep.Passed = rep.Passed && s.Passed
+	}
+	if f := c.String("report"); f != "" {
+		if err := os.WriteFile(f, junit(rep), 0o644); err != nil {
+			return errs.UsageError("check --report", "write JUnit report: %v", err)
+		}
+	}
+	if g.JSON() {
+		if err := g.printJSON(rep); err != nil {
+			return err
+		}
+	} else {
+		rows := [][]string{}
+		for _, s := range rep.Steps {
+			res := "pass"
+			if !s.Passed {
+				res = "FAIL"
+			}
+			rows = append(rows, []string{s.Name, res, fmt.Sprintf("%.1fs", s.Seconds), s.Detail})
+		}
+		for _, s := range rep.Restore {
+			rows = append(rows, []string{"  " + s.Name, s.Status, s.Ended.Sub(s.Started).Round(10 * time.Millisecond).String(), s.Summary})
+		}
+		table(g.Stdout, []string{"STEP", "RESULT", "TIME", "DETAIL"}, rows)
+		verdict := "PASSED"
+		if !rep.Passed {
+			verdict = "FAILED"
+		}
+		g.printf("drill %s: snapshot %s restored from %s into %s in %.1fs\n", verdict, rep.Snapshot, rep.Source, rep.Target, rep.Seconds)
+	}
+	if !rep.Passed {
+		code := last.ExitCode
+		if code == 0 {
+			code = errs.Failure
+		}
+		return errs.New(code, "see the failed step above", "drill failed at step %s", last.Name)
+	}
+	return nil
+}
+
+// drillTarget builds the global flags that point a restore at the target.
+func drillTarget(c *cli.Context, g *globals) ([]string, string, error) {
+	if ns := c.String("target-namespace"); ns != "" {
+		if g.Local {
+			return nil, "", errs.UsageError("drop --local, or give --target-* connection flags", "--target-namespace needs Kubernetes")
+		}
+		if ns == g.Namespace {
+			return nil, "", errs.UsageError("give a scratch namespace", "the drill target namespace %q is the source namespace", ns)
+		}
+		args := []string{"-n", ns}
+		if g.Kubeconfig != "" {
+			args = append(args, "--kubeconfig", g.Kubeconfig)
+		}
+		if g.Context != "" {
+			args = append(args, "--context", g.Context)
+		}
+		return args, "namespace " + ns, nil
+	}
+	flags := map[string]string{
+		"--system-db-url": "target-system-db-url", "--zync-db-url": "target-zync-db-url",
+		"--backend-redis-url": "target-backend-redis-url", "--backend-redis-queues-url": "target-backend-redis-queues-url",
+		"--system-redis-url": "target-system-redis-url", "--system-storage": "target-system-storage",
+	}
+	args := []string{"--local"}
+	for _, f := range []string{"--system-db-url", "--zync-db-url", "--backend-redis-url", "--backend-redis-queues-url", "--system-redis-url", "--system-storage"} {
+		if v := c.String(flags[f]); v != "" {
+			args = append(args, f, v)
+		}
+	}
+	if len(args) == 1 {
+		return nil, "", errs.UsageError("give --target-namespace, or --target-system-db-url and the other --target-* flags", "the drill has no target")
+	}
+	return args, "scratch servers (--target-* flags)", nil
+}
+
+// forwardArgs renders the source's global flags for an in-process run.
+func (g *globals) forwardArgs() []string {
+	var a []string
+	if g.Local {
+		a = append(a, "--local")
+	} else {
+		if g.Namespace != "" {
+			a = append(a, "-n", g.Namespace)
+		}
+		if g.Kubeconfig != "" {
+			a = append(a, "--kubeconfig", g.Kubeconfig)
+		}
+		if g.Context != "" {
+			a = append(a, "--context", g.Context)
+		}
+	}
+	ov := map[string]string{"--system-db-url": g.Overrides.SystemDB, "--zync-db-url": g.Overrides.ZyncDB,
+		"--backend-redis-url": g.Overrides.BackendRedis, "--backend-redis-queues-url": g.Overrides.BackendRedisQueues,
+		"--system-redis-url": g.Overrides.SystemRedis, "--system-storage": g.Overrides.SystemStorage}
+	for _, f := range []string{"--system-db-url", "--zync-db-url", "--backend-redis-url", "--backend-redis-queues-url", "--system-redis-url", "--system-storage"} {
+		if ov[f] != "" {
+			a = append(a, f, ov[f])
+		}
+	}
+	return append(a, g.repoArgs()...)
+}
+
+// repoArgs are the repository flags (they travel to every sub-run).
+func (g *globals) repoArgs() []string {
+	a := []string{"-r", g.Repo, "--log-format", g.LogFormat, "--log-level", g.LogLevel, "--no-progress"}
+	if g.S3Insecure {
+		a = append(a, "--s3-insecure")
+	}
+	if g.PasswordFile != "" {
+		a = append(a, "--password-file", g.PasswordFile)
+	}
+	for _, r := range g.Recipients {
+		a = append(a, "--recipient", r)
+	}
+	if g.RecipientsFile != "" {
+		a = append(a, "--recipients-file", g.RecipientsFile)
+	}
+	return a
+}
+
+func sourceDesc(g *globals) string {
+	if g.Local {
+		return "local connections"
+	}
+	return "namespace " + g.Namespace
+}
+
+type junitSuite struct {
+	XMLName  xml.Name    `xml:"testsuite"`
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Time     string      `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name    string        `xml:"name,attr"`
+	Class   string        `xml:"classname,attr"`
+	Time    string        `xml:"time,attr"`
+	Failure *junitFailure `xml:"failure,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// junit renders the drill as a JUnit XML test suite: one case per drill
+// step and per restore step.
+func junit(rep *DrillReport) []byte {
+	s := junitSuite{Name: "3scale-ops drill " + rep.Snapshot, Time: fmt.Sprintf("%.3f", rep.Seconds)}
+	add := func(name string, secs float64, ok bool, msg string) {
+		c := junitCase{Name: name, Class: "drill", Time: fmt.Sprintf("%.3f", secs)}
+		if !ok {
+			c.Failure = &junitFailure{Message: msg, Text: msg}
+			s.Failures++
+		}
+		s.Cases = append(s.Cases, c)
+		s.Tests++
+	}
+	for _, st := range rep.Steps {
+		add(st.Name, st.Seconds, st.Passed, st.Detail)
+	}
+	for _, st := range rep.Restore {
+		add("restore/"+st.Name, st.Ended.Sub(st.Started).Seconds(), st.Status == restore.Done && !st.Mismatch, st.Error+st.Summary)
+	}
+	b, _ := xml.MarshalIndent(s, "", "  ")
+	return append([]byte(xml.Header), append(b, '\n')...)
 }
