@@ -32,6 +32,7 @@ type Redis struct {
 	opts RedisOptions
 	t    testing.TB
 	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
 }
 
 // StartRedis starts a private redis-server on a free loopback port. It is
@@ -90,7 +91,9 @@ func (r *Redis) start(bin string) {
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)
 	}
-	go func() { _ = r.cmd.Wait(); log.Close() }()
+	cmd, done := r.cmd, make(chan struct{})
+	r.done = done
+	go func() { _ = cmd.Wait(); log.Close(); close(done) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if pingRedis(r.Addr) {
@@ -109,12 +112,9 @@ func (r *Redis) Stop() {
 		return
 	}
 	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if r.cmd.ProcessState != nil || syscall.Kill(r.cmd.Process.Pid, 0) != nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case <-r.done:
+	case <-time.After(20 * time.Second):
 	}
 	_ = r.cmd.Process.Kill()
 	r.cmd = nil
