@@ -8,9 +8,8 @@
 // tests and for the Kubernetes fixture (e2e/fixture).
 //
 // It is test tooling: it writes into whatever targets it is given and
-// must never be pointed at a real installation. It never deletes data it
-// did not create, except that it refuses nothing: callers give it empty
-// databases.
+// must never be pointed at a real installation. It never deletes or
+// overwrites tables: it refuses SQL databases that already hold tables.
 package seed
 
 import (

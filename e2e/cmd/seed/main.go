@@ -56,7 +56,7 @@ func main() {
 	fs.Int64Var(&o.seed, "seed", 42, "random seed: the same seed, scale and --now give the same data")
 	fs.StringVar(&o.now, "now", "", "the clock, RFC 3339 (default: now, truncated to the minute; printed in the report)")
 	fs.IntVar(&o.parallel, "parallel", 3, "concurrent loaders per store")
-	fs.StringVar(&o.output, "o", "text", "output: text or json")
+	fs.StringVar(&o.output, "o", "text", "output: text, json, or markdown (rates table for BENCHMARKS.md)")
 	fs.StringVar(&o.mysqlDSN, "mysql-dsn", "", "system database DSN (go-sql-driver form user:pass@tcp(host:port)/db, or mysql:// / mysql2:// URL)")
 	fs.StringVar(&o.postgresURL, "postgres-url", "", "zync database URL (postgresql://…)")
 	fs.StringVar(&o.backendURL, "backend-redis-url", "", "backend-redis storage URL (redis://host:port/0)")
@@ -99,6 +99,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	started := time.Now()
 	rep, err := seed.Generate(ctx, t, seed.Options{Seed: o.seed, Scale: scale, Now: now, Parallel: o.parallel, Logger: log})
 	if err != nil {
 		return err
@@ -109,7 +110,10 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			return fmt.Errorf("consistency check: %w", err)
 		}
 	}
-	if o.output == "json" {
+	wall := time.Since(started)
+	if o.output == "markdown" {
+		printMarkdown(stdout, rep, wall)
+	} else if o.output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {
@@ -346,6 +350,21 @@ func printText(w io.Writer, rep *seed.Report, probs []seed.Problem, checked bool
 		fmt.Fprintf(w, "\nconsistency: %d problems\n", len(probs))
 		for _, p := range probs {
 			fmt.Fprintln(w, "  ", p)
+		}
+	}
+}
+
+// printMarkdown prints the generation rates as a BENCHMARKS.md table.
+func printMarkdown(w io.Writer, rep *seed.Report, wall time.Duration) {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	fmt.Fprintf(w, "scale %d MiB, seed %d: wall %.1f s (all stores concurrently), generator peak RSS %d MiB\n\n", rep.Scale>>20, rep.Seed, wall.Seconds(), ru.Maxrss>>10)
+	fmt.Fprintln(w, "| store | method | MiB written | rows/keys/files | seconds | MiB/s | items/s |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
+	methods := map[string]string{"mysql": "LOAD DATA LOCAL INFILE streams", "postgres": "COPY FROM STDIN streams", "redis": "pipelined MSET/SET", "storage": "buffered file writes"}
+	for _, k := range []string{"mysql", "postgres", "redis", "storage"} {
+		if tm, ok := rep.Timings[k]; ok {
+			fmt.Fprintf(w, "| %s | %s | %.1f | %d | %.1f | %.1f | %.0f |\n", k, methods[k], float64(tm.Bytes)/(1<<20), tm.Items, tm.Seconds, tm.MBPerSec, tm.ItemsPerSec)
 		}
 	}
 }
