@@ -56,6 +56,7 @@ type svc struct {
 	upstream *url.URL
 	mode     string // caching_type
 	hosts    map[string]bool
+	rp       *httputil.ReverseProxy
 }
 
 // New builds a gateway for cfg, authorizing against the Service Management
@@ -142,6 +143,9 @@ func (g *Gateway) Reload(cfg *Config) error {
 					return fmt.Errorf("service %s: unknown caching_type %q (strict, resilient, allow or none)", s.ID, conf.CachingType)
 				}
 			}
+		}
+		if c.upstream != nil {
+			c.rp = g.reverseProxy(c)
 		}
 		st.services = append(st.services, c)
 	}
@@ -365,11 +369,17 @@ func writeErr(w http.ResponseWriter, status flexInt, def int, ctype, body, defBo
 
 // proxy streams the request to the service's private base URL.
 func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, s *svc) {
-	if s.upstream == nil {
+	if s.rp == nil {
 		http.Error(w, "service has no private base URL (api_backend)", http.StatusBadGateway)
 		return
 	}
-	rp := &httputil.ReverseProxy{
+	s.rp.ServeHTTP(w, r)
+}
+
+// reverseProxy builds the upstream proxy of s: streaming both ways,
+// hop-by-hop headers removed, X-Forwarded-* set, keep-alive pool shared.
+func (g *Gateway) reverseProxy(s *svc) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(s.upstream)
 			pr.SetXForwarded()
@@ -391,5 +401,4 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, s *svc) {
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
-	rp.ServeHTTP(w, r)
 }
