@@ -103,6 +103,12 @@ func TestGenerateDeterministicAndConsistent(t *testing.T) {
 		t.Errorf("max alert_id %d, report %d", maxAlert, ra.MaxAlertID)
 	}
 
+	// A second run into the same, now non-empty, databases is refused.
+	if _, err := seed.Generate(context.Background(), seed.Targets{MySQLDSN: a.MySQLDSN, PostgresURL: a.PostgresURL},
+		seed.Options{Seed: 42, Scale: 1 << 20, Now: testNow}); err == nil || !strings.Contains(err.Error(), "empty database") {
+		t.Errorf("generating into a non-empty database: %v", err)
+	}
+
 	// A different seed gives different data.
 	c := newTargets(t)
 	rc := generate(t, c, 7)
