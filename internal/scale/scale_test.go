@@ -149,7 +149,7 @@ func TestWaitTimesOut(t *testing.T) {
 	mkDeployment(t, kc, ns, "backend-worker", 2, "")
 	start := time.Now()
 	err := s.Wait(context.Background(), []string{"backend-worker"}, 300*time.Millisecond, nil)
-	if err == nil || !strings.Contains(err.Error(), "timed out") || !strings.Contains(err.Error(), "backend-worker: 0/2 ready") {
+	if err == nil || !strings.Contains(err.Error(), "timed out") || !strings.Contains(err.Error(), "backend-worker: waiting for the controller") {
 		t.Fatalf("err = %v", err)
 	}
 	if d := time.Since(start); d > 3*time.Second {
