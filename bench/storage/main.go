@@ -55,7 +55,7 @@ func main() {
 	defer os.RemoveAll(work)
 
 	type row struct {
-		size, tool                string
+		size, tool               string
 		secs, mbps, outMB, rssMB float64
 	}
 	var rows []row
@@ -234,4 +234,3 @@ func fileSize(p string) int64 {
 	}
 	return fi.Size()
 }
-

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/repo"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
 )
@@ -268,12 +269,31 @@ func TestBackupCLIRedisS3(t *testing.T) {
 	if len(sum.Components) != 1 || sum.Components[0].Files == 0 {
 		t.Fatalf("summary: %s", out)
 	}
-	if !strings.Contains(stderr, "system-redis") {
+	if !strings.Contains(stderr, "system-redis     done") {
 		t.Errorf("--progress showed nothing:\n%s", stderr)
 	}
 	rdb, stderr, code := runCLI(t, append(base, "backups", "export", "latest", "system-redis")...)
 	if code != 0 || !bytes.HasPrefix([]byte(rdb), []byte("REDIS")) {
 		t.Fatalf("export: %d %s %q", code, stderr, rdb[:min(len(rdb), 20)])
 	}
-	_ = time.Second
+}
+
+func TestProgressLine(t *testing.T) {
+	tr := &progress.Tracker{}
+	task := tr.Start("system-mysql")
+	task.SetTotal(4<<30, 0)
+	task.AddBytes(1 << 30)
+	task.AddItems(12)
+	task.SetPhase("data")
+	time.Sleep(20 * time.Millisecond)
+	line := progressLine(tr.Stats()[0])
+	for _, want := range []string{"system-mysql", "data", "1.0 GiB / 4.0 GiB", "/s", "ETA ", "12 items"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("progress line %q lacks %q", line, want)
+		}
+	}
+	task.Done()
+	if line := progressLine(tr.Stats()[0]); strings.Contains(line, "ETA") {
+		t.Errorf("finished task shows an ETA: %q", line)
+	}
 }

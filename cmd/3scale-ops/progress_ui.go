@@ -59,7 +59,7 @@ func (p *progressPrinter) loop(interval time.Duration) {
 	}
 }
 
-func (p *progressPrinter) draw(final bool) {
+func (p *progressPrinter) draw(bool) {
 	stats := p.tr.Stats()
 	if p.json {
 		enc := json.NewEncoder(p.w)
@@ -80,9 +80,6 @@ func (p *progressPrinter) draw(final bool) {
 		b.WriteByte('\n')
 	}
 	p.lines = len(stats)
-	if !p.tty && final {
-		return // the result follows; the last periodic lines suffice
-	}
 	fmt.Fprint(p.w, redact.String(b.String()))
 }
 

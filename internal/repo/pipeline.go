@@ -217,7 +217,9 @@ func (r *Repository) openVerified(ctx context.Context, snapID string, e FileEntr
 	}
 	switch e.Compression {
 	case "zstd":
-		d, err := zstd.NewReader(in, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxWindow(1<<29))
+		// One decoder goroutine: decoding stays in the reader's goroutine, so the
+		// stored-bytes hash is complete and race-free when the plain stream ends.
+		d, err := zstd.NewReader(in, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<29))
 		if err != nil {
 			body.Close()
 			return nil, err
