@@ -22,6 +22,7 @@ type restorer struct {
 	ok       map[int]int64 // keys acknowledged per db
 	db       int
 	scratch  []byte
+	setPXAT  bool // server ≥ 6.2: plain strings go as SET … PXAT
 }
 
 type pbatch struct {
@@ -109,7 +110,67 @@ func (r *restorer) flush() error {
 	return r.failed()
 }
 
-// restore queues RESTORE key ttl payload REPLACE [ABSTTL] for one entry.
+// plainString returns the bytes of a string value encoded without LZF
+// (the usual case: counters, ids, states), decoding integer encodings.
+func plainString(raw []byte, scratch []byte) ([]byte, bool) {
+	if len(raw) == 0 {
+		return nil, false
+	}
+	c := raw[0]
+	switch c >> 6 {
+	case len6:
+		if int(c&0x3f) == len(raw)-1 {
+			return raw[1:], true
+		}
+	case len14:
+		if len(raw) >= 2 && int(c&0x3f)<<8|int(raw[1]) == len(raw)-2 {
+			return raw[2:], true
+		}
+	case encoded:
+		switch {
+		case c&0x3f == encInt8 && len(raw) == 2:
+			return strconv.AppendInt(scratch, int64(int8(raw[1])), 10), true
+		case c&0x3f == encInt16 && len(raw) == 3:
+			return strconv.AppendInt(scratch, int64(int16(uint16(raw[1])|uint16(raw[2])<<8)), 10), true
+		case c&0x3f == encInt32 && len(raw) == 5:
+			return strconv.AppendInt(scratch, int64(int32(uint32(raw[1])|uint32(raw[2])<<8|uint32(raw[3])<<16|uint32(raw[4])<<24)), 10), true
+		}
+	}
+	return nil, false
+}
+
+// set queues SET key value [PXAT ms] for a plain string: the same data as
+// RESTORE, cheaper for the server to apply.
+func (r *restorer) set(e *Entry, val []byte) error {
+	b := r.scratch[:0]
+	if e.ExpireAt > 0 {
+		b = append(b, "*5\r\n$3\r\nSET\r\n"...)
+	} else {
+		b = append(b, "*3\r\n$3\r\nSET\r\n"...)
+	}
+	b = appendBulkHeader(b, len(e.Key))
+	b = append(b, e.Key...)
+	b = append(b, '\r', '\n')
+	b = appendBulkHeader(b, len(val))
+	b = append(b, val...)
+	b = append(b, '\r', '\n')
+	if e.ExpireAt > 0 {
+		b = append(b, "$4\r\nPXAT\r\n"...)
+		var tb [20]byte
+		ttl := strconv.AppendInt(tb[:0], e.ExpireAt, 10)
+		b = appendBulkHeader(b, len(ttl))
+		b = append(b, ttl...)
+		b = append(b, '\r', '\n')
+	}
+	r.scratch = b
+	if _, err := r.rc.bw.Write(b); err != nil {
+		return err
+	}
+	return r.add(string(e.Key), e.DB)
+}
+
+// restore queues RESTORE key ttl payload REPLACE [ABSTTL] for one entry
+// (or SET for a plain string when the server has SET PXAT).
 func (r *restorer) restore(e *Entry) error {
 	if e.DB != r.db {
 		if _, err := r.rc.bw.Write(appendCmd(r.scratch[:0], "SELECT", strconv.Itoa(e.DB))); err != nil {
@@ -118,6 +179,12 @@ func (r *restorer) restore(e *Entry) error {
 		r.db = e.DB
 		if err := r.add("", -e.DB-1); err != nil {
 			return err
+		}
+	}
+	if e.Type == TypeString && r.setPXAT {
+		var num [24]byte
+		if val, ok := plainString(e.Value, num[:0]); ok {
+			return r.set(e, val)
 		}
 	}
 	b := r.scratch[:0]

@@ -47,7 +47,7 @@ func fileErr(component, name string, err error) error {
 		return err
 	}
 	return errs.Wrap(errs.Failure, fmt.Errorf("%s/%s is not a valid RDB file %w", component, name, err),
-		"the snapshot's "+name+" is truncated or corrupt; nothing was changed on the target: restore another snapshot (`3scale-ops backups list`) or run `3scale-ops verify` on the repository")
+		"the snapshot's "+name+" is truncated or corrupt; nothing was changed on the target: check it with `3scale-ops backups verify ID --read-data` and restore another snapshot (`3scale-ops backups list`)")
 }
 
 type ctxReader struct {
@@ -353,6 +353,12 @@ func (e *Engine) stream(ctx context.Context, src artifact.Source, s server, c ch
 	task.SetTotal(c.bytes, c.dbs.total())
 	p := NewParser(progress.Reader{R: &ctxReader{ctx: ctx, r: rd}, Task: task}, true)
 	r := newRestorer(rc, c.version, e.cfg.BatchKeys)
+	cl := client(s.opts, 0)
+	info, ierr := readInfo(ctx, cl)
+	cl.Close()
+	if major, minor := splitVersion(info.Version); ierr == nil && (major > 6 || major == 6 && minor >= 2) {
+		r.setPXAT = true
+	}
 	volatile = map[int]int64{}
 	now := time.Now().UnixMilli()
 	for {
