@@ -85,7 +85,9 @@ func (e *Engine) backupSync(ctx context.Context, sink artifact.Sink, s server, f
 		return err
 	}
 	counted := &countingWriter{w: progress.Writer{W: f, Task: task}}
-	p := NewParser(io.TeeReader(payload, counted), false)
+	ra := newReadAhead(payload)
+	defer ra.Close()
+	p := NewParser(io.TeeReader(ra, counted), false)
 	t := tally{}
 	if err := parseAll(p, func(en *Entry) { t.add(en.DB, en.Type, en.ExpireAt != 0); task.AddItems(1) }); err != nil {
 		return fmt.Errorf("%s: RDB from %s (%s): %w", e.cfg.Component, s.opts.Addr, s.file, err)
@@ -93,7 +95,7 @@ func (e *Engine) backupSync(ctx context.Context, sink artifact.Sink, s server, f
 	if p.br.w != p.br.r {
 		return fmt.Errorf("%s: RDB from %s: %d bytes after the checksum", e.cfg.Component, s.opts.Addr, p.br.w-p.br.r)
 	}
-	if n, err := io.Copy(io.Discard, payload); err != nil || n != 0 {
+	if n, err := io.Copy(io.Discard, ra); err != nil || n != 0 {
 		return fmt.Errorf("%s: RDB from %s: %d unexpected bytes after the checksum (%v)", e.cfg.Component, s.opts.Addr, n, err)
 	}
 	f.SetCount(t.total())

@@ -168,26 +168,38 @@ type DBStats struct {
 	Types   map[string]int64 `json:"types"`
 }
 
-// tally accumulates DBStats while entries stream by.
-type tally map[int]*DBStats
+// tally accumulates DBStats while entries stream by (cheaply: arrays
+// indexed by type byte, maps only when listed).
+type tally map[int]*dbTally
+
+type dbTally struct {
+	keys, expires int64
+	types         [256]int64
+}
 
 func (t tally) add(db int, typ byte, expires bool) {
 	s := t[db]
 	if s == nil {
-		s = &DBStats{DB: db, Types: map[string]int64{}}
+		s = &dbTally{}
 		t[db] = s
 	}
-	s.Keys++
+	s.keys++
 	if expires {
-		s.Expires++
+		s.expires++
 	}
-	s.Types[TypeName(typ)]++
+	s.types[typ]++
 }
 
 func (t tally) list() []DBStats {
 	out := make([]DBStats, 0, len(t))
-	for _, s := range t {
-		out = append(out, *s)
+	for db, s := range t {
+		d := DBStats{DB: db, Keys: s.keys, Expires: s.expires, Types: map[string]int64{}}
+		for typ, n := range s.types {
+			if n > 0 {
+				d.Types[TypeName(byte(typ))] += n
+			}
+		}
+		out = append(out, d)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].DB < out[j].DB })
 	return out
@@ -195,7 +207,7 @@ func (t tally) list() []DBStats {
 
 func (t tally) total() (n int64) {
 	for _, s := range t {
-		n += s.Keys
+		n += s.keys
 	}
 	return n
 }

@@ -164,3 +164,72 @@ func (e *eofReader) Read(p []byte) (int, error) {
 		}
 	}
 }
+
+// readAhead reads src in its own goroutine into a few large buffers, so
+// that receiving the replication stream overlaps with writing and
+// parsing it. Memory: at most readAheadBufs × readAheadSize.
+type readAhead struct {
+	full  chan []byte
+	free  chan []byte
+	cur   []byte
+	buf   []byte
+	err   error
+	errCh chan error
+	done  chan struct{}
+}
+
+// Close stops the reading goroutine (the caller closes the source).
+func (ra *readAhead) Close() { close(ra.done) }
+
+const (
+	readAheadBufs = 4
+	readAheadSize = 1 << 20
+)
+
+func newReadAhead(src io.Reader) *readAhead {
+	ra := &readAhead{full: make(chan []byte, readAheadBufs), free: make(chan []byte, readAheadBufs),
+		errCh: make(chan error, 1), done: make(chan struct{})}
+	for i := 0; i < readAheadBufs; i++ {
+		ra.free <- make([]byte, readAheadSize)
+	}
+	go func() {
+		defer close(ra.full)
+		for {
+			var b []byte
+			select {
+			case b = <-ra.free:
+			case <-ra.done:
+				return
+			}
+			n, err := io.ReadAtLeast(src, b, 1)
+			if n > 0 {
+				ra.full <- b[:n] // never blocks: as many slots as buffers
+			}
+			if err != nil {
+				ra.errCh <- err
+				return
+			}
+		}
+	}()
+	return ra
+}
+
+func (ra *readAhead) Read(p []byte) (int, error) {
+	for len(ra.cur) == 0 {
+		if ra.buf != nil {
+			ra.free <- ra.buf[:cap(ra.buf)]
+			ra.buf = nil
+		}
+		b, ok := <-ra.full
+		if !ok {
+			if ra.err == nil {
+				ra.err = <-ra.errCh
+			}
+			return 0, ra.err
+		}
+		ra.buf, ra.cur = b, b
+	}
+	n := copy(p, ra.cur)
+	ra.cur = ra.cur[n:]
+	return n, nil
+}
