@@ -60,8 +60,8 @@ func runBackup(c *cli.Context) error {
 		return err
 	}
 	eo := engines.Options{SkipQueues: c.Bool("skip-queues"), Logger: g.Log}
-	comps, err := backup.Select(c.StringSlice("components"), engines.Names(), func(name string) (backup.Component, error) {
-		return engines.Build(name, conns, kc, eo)
+	comps, err := backup.Select(c.StringSlice("components"), engines.BackupNames(), func(name string) (backup.Component, error) {
+		return engines.BuildBackup(name, conns, kc, eo)
 	}, g.Log)
 	if err != nil {
 		return err
