@@ -225,3 +225,21 @@ func backup(t *testing.T, r *repo, in *install, extra ...string) string {
 	}
 	return id
 }
+
+// diffLines renders the first differences from want to got ("" if none).
+func diffLines(want, got fingerprint.State) string {
+	d := fingerprint.Diff(want, got, 15)
+	if len(d) == 0 {
+		return ""
+	}
+	return "  " + strings.Join(d, "\n  ")
+}
+
+// lastLines returns the last n non-empty lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
