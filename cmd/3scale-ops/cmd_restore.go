@@ -152,6 +152,9 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 		NoQuiesce: o.NoQuiesce, Timeout: o.Timeout, Targets: targets}
 	if kc != nil {
 		opts.Cluster = kubeCluster(g, kc, conns)
+		if conns.Errs[config.SystemStorage] == nil && conns.SystemStorage.Kind == "pod" {
+			opts.PodSteps = map[string]string{config.SystemStorage: "system-app"}
+		}
 	}
 	if !o.NoVerify {
 		opts.Verify = func(ctx context.Context, task *progress.Task) (restore.Result, error) {

@@ -6,7 +6,6 @@ package engines
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"sort"
@@ -16,6 +15,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/config"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/kube"
+	"github.com/3scale-ops/3scale-ops/internal/kubeobjects"
 	"github.com/3scale-ops/3scale-ops/internal/mysqldump"
 	"github.com/3scale-ops/3scale-ops/internal/pgdump"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
@@ -146,11 +146,7 @@ func Export(ctx context.Context, name string, src artifact.Source, w io.Writer) 
 		return exportFile(ctx, src, w, "dump.rdb")
 	}
 	if _, ok := kubeBuilders[name]; ok {
-		files := src.Files()
-		if len(files) == 0 {
-			return fmt.Errorf("component %s holds no files", name)
-		}
-		return exportFile(ctx, src, w, files[0].Name)
+		return kubeobjects.Export(ctx, src, w)
 	}
 	return errs.UsageError("choose from: "+strings.Join(Names(), ", "), "cannot export unknown component %q", name)
 }

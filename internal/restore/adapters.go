@@ -81,12 +81,27 @@ func (k *KubeCluster) ScaleTo(ctx context.Context, replicas map[string]int32, ti
 	for n := range replicas {
 		names = append(names, n)
 	}
-	if err := k.Scaler.Wait(ctx, names, timeout, nil); err != nil {
+	return k.Scaler.Wait(ctx, names, timeout, nil)
+}
+
+// ScaleBack returns every workload to the replicas quiesce recorded (from
+// the journal, so lost annotations do not matter), clears the recorded
+// annotations and waits until everything is ready.
+func (k *KubeCluster) ScaleBack(ctx context.Context, replicas map[string]int32, timeout time.Duration) error {
+	// Resume first (it applies and clears the annotations), then the
+	// journal's counts, which win when the two differ (an APIManager
+	// restored from the snapshot carries the snapshot's replicas).
+	if _, err := k.Scaler.Resume(ctx); err != nil {
 		return err
 	}
-	// The annotations recorded by quiesce are spent now.
-	_, err := k.Scaler.Resume(ctx)
-	return err
+	if err := k.Scaler.Scale(ctx, replicas); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(replicas))
+	for n := range replicas {
+		names = append(names, n)
+	}
+	return k.Scaler.Wait(ctx, names, timeout, nil)
 }
 
 func (k *KubeCluster) Rollout(ctx context.Context, names []string, timeout time.Duration) error {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/kubeobjects"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 )
 
@@ -43,6 +44,9 @@ type Cluster interface {
 	DownAll(ctx context.Context, timeout time.Duration) (map[string]int32, error)
 	// ScaleTo sets replicas and waits until they are ready.
 	ScaleTo(ctx context.Context, replicas map[string]int32, timeout time.Duration) error
+	// ScaleBack returns to the replicas quiesce recorded, clears the
+	// records and waits until ready.
+	ScaleBack(ctx context.Context, replicas map[string]int32, timeout time.Duration) error
 	// Rollout starts a new rollout of each workload and waits for it.
 	Rollout(ctx context.Context, names []string, timeout time.Duration) error
 	// ZyncResync runs rake zync:resync:domains in system-sidekiq and checks routes.
@@ -60,6 +64,10 @@ type Options struct {
 	NoQuiesce  bool
 	Timeout    time.Duration     // per wait for readiness (default 10m)
 	Targets    map[string]string // component → redacted target, for the plan
+	// PodSteps names, per component, the workload whose pod the engine
+	// works through (system-storage in pod mode: system-app). While
+	// quiesced, that workload runs one replica for the step's duration.
+	PodSteps map[string]string
 }
 
 // dataOrder is the runbook order of the data components.
@@ -173,11 +181,39 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 						return Result{}, err
 					}
 				}
+				if w := o.PodSteps[c]; w != "" && o.Cluster != nil && !o.NoQuiesce {
+					task.SetPhase("starting " + w)
+					if err := o.Cluster.ScaleTo(ctx, map[string]int32{w: 1}, o.Timeout); err != nil {
+						return Result{}, fmt.Errorf("start one %s pod for the %s restore: %w", w, c, err)
+					}
+				}
 				if err := eng.Restore(ctx, src, task); err != nil {
 					return Result{}, err
 				}
+				if c == StepAPIManager && o.Cluster != nil && !o.NoQuiesce {
+					// The restored CR carries the snapshot's replicas: hold
+					// the operator at 0 again until scale-back.
+					if _, err := o.Cluster.DownAll(ctx, o.Timeout); err != nil {
+						return Result{}, fmt.Errorf("keep 3scale scaled down after restoring the APIManager: %w", err)
+					}
+				}
+				if w := o.PodSteps[c]; w != "" && o.Cluster != nil && !o.NoQuiesce {
+					if err := o.Cluster.ScaleTo(ctx, map[string]int32{w: 0}, o.Timeout); err != nil {
+						return Result{}, fmt.Errorf("stop %s again after the %s restore: %w", w, c, err)
+					}
+				}
 				st := task.Stats()
-				return Result{Items: st.Items, Summary: fmt.Sprintf("%d items, %d bytes", st.Items, st.Bytes)}, nil
+				res := Result{Items: st.Items, Summary: fmt.Sprintf("%d items, %d bytes", st.Items, st.Bytes)}
+				if r, ok := eng.(interface{ LastReport() *kubeobjects.Report }); ok && r.LastReport() != nil {
+					rep := r.LastReport()
+					res.Items = int64(len(rep.Created) + len(rep.Updated) + len(rep.Unchanged))
+					res.Summary = fmt.Sprintf("%d created, %d updated, %d unchanged", len(rep.Created), len(rep.Updated), len(rep.Unchanged))
+					for _, u := range rep.Updated {
+						res.Summary += fmt.Sprintf("; %s: %s", u.Object, strings.Join(u.Keys, ","))
+					}
+					res.Detail = map[string]any{"objects": rep}
+				}
+				return res, nil
 			}})
 	}
 
@@ -185,7 +221,7 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 		p.Steps = append(p.Steps, &Step{Name: StepScaleBack, Target: "every 3scale workload in " + o.Namespace,
 			Action: "scale back to the recorded replicas and wait until ready",
 			Run: func(ctx context.Context, j *Journal, task *progress.Task) (Result, error) {
-				if err := o.Cluster.ScaleTo(ctx, j.Replicas, o.Timeout); err != nil {
+				if err := o.Cluster.ScaleBack(ctx, j.Replicas, o.Timeout); err != nil {
 					return Result{}, err
 				}
 				return Result{Items: int64(len(j.Replicas)), Summary: fmt.Sprintf("%d workloads back to their replicas", len(j.Replicas))}, nil
