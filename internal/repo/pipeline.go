@@ -55,7 +55,10 @@ func (r *Repository) compressor(w io.Writer) (io.WriteCloser, error) {
 		if threads <= 0 {
 			threads = min(runtime.GOMAXPROCS(0), 4)
 		}
-		opts := []zstd.EOption{zstd.WithEncoderConcurrency(threads)}
+		// A 4 MiB window and the lower-memory encoder keep many concurrent
+		// files (parallel SQL workers) within the memory budget at little
+		// cost in ratio.
+		opts := []zstd.EOption{zstd.WithEncoderConcurrency(threads), zstd.WithWindowSize(4 << 20), zstd.WithLowerEncoderMem(true)}
 		if r.opts.Level != 0 {
 			opts = append(opts, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(r.opts.Level)))
 		}
@@ -219,7 +222,7 @@ func (r *Repository) openVerified(ctx context.Context, snapID string, e FileEntr
 	case "zstd":
 		// One decoder goroutine: decoding stays in the reader's goroutine, so the
 		// stored-bytes hash is complete and race-free when the plain stream ends.
-		d, err := zstd.NewReader(in, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<29))
+		d, err := zstd.NewReader(in, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(1<<29))
 		if err != nil {
 			body.Close()
 			return nil, err
