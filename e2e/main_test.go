@@ -77,13 +77,19 @@ func newInstall(t *testing.T) *install {
 // seed generates the installation into in.
 func (in *install) seed(t *testing.T) *seed.Report {
 	t.Helper()
+	return in.seedWith(t, 42, seedScale)
+}
+
+// seedWith generates an installation from another seed and scale.
+func (in *install) seedWith(t *testing.T, seedN, scale int64) *seed.Report {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rep, err := seed.Generate(ctx, seed.Targets{
 		MySQLDSN: in.MySQL.DSN, PostgresURL: in.PG.URL,
 		BackendRedisURL: "redis://" + in.Backend.Addr + "/0", BackendQueuesURL: "redis://" + in.Backend.Addr + "/1",
 		SystemRedisURL: "redis://" + in.System.Addr + "/1", StorageDir: in.Storage,
-	}, seed.Options{Seed: 42, Scale: seedScale, Now: seedNow, Parallel: 2})
+	}, seed.Options{Seed: seedN, Scale: scale, Now: seedNow, Parallel: 2})
 	if err != nil {
 		t.Fatalf("generate the installation: %v", err)
 	}
