@@ -124,11 +124,15 @@ func (m *Manifest) Component(name string) *Component {
 
 var idRE = regexp.MustCompile(`^\d{8}T\d{6}Z-[0-9a-f]{6}$`)
 
-// NewSnapshotID returns an id such as 20261123T020000Z-a1b2c3.
+// NewSnapshotID returns an id such as 20261123T020000Z-3fb2c3. The first
+// two hex digits of the suffix are the hundredths of the second (00–63),
+// the other four are random, so ids sort in creation order even within
+// one second ("latest" is always the newest) and still never collide.
 func NewSnapshotID(t time.Time) string {
-	b := make([]byte, 3)
+	b := make([]byte, 2)
 	_, _ = rand.Read(b)
-	return t.UTC().Format(idTimeLayout) + "-" + hex.EncodeToString(b)
+	t = t.UTC()
+	return fmt.Sprintf("%s-%02x%s", t.Format(idTimeLayout), t.Nanosecond()/10_000_000, hex.EncodeToString(b))
 }
 
 // ValidSnapshotID reports whether id has the snapshot id form.
