@@ -22,6 +22,7 @@ type Inputs struct {
 // Report is the verdict of one verification.
 type Report struct {
 	Probes     int        `json:"probes"`
+	Gateway    int        `json:"gateway_requests"` // probes sent as API traffic through the embedded gateway
 	Mismatches []Mismatch `json:"mismatches"`
 	Checks     []Check    `json:"checks"`
 	Passed     bool       `json:"passed"`
@@ -46,7 +47,7 @@ func (r *Report) Summary() string {
 			failed++
 		}
 	}
-	return fmt.Sprintf("%d probes, %d mismatches; %d checks, %d failed", r.Probes, len(r.Mismatches), len(r.Checks), failed)
+	return fmt.Sprintf("%d probes (%d through the gateway), %d mismatches; %d checks, %d failed", r.Probes, r.Gateway, len(r.Mismatches), len(r.Checks), failed)
 }
 
 // Run replays the probes and runs the consistency checks.
@@ -61,6 +62,15 @@ func Run(ctx context.Context, in Inputs, task *progress.Task) (*Report, error) {
 		rep.Probes = len(probes)
 		if rep.Mismatches, err = Replay(ctx, in.BackendRedis, probes, task); err != nil {
 			return nil, err
+		}
+		if in.SystemDB != nil {
+			task.SetPhase("gateway")
+			gm, sent, err := ReplayGateway(ctx, in.SystemDB, in.BackendRedis, probes, task)
+			if err != nil {
+				return nil, err
+			}
+			rep.Gateway = sent
+			rep.Mismatches = append(rep.Mismatches, gm...)
 		}
 		if rep.Mismatches == nil {
 			rep.Mismatches = []Mismatch{}
