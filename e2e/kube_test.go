@@ -1,0 +1,234 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/3scale-ops/3scale-ops/e2e/fixture"
+	"github.com/3scale-ops/3scale-ops/e2e/internal/controller"
+	"github.com/3scale-ops/3scale-ops/e2e/internal/fingerprint"
+	"github.com/3scale-ops/3scale-ops/internal/kube"
+	"github.com/3scale-ops/3scale-ops/internal/kube/kubetest"
+	"github.com/3scale-ops/3scale-ops/internal/testenv"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// storagePath is where system-storage lives in the system-app pod.
+const storagePath = "/opt/system/public/system"
+
+// cluster is a namespace on the test API server behind a fake exec
+// endpoint, with the controller simulator running.
+type cluster struct {
+	KC         *kube.Clients // direct to the API server
+	NS         string
+	Kubeconfig string // for the binary: the exec endpoint
+	Exec       *kubetest.Server
+	Sim        *controller.Sim
+
+	mu         sync.Mutex
+	storageDir string // what /opt/system/public/system is in the pods now
+	resyncs    int
+}
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	cfg := testenv.KubeConfig(t)
+	kc, err := kube.NewClients(cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{KC: kc, NS: testenv.Namespace(t)}
+	c.Exec = kubetest.NewServer(t, cfg, c.handle)
+	c.Kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
+	kcfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: e2e
+  cluster: {server: %q, insecure-skip-tls-verify: true}
+users:
+- name: e2e
+  user: {}
+contexts:
+- name: e2e
+  context: {cluster: e2e, user: e2e, namespace: %q}
+current-context: e2e
+`, c.Exec.URL, c.NS)
+	if err := os.WriteFile(c.Kubeconfig, []byte(kcfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.Sim = controller.Start(kc, c.NS, 50*time.Millisecond)
+	t.Cleanup(c.Sim.Stop)
+	return c
+}
+
+// handle is the containers' side of exec: the zync resync rake task in
+// system-sidekiq, and everything else (tar) run locally with the storage
+// path mapped to the current storage directory.
+func (c *cluster) handle(ctx context.Context, req kubetest.Request, stdin io.Reader, stdout, stderr io.Writer) int {
+	if strings.Join(req.Command, " ") == "bundle exec rake zync:resync:domains" {
+		c.mu.Lock()
+		c.resyncs++
+		c.mu.Unlock()
+		fmt.Fprintln(stdout, "Resyncing domains of every provider and service (simulated)")
+		return 0
+	}
+	c.mu.Lock()
+	dir := c.storageDir
+	c.mu.Unlock()
+	return kubetest.LocalCommand(map[string]string{storagePath: dir})(ctx, req, stdin, stdout, stderr)
+}
+
+func (c *cluster) setStorage(dir string) {
+	c.mu.Lock()
+	c.storageDir = dir
+	c.mu.Unlock()
+}
+
+// flags are the global flags of a run against the namespace with the
+// data stores of in (the secrets may be gone, so the connections are given).
+func (c *cluster) flags(in *install) []string {
+	f := in.flags()[1:] // not --local
+	for i, a := range f {
+		if a == "--system-storage" {
+			f[i+1] = "pod"
+		}
+	}
+	return append([]string{"--kubeconfig", c.Kubeconfig, "-n", c.NS}, f...)
+}
+
+func (c *cluster) state(t *testing.T) fingerprint.State {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := fingerprint.Kube(ctx, c.KC, c.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// wipe deletes the namespace's secrets and configmaps (the API server's
+// own root CA configmap and token secrets aside) and the APIManager.
+func (c *cluster) wipe(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	secrets, err := c.KC.Typed.CoreV1().Secrets(c.NS).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secrets.Items {
+		if s.Type != "kubernetes.io/service-account-token" {
+			if err := c.KC.Typed.CoreV1().Secrets(c.NS).Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cms, err := c.KC.Typed.CoreV1().ConfigMaps(c.NS).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cm := range cms.Items {
+		if cm.Name != "kube-root-ca.crt" {
+			if err := c.KC.Typed.CoreV1().ConfigMaps(c.NS).Delete(ctx, cm.Name, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestKubeRoundTrip is the full drill on Kubernetes for both installation
+// methods: fixture + generated data → backup (pod-mode storage through
+// exec) → every secret and configmap deleted, data restored into empty
+// stores → restore with quiesce, scale back, rollout and zync resync →
+// data, secrets, configmaps, APIManager and replicas equal the originals.
+func TestKubeRoundTrip(t *testing.T) {
+	src := newInstall(t)
+	rep := src.seed(t)
+	want := src.state(t)
+	for _, kind := range []fixture.Kind{fixture.Template, fixture.Operator} {
+		t.Run(kind.String(), func(t *testing.T) {
+			c := newCluster(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			inst, err := fixture.Install(ctx, c.KC, c.NS, fixture.Options{Kind: kind, Dataset: rep, Conns: fixture.Conns{
+				SystemDatabaseURL: src.MySQL.URL, ZyncDatabaseURL: src.PG.URL,
+				BackendRedisStorageURL: "redis://" + src.Backend.Addr + "/0", BackendRedisQueuesURL: "redis://" + src.Backend.Addr + "/1",
+				SystemRedisURL: "redis://" + src.System.Addr + "/1"}})
+			if err != nil {
+				t.Fatalf("install the %s fixture: %v", kind, err)
+			}
+			// Let the simulator bring every workload to its replicas.
+			waitFor(t, "workloads settled", func() bool { return c.Sim.Reconcile(ctx) == nil })
+			kwant := c.state(t)
+			if kwant.Count("secret:") < 5 || kwant.Count("configmap:") < 1 || kwant.Count("deployment") < 8 {
+				t.Fatalf("fixture too small: %v", kwant)
+			}
+			c.setStorage(src.Storage)
+			r := localRepo(t)
+			res := mustRun(t, r, append(c.flags(src), "backup")...)
+			id := strings.TrimSpace(res.Stdout)
+			show := mustRun(t, r, append(c.flags(src), "backups", "show", id)...)
+			for _, comp := range []string{"secrets", "configmaps", "system-mysql", "system-storage", "zync-postgres", "backend-redis", "system-redis", "verify"} {
+				if !strings.Contains(show.Stdout, comp) {
+					t.Errorf("snapshot %s has no component %s:\n%s", id, comp, show.Stdout)
+				}
+			}
+			if kind == fixture.Operator && !strings.Contains(show.Stdout, "apimanager") {
+				t.Errorf("operator snapshot %s has no apimanager component:\n%s", id, show.Stdout)
+			}
+
+			c.wipe(t)
+			dst := newInstall(t)
+			c.setStorage(dst.Storage)
+			if err := os.MkdirAll(dst.Storage, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			plan := mustRun(t, r, append(c.flags(dst), "restore", id, "--dry-run")...)
+			t.Logf("plan (%s):\n%s", kind, plan.Stdout)
+			res = run(t, r, append(c.flags(dst), "restore", id, "--yes", "--timeout", "2m")...)
+			if res.Code != 0 {
+				// Keep going: what was restored is still compared, so the
+				// report says exactly which part is wrong.
+				t.Errorf("restore into the %s namespace failed (simulator: %q):\n%s", kind, c.Sim.LastError(), res)
+			} else {
+				t.Logf("restore (%s):\n%s", kind, res.Stdout)
+			}
+			if d := diffLines(want, dst.state(t)); d != "" {
+				t.Errorf("restored data differs from the source:\n%s", d)
+			}
+			if d := diffLines(kwant, c.state(t)); d != "" {
+				t.Errorf("restored secrets, configmaps, APIManager or replicas differ from the originals:\n%s", d)
+			}
+			if res.Code != 0 {
+				return
+			}
+			c.mu.Lock()
+			resyncs := c.resyncs
+			c.mu.Unlock()
+			if resyncs != 1 {
+				t.Errorf("zync resync ran %d times in system-sidekiq, want 1", resyncs)
+			}
+			if len(inst.Workloads) == 0 {
+				t.Errorf("the fixture installed no workloads")
+			}
+		})
+	}
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
