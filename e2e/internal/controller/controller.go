@@ -163,7 +163,7 @@ func (s *Sim) pods(ctx context.Context, workload, label string, want bool) error
 	} else {
 		p, err = pc.Create(ctx, &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{GenerateName: workload + "-", Labels: map[string]string{label: workload}},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: workload, Image: "registry.example.com/3scale/" + workload}}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: workload, Image: "registry.example.com/3scale/" + workload}}},
 		}, metav1.CreateOptions{})
 		if err != nil {
 			return err
