@@ -13,6 +13,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
+	"github.com/3scale-ops/3scale-ops/internal/rdb"
 	"github.com/3scale-ops/3scale-ops/internal/restore"
 	"github.com/3scale-ops/3scale-ops/internal/scale"
 	"github.com/urfave/cli/v2"
@@ -101,10 +102,6 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 	if o.RedisMode != "replay" && o.RedisMode != "file" {
 		return nil, nil, errs.UsageError("use --redis-mode replay or file", "unknown redis mode %q", o.RedisMode)
 	}
-	if o.RedisMode == "file" {
-		return nil, nil, errs.New(errs.Usage, "use --redis-mode replay (works on any Redis, AOF-safe); the file procedure is in docs/runbook.md",
-			"--redis-mode file is not available from the command line in this release")
-	}
 	conns, kc, err := g.connections(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -130,6 +127,24 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 	}
 
 	eopts := engines.Options{SkipQueues: o.SkipQueues, DropExisting: o.DropExisting, RedisMode: o.RedisMode, Logger: g.Log}
+	var fileSteps []*restore.JournalSteps
+	if o.RedisMode == "file" {
+		if kc == nil {
+			return nil, nil, errs.UsageError("use --redis-mode replay with --local", "--redis-mode file works on the Redis pods and needs Kubernetes")
+		}
+		eopts.RedisFile, eopts.RedisJournal = map[string]rdb.FileModeTarget{}, map[string]rdb.Journal{}
+		for comp, rc := range map[string]config.Redis{"backend-redis": conns.BackendRedis, "system-redis": conns.SystemRedis} {
+			ro, err := rc.Options()
+			if err != nil {
+				continue // the engine reports the connection problem if the component is selected
+			}
+			eopts.RedisFile[comp] = &restore.KubeRedisTarget{KC: kc, Namespace: conns.Namespace, Workload: comp,
+				Scaler: scale.New(kc, conns.Namespace), Redis: ro, Timeout: o.Timeout}
+			js := &restore.JournalSteps{Key: comp}
+			eopts.RedisJournal[comp] = js
+			fileSteps = append(fileSteps, js)
+		}
+	}
 	selected := o.Components
 	if len(selected) == 0 {
 		selected = m.ComponentNames()
@@ -195,6 +210,9 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 		j = &restore.Journal{Snapshot: id, Namespace: conns.Namespace}
 	}
 	runner := &restore.Runner{Store: r, Log: g.Log}
+	for _, js := range fileSteps {
+		js.J, js.Save = j, func() error { return runner.Checkpoint(ctx, j) }
+	}
 	if kc != nil {
 		runner.Mirror = func(ctx context.Context, j *restore.Journal) error { return mirrorJournal(ctx, kc, j) }
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/redact"
 	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
+	"k8s.io/klog/v2"
 )
 
 func main() {
@@ -30,6 +31,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// go-redis logs dial retries on its own; errors reach the user through
 	// our error path instead.
 	redis.SetLogger(quietRedisLogger{})
+	// client-go's klog writes transport chatter to stderr; errors that
+	// matter reach the user through the command's error.
+	klog.SetOutput(io.Discard)
+	klog.LogToStderr(false)
 	app := newApp(stdin, stdout, stderr)
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err == nil {

@@ -35,9 +35,10 @@ type Engine interface {
 // Options are the user's choices that engines honour.
 type Options struct {
 	SkipQueues   bool
-	DropExisting bool   // consent to replace data already in a target
-	RedisMode    string // replay (default) or file
-	RedisFile    map[string]rdb.FileModeTarget
+	DropExisting bool                          // consent to replace data already in a target
+	RedisMode    string                        // replay (default) or file
+	RedisFile    map[string]rdb.FileModeTarget // file mode: the pod of each Redis component
+	RedisJournal map[string]rdb.Journal        // file mode: where sub-steps are recorded for resume
 	Logger       *slog.Logger
 }
 
@@ -87,7 +88,7 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 			return nil, err
 		}
 		cfg := rdb.Config{Component: rdb.BackendRedis, Server: srv, SkipQueues: o.SkipQueues, Mode: o.RedisMode,
-			Overwrite: o.DropExisting, Logger: o.Logger, File: o.RedisFile["backend-redis"]}
+			Overwrite: o.DropExisting, Logger: o.Logger, File: o.RedisFile["backend-redis"], Journal: o.RedisJournal["backend-redis"]}
 		if c.Errs[config.BackendRedisQueues] == nil && c.BackendRedisQueues.URL != "" {
 			if q, err := c.BackendRedisQueues.Options(); err == nil {
 				cfg.Queues = q
@@ -103,7 +104,7 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 			return nil, err
 		}
 		return rdb.New(rdb.Config{Component: rdb.SystemRedis, Server: srv, SkipQueues: o.SkipQueues, Mode: o.RedisMode,
-			Overwrite: o.DropExisting, Logger: o.Logger, File: o.RedisFile["system-redis"]})
+			Overwrite: o.DropExisting, Logger: o.Logger, File: o.RedisFile["system-redis"], Journal: o.RedisJournal["system-redis"]})
 	case config.SystemStorage:
 		if err := c.Require(config.SystemStorage); err != nil {
 			return nil, err

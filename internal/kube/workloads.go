@@ -231,8 +231,10 @@ func (c *Clients) RestartWorkload(ctx context.Context, ns, kind, name string, no
 		_, err := c.Dynamic.Resource(gvr).Namespace(ns).Create(ctx, req, metav1.CreateOptions{}, "instantiate")
 		return before, kubeErr(err, "instantiate", kind+" "+name, ns)
 	}
+	// Nanoseconds: two rollouts within one second (the Redis file-mode
+	// procedure does that) must both change the template.
 	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{RestartAnnotation: now.UTC().Format(time.RFC3339)}}}}})
+		"metadata": map[string]any{"annotations": map[string]string{RestartAnnotation: now.UTC().Format(time.RFC3339Nano)}}}}})
 	_, err = c.Dynamic.Resource(gvr).Namespace(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
 	return before, kubeErr(err, "restart", kind+" "+name, ns)
 }

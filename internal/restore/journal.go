@@ -133,6 +133,9 @@ func (r *Runner) save(ctx context.Context, j *Journal) error {
 	return nil
 }
 
+// Checkpoint saves the journal now (steps that record sub-steps call it).
+func (r *Runner) Checkpoint(ctx context.Context, j *Journal) error { return r.save(ctx, j) }
+
 // Run executes the plan's steps in order, skipping those the journal
 // records as done (except Always steps). The first failing step stops the
 // run; its error names the step, and `restore --resume` continues from it.
