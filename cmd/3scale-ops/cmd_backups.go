@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/engines"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
+	"github.com/3scale-ops/3scale-ops/internal/rdb"
 	"github.com/3scale-ops/3scale-ops/internal/repo"
 	"github.com/urfave/cli/v2"
 )
@@ -176,8 +178,35 @@ func backupsShow(c *cli.Context) error {
 			rows = append(rows, []string{"  " + f.Path, f.Format, humanBytes(f.RawSize), humanBytes(f.Size), count, f.SHA256[:16]})
 		}
 		table(g.Stdout, []string{"  FILE", "FORMAT", "PLAIN", "STORED", "COUNT", "SHA256"}, rows)
+		printRedisKeyspace(g, comp)
 	}
 	return nil
+}
+
+// printRedisKeyspace shows, for a Redis component, the key counts per
+// database and their type breakdown read from the RDB at backup time.
+func printRedisKeyspace(g *globals, comp repo.Component) {
+	raw, ok := comp.Meta[rdb.MetaKey]
+	if !ok {
+		return
+	}
+	var meta rdb.Meta
+	if json.Unmarshal(raw, &meta) != nil {
+		return
+	}
+	for _, f := range meta.Files {
+		g.printf("\n  %s (%s, %s):\n", f.File, f.Role, f.Path)
+		rows := [][]string{}
+		for _, d := range f.DBs {
+			types := make([]string, 0, len(d.Types))
+			for t, n := range d.Types {
+				types = append(types, fmt.Sprintf("%s=%d", t, n))
+			}
+			sort.Strings(types)
+			rows = append(rows, []string{fmt.Sprintf("  db%d", d.DB), fmt.Sprint(d.Keys), fmt.Sprint(d.Expires), strings.Join(types, " ")})
+		}
+		table(g.Stdout, []string{"  DB", "KEYS", "EXPIRES", "TYPES"}, rows)
+	}
 }
 
 func backupsVerify(c *cli.Context) error {

@@ -11,12 +11,12 @@ import (
 func TestStringMasksRegisteredAndURLPasswords(t *testing.T) {
 	Add("s3cr3t-token-value", "p@ss:w/rd")
 	cases := map[string]string{
-		"token s3cr3t-token-value here":                 "token xxxxx here",
-		"mysql2://root:hunter22@system-mysql/system":    "mysql2://root:xxxxx@system-mysql/system",
+		"token s3cr3t-token-value here":                  "token xxxxx here",
+		"mysql2://root:hunter22@system-mysql/system":     "mysql2://root:xxxxx@system-mysql/system",
 		"postgresql://zync:p%40ss%3Aw%2Frd@db:5432/zync": "postgresql://zync:xxxxx@db:5432/zync",
-		"redis://:abcdefg@backend-redis:6379/0":         "redis://:xxxxx@backend-redis:6379/0",
-		"no secret here":                                "no secret here",
-		"raw p@ss:w/rd appears":                         "raw xxxxx appears",
+		"redis://:abcdefg@backend-redis:6379/0":          "redis://:xxxxx@backend-redis:6379/0",
+		"no secret here":                                 "no secret here",
+		"raw p@ss:w/rd appears":                          "raw xxxxx appears",
 	}
 	for in, want := range cases {
 		if got := String(in); got != want {
