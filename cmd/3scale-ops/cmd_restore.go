@@ -126,6 +126,20 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 		defer lock.Release(context.WithoutCancel(ctx))
 	}
 
+	// An interrupted restore filled some targets itself: resuming it may
+	// replace their contents again (and only theirs) without --drop-existing.
+	j, found, err := restore.LoadJournal(ctx, r, id, conns.Namespace)
+	if err != nil {
+		return nil, nil, err
+	}
+	started := map[string]bool{}
+	if found && o.Resume && !j.Finished {
+		for _, st := range j.Steps {
+			if st.Status != restore.Pending {
+				started[st.Name] = true
+			}
+		}
+	}
 	eopts := engines.Options{SkipQueues: o.SkipQueues, DropExisting: o.DropExisting, RedisMode: o.RedisMode, Logger: g.Log}
 	var fileSteps []*restore.JournalSteps
 	if o.RedisMode == "file" {
@@ -155,7 +169,9 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 		if name == "verify" {
 			continue
 		}
-		e, err := engines.Build(name, conns, kc, eopts)
+		eo := eopts
+		eo.DropExisting = eo.DropExisting || started[name]
+		e, err := engines.Build(name, conns, kc, eo)
 		if err != nil {
 			return nil, nil, fmt.Errorf("component %s: %w", name, err)
 		}
@@ -195,14 +211,10 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 		return nil, plan, err
 	}
 
-	j, found, err := restore.LoadJournal(ctx, r, id, conns.Namespace)
-	if err != nil {
-		return nil, plan, err
-	}
 	switch {
 	case found && !j.Finished && !o.Resume:
 		return nil, plan, errs.UsageError("continue it with --resume (or remove restores/"+j.Name()+".json from the repository to start over)",
-			"an unfinished restore of %s into %q exists (started %s)", id, conns.Namespace, j.Started.Format(time.RFC3339))
+			"an unfinished restore of %s into %s exists (started %s)", id, targetName(conns.Namespace), j.Started.Format(time.RFC3339))
 	case !found || j.Finished:
 		if o.Resume && !found {
 			g.warnf("no interrupted restore of %s found: starting from the beginning", id)
@@ -228,6 +240,13 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 			"restore of %s finished but verification found differences", id)
 	}
 	return rep, plan, nil
+}
+
+func targetName(ns string) string {
+	if ns == "" {
+		return "the --local targets"
+	}
+	return "namespace " + ns
 }
 
 func targetOf(name string, c *config.Connections) string {

@@ -94,7 +94,19 @@ func (k *KubeCluster) ScaleBack(ctx context.Context, replicas map[string]int32, 
 	if _, err := k.Scaler.Resume(ctx); err != nil {
 		return err
 	}
-	if err := k.Scaler.Scale(ctx, replicas); err != nil {
+	kind, err := k.Scaler.Detect(ctx)
+	if err != nil {
+		return err
+	}
+	enforce := map[string]int32{}
+	for name, n := range replicas {
+		// Under the operator, what the CR cannot scale (searchd) was
+		// scaled directly and Resume has put it back from its annotation.
+		if c, ok := scale.Lookup(name); ok && (kind != scale.Operator || c.CRPath != nil) {
+			enforce[name] = n
+		}
+	}
+	if err := k.Scaler.Scale(ctx, enforce); err != nil {
 		return err
 	}
 	names := make([]string, 0, len(replicas))

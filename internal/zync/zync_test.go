@@ -22,7 +22,7 @@ CREATE TABLE accounts (id bigint PRIMARY KEY, org_name varchar(255), domain varc
 CREATE TABLE services (id bigint PRIMARY KEY, account_id bigint, name varchar(255), state varchar(255), deployment_option varchar(255));
 CREATE TABLE proxies (id bigint PRIMARY KEY, service_id bigint, endpoint varchar(255), sandbox_endpoint varchar(255));
 INSERT INTO accounts VALUES (1,'Master','master.example.com','master.example.com',0,1,'approved'),
-  (2,'Acme','acme.example.com','acme-admin.example.com',1,0,'approved'),
+  (2,'Acme','acme.example.com','acme-admin.example.com',1,NULL,'approved'),
   (3,'Gone','gone.example.com','gone-admin.example.com',1,0,'suspended'),
   (4,'Buyer',NULL,NULL,0,0,'approved');
 INSERT INTO services VALUES (10,2,'api','published','hosted'),(11,2,'self','published','self_managed'),(12,2,'old','deleted','hosted');
