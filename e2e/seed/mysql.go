@@ -70,46 +70,25 @@ func loadMySQL(ctx context.Context, dsn string, m *model, budget int64, opts Opt
 	}
 
 	tables := append(m.growingTables(budget), m.modelTables()...)
-	work := make(chan mysqlTable)
 	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		bytes int64
-		rows  int64
+		mu          sync.Mutex
+		bytes, rows int64
 	)
-	for i := 0; i < opts.Parallel; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for t := range work {
-				c, err := loadTable(ctx, db, t)
-				mu.Lock()
-				if err != nil && first == nil {
-					first = err
-				}
-				rep.MySQL[t.name] = c
-				bytes += c.Bytes
-				rows += c.Rows
-				mu.Unlock()
-			}
-		}()
+	err = fanOut(ctx, opts.Parallel, tables, func() (func(mysqlTable) error, func(), error) {
+		return func(t mysqlTable) error {
+			c, err := loadTable(ctx, db, t)
+			mu.Lock()
+			rep.MySQL[t.name] = c
+			bytes += c.Bytes
+			rows += c.Rows
+			mu.Unlock()
+			return err
+		}, nil, nil
+	})
+	if err != nil {
+		return Timing{}, err
 	}
-	for _, t := range tables {
-		mu.Lock()
-		failed := first != nil
-		mu.Unlock()
-		if failed || ctx.Err() != nil {
-			break
-		}
-		work <- t
-	}
-	close(work)
-	wg.Wait()
-	if first != nil {
-		return Timing{}, first
-	}
-	return timing(start, bytes, rows), ctx.Err()
+	return timing(start, bytes, rows), nil
 }
 
 // loadTable streams one table through LOAD DATA LOCAL INFILE on its own

@@ -95,54 +95,28 @@ func loadPostgres(ctx context.Context, url string, m *model, budget int64, opts 
 		}
 	}
 	tables := m.zyncTables(budget)
-	work := make(chan pgTable)
 	var (
-		wg          sync.WaitGroup
 		mu          sync.Mutex
-		first       error
 		bytes, rows int64
 	)
-	for i := 0; i < opts.Parallel; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := pgx.Connect(ctx, url)
-			if err != nil {
-				mu.Lock()
-				first = err
-				mu.Unlock()
-				for range work {
-				}
-				return
-			}
-			defer c.Close(context.Background())
-			_, _ = c.Exec(ctx, "SET synchronous_commit = off")
-			for t := range work {
-				cnt, err := copyTable(ctx, c, t)
-				mu.Lock()
-				if err != nil && first == nil {
-					first = err
-				}
-				rep.Postgres[t.name] = cnt
-				bytes += cnt.Bytes
-				rows += cnt.Rows
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, t := range tables {
-		mu.Lock()
-		failed := first != nil
-		mu.Unlock()
-		if failed || ctx.Err() != nil {
-			break
+	err = fanOut(ctx, opts.Parallel, tables, func() (func(pgTable) error, func(), error) {
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return nil, nil, err
 		}
-		work <- t
-	}
-	close(work)
-	wg.Wait()
-	if first != nil {
-		return Timing{}, first
+		_, _ = c.Exec(ctx, "SET synchronous_commit = off")
+		return func(t pgTable) error {
+			cnt, err := copyTable(ctx, c, t)
+			mu.Lock()
+			rep.Postgres[t.name] = cnt
+			bytes += cnt.Bytes
+			rows += cnt.Rows
+			mu.Unlock()
+			return err
+		}, func() { c.Close(context.Background()) }, nil
+	})
+	if err != nil {
+		return Timing{}, err
 	}
 	for _, ddl := range zyncConstraints {
 		if _, err := conn.Exec(ctx, ddl); err != nil {
