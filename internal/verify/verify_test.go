@@ -17,15 +17,14 @@ import (
 // consistency check passes, then removes one application's keys from
 // backend-redis (a deliberately broken restore): replay and the
 // consistency check must both name that application.
-func TestProbesAndConsistencyCatchABrokenApplication(t *testing.T) {
-	ctx := context.Background()
+// installation generates a small installation (system database and
+// backend-redis) and returns clients on it.
+func installation(t *testing.T, seedN int64, now time.Time) (*seed.Report, *sql.DB, *redis.Client) {
+	t.Helper()
 	my := testenv.MySQL(t)
-	pg := testenv.Postgres(t)
 	r := testenv.StartRedis(t, testenv.RedisOptions{})
-	rep, err := seed.Generate(ctx, seed.Targets{MySQLDSN: my.DSN, PostgresURL: pg.URL,
-		BackendRedisURL: r.URL, BackendQueuesURL: strings.TrimSuffix(r.URL, "/0") + "/1",
-		SystemRedisURL: strings.TrimSuffix(r.URL, "/0") + "/2", StorageDir: t.TempDir()},
-		seed.Options{Seed: 7, Scale: 2 << 20, Now: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)})
+	rep, err := seed.Generate(context.Background(), seed.Targets{MySQLDSN: my.DSN, BackendRedisURL: r.URL},
+		seed.Options{Seed: seedN, Scale: 2 << 20, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,10 +32,16 @@ func TestProbesAndConsistencyCatchABrokenApplication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	opt, _ := redis.ParseURL(r.URL)
 	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	t.Cleanup(func() { rdb.Close() })
+	return rep, db, rdb
+}
+
+func TestProbesAndConsistencyCatchABrokenApplication(t *testing.T) {
+	ctx := context.Background()
+	rep, db, rdb := installation(t, 7, time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC))
 
 	probes, err := Record(ctx, db, rdb, 50, nil)
 	if err != nil {
@@ -114,20 +119,7 @@ func TestProbesAndConsistencyCatchABrokenApplication(t *testing.T) {
 // denied ones do not, and that no usage counter changed.
 func TestGatewayReplayIsRealTrafficAndReadOnly(t *testing.T) {
 	ctx := context.Background()
-	my := testenv.MySQL(t)
-	r := testenv.StartRedis(t, testenv.RedisOptions{})
-	if _, err := seed.Generate(ctx, seed.Targets{MySQLDSN: my.DSN, BackendRedisURL: r.URL},
-		seed.Options{Seed: 11, Scale: 2 << 20, Now: time.Now().UTC().Truncate(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("mysql", my.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	opt, _ := redis.ParseURL(r.URL)
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	_, db, rdb := installation(t, 11, time.Now().UTC().Truncate(time.Minute))
 	probes, err := Record(ctx, db, rdb, 40, nil)
 	if err != nil {
 		t.Fatal(err)
