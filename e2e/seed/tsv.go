@@ -16,7 +16,6 @@ type tsv struct {
 	rows  int64
 	bytes int64
 	col   int
-	err   error
 }
 
 func newTSV(w io.Writer) *tsv { return &tsv{w: bufio.NewWriterSize(w, 256<<10)} }

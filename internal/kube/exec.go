@@ -13,6 +13,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/redact"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	//lint:ignore SA1019 client-go's WebSocket executor still returns this package's upgrade errors
 	apihttpstream "k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"

@@ -20,8 +20,6 @@ type Keys struct {
 	ScryptWorkFactor int
 }
 
-func (k Keys) any() bool { return k.Passphrase != "" || len(k.Recipients) > 0 || len(k.Identities) > 0 }
-
 // ParseIdentities reads an age identity file (AGE-SECRET-KEY-… lines).
 func ParseIdentities(r io.Reader) ([]age.Identity, error) {
 	ids, err := age.ParseIdentities(r)

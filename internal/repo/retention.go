@@ -40,11 +40,10 @@ func ApplyPolicy(snaps []SnapshotRef, p Policy) []Decision {
 		return sorted[i].ID > sorted[j].ID
 	})
 	type rule struct {
-		name  string
-		left  int
-		key   func(time.Time) string
-		last  string
-		label func(time.Time) string
+		name string
+		left int
+		key  func(time.Time) string
+		last string
 	}
 	rules := []*rule{
 		{name: "last", left: p.Last, key: func(t time.Time) string { return "" }},

@@ -156,13 +156,14 @@ func (e *Engine) s3Empty(ctx context.Context) (bool, error) {
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for obj := range c.ListObjects(lctx, e.loc.S3.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true, MaxKeys: 1}) {
-		if obj.Err != nil {
-			return false, e.s3Err("list", obj.Err)
-		}
-		return false, nil
+	obj, any := <-c.ListObjects(lctx, e.loc.S3.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true, MaxKeys: 1})
+	if !any {
+		return true, nil
 	}
-	return true, nil
+	if obj.Err != nil {
+		return false, e.s3Err("list", obj.Err)
+	}
+	return false, nil
 }
 
 // restoreS3 uploads every regular file of the tar as an object (streamed,
