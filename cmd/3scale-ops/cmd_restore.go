@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -14,9 +15,12 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/rdb"
+	"github.com/3scale-ops/3scale-ops/internal/redact"
+	"github.com/3scale-ops/3scale-ops/internal/repo"
 	"github.com/3scale-ops/3scale-ops/internal/restore"
 	"github.com/3scale-ops/3scale-ops/internal/scale"
 	"github.com/urfave/cli/v2"
+	corev1 "k8s.io/api/core/v1"
 )
 
 func restoreCommand() *cli.Command {
@@ -117,6 +121,17 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 	m, err := r.LoadManifest(ctx, id)
 	if err != nil {
 		return nil, nil, err
+	}
+	if kc != nil && m.Component("secrets") != nil && len(conns.Errs) > 0 {
+		// A namespace that lost its secrets: find the data targets through
+		// the snapshot's secrets, which the restore re-creates first.
+		sec, err := snapshotSecrets(ctx, r, m)
+		if err != nil {
+			return nil, nil, err
+		}
+		if conns, err = config.ResolveWithFallback(ctx, kc, conns.Namespace, g.Overrides, sec); err != nil {
+			return nil, nil, err
+		}
 	}
 	if !o.DryRun {
 		lock, err := r.Lock(ctx, "restore", o.UnlockStale)
@@ -240,6 +255,33 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 			"restore of %s finished but verification found differences", id)
 	}
 	return rep, plan, nil
+}
+
+// snapshotSecrets reads the Secrets the snapshot holds.
+func snapshotSecrets(ctx context.Context, r *repo.Repository, m *repo.Manifest) ([]corev1.Secret, error) {
+	src, err := r.Source(m, "secrets")
+	if err != nil {
+		return nil, err
+	}
+	files := src.Files()
+	if len(files) == 0 {
+		return nil, nil
+	}
+	rc, err := src.Open(ctx, files[0].Name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var list struct {
+		Items []corev1.Secret `json:"items"`
+	}
+	if err := json.NewDecoder(rc).Decode(&list); err != nil {
+		return nil, fmt.Errorf("snapshot %s: secrets: %w", m.ID, err)
+	}
+	for _, s := range list.Items {
+		redact.SecretData(s.Data)
+	}
+	return list.Items, nil
 }
 
 func targetName(ns string) string {

@@ -106,8 +106,19 @@ func (c *Connections) Require(components ...string) error {
 // overrides count. A missing secret or key becomes an error naming the
 // secret, the key and the flag that overrides it, recorded per component.
 func Resolve(ctx context.Context, kc *kube.Clients, namespace string, ov Overrides) (*Connections, error) {
+	return ResolveWithFallback(ctx, kc, namespace, ov, nil)
+}
+
+// ResolveWithFallback is Resolve for a namespace that may have lost its
+// secrets: a secret missing from the namespace is taken from fallback (a
+// snapshot's secrets, which the restore is about to re-create), and the
+// connection's Source says so. Flags still win over both.
+func ResolveWithFallback(ctx context.Context, kc *kube.Clients, namespace string, ov Overrides, fallback []corev1.Secret) (*Connections, error) {
 	c := &Connections{Namespace: namespace, Errs: map[string]error{}}
-	sec := &secrets{ctx: ctx, kc: kc, ns: namespace, cache: map[string]*corev1.Secret{}}
+	sec := &secrets{ctx: ctx, kc: kc, ns: namespace, cache: map[string]*corev1.Secret{}, fallback: map[string]*corev1.Secret{}}
+	for i := range fallback {
+		sec.fallback[fallback[i].Name] = &fallback[i]
+	}
 	if kc != nil {
 		// One cheap call first, so that a wrong kubeconfig, namespace or
 		// permission is one clear error instead of five.
@@ -149,10 +160,12 @@ func kubeError(err error, ns string) error {
 
 // secrets reads (and caches) the namespace's secrets.
 type secrets struct {
-	ctx   context.Context
-	kc    *kube.Clients
-	ns    string
-	cache map[string]*corev1.Secret
+	ctx          context.Context
+	kc           *kube.Clients
+	ns           string
+	cache        map[string]*corev1.Secret
+	fallback     map[string]*corev1.Secret // used when the namespace lacks a secret
+	fromSnapshot map[string]bool
 }
 
 var errNoKube = errors.New("no Kubernetes in --local mode")
@@ -165,12 +178,17 @@ func (s *secrets) get(name string) (*corev1.Secret, error) {
 		return sec, nil
 	}
 	sec, err := s.kc.Typed.CoreV1().Secrets(s.ns).Get(s.ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) && s.fallback[name] != nil {
+		sec, err = s.fallback[name], nil
+		if s.fromSnapshot == nil {
+			s.fromSnapshot = map[string]bool{}
+		}
+		s.fromSnapshot[name] = true
+	}
 	if err != nil {
 		return nil, err
 	}
-	for _, v := range sec.Data {
-		redact.Add(string(v))
-	}
+	redact.SecretData(sec.Data)
 	s.cache[name] = sec
 	return sec, nil
 }
@@ -183,6 +201,15 @@ func (s *secrets) value(name, key string) (string, bool, error) {
 	}
 	v, ok := sec.Data[key]
 	return strings.TrimSpace(string(v)), ok && len(v) > 0, nil
+}
+
+// source describes where a value came from.
+func (s *secrets) source(secret, key string) string {
+	src := "secret " + secret + " key " + key
+	if s.fromSnapshot[secret] {
+		src += " (from the snapshot: missing in the namespace)"
+	}
+	return src
 }
 
 func missing(flag, secret, key string, err error, ns string) error {
@@ -215,7 +242,7 @@ func resolveDB(s *secrets, override, flag, secret, urlKey, userKey, pwKey string
 	if err != nil {
 		return DB{}, errs.Wrap(errs.Usage, fmt.Errorf("secret %s key %s: %w", secret, urlKey, err), "fix the secret or pass "+flag)
 	}
-	d.Source = "secret " + secret + " key " + urlKey
+	d.Source = s.source(secret, urlKey)
 	// Credentials kept beside the URL fill what the URL leaves out.
 	if d.User == "" && userKey != "" {
 		if v, ok, _ := s.value(secret, userKey); ok {
@@ -243,7 +270,7 @@ func resolveRedis(s *secrets, override, flag, secret, urlKey, sentinelKey, userK
 	if err != nil {
 		return Redis{}, missing(flag, secret, urlKey, err, s.ns)
 	}
-	src := "secret " + secret + " key " + urlKey
+	src := s.source(secret, urlKey)
 	if !ok {
 		raw, src = def, "default (secret "+secret+" has no "+urlKey+")"
 	}
@@ -322,9 +349,7 @@ func resolveStorage(s *secrets, override string) (Storage, error) {
 			if len(sec.Data["AWS_BUCKET"]) == 0 {
 				continue
 			}
-			for _, v := range sec.Data {
-				redact.Add(string(v))
-			}
+			redact.SecretData(sec.Data)
 			d := func(k string) string { return strings.TrimSpace(string(sec.Data[k])) }
 			endpoint := d("AWS_HOSTNAME")
 			if endpoint == "" {

@@ -86,45 +86,21 @@ func kindOf(resource string) string {
 	return "ConfigMap"
 }
 
-// publicKeys are secret keys whose values are names, hosts or switches,
-// not secrets: masking them would mask words like "system" everywhere.
-var publicKeys = map[string]bool{
-	"DB_USER": true, "MASTER_USER": true, "ADMIN_USER": true, "ADMIN_EMAIL": true, "MASTER_DOMAIN": true,
-	"TENANT_NAME": true, "NAMESPACE": true, "MESSAGE_BUS_NAMESPACE": true, "username": true, "address": true,
-	"port": true, "domain": true, "authentication": true, "openssl.verify.mode": true, "from_address": true,
-	"SERVERS": true, "service_endpoint": true, "route_endpoint": true, "BASE_URL": true, "AWS_BUCKET": true,
-	"AWS_REGION": true, "AWS_HOSTNAME": true, "AWS_PROTOCOL": true, "AWS_PATH_STYLE": true, "DATABASE_SSL_MODE": true,
-	"USER_SESSION_TTL": true,
-}
-
-// registerSecret masks the values of a secret from now on. Values that
-// are URLs or host lists have only their passwords/tokens registered;
-// names and switches (publicKeys, *_ROLE, *_USERNAME) are left readable.
+// registerSecret masks the values of a secret from now on (see
+// redact.SecretData for which values count as secret).
 func registerSecret(o *unstructured.Unstructured) {
 	data, _, _ := unstructured.NestedStringMap(o.Object, "data")
+	plain := make(map[string][]byte, len(data))
+	for k, v := range data {
+		if b, err := base64.StdEncoding.DecodeString(v); err == nil {
+			plain[k] = b
+		}
+	}
 	sd, _, _ := unstructured.NestedStringMap(o.Object, "stringData")
 	for k, v := range sd {
-		data[k] = base64.StdEncoding.EncodeToString([]byte(v))
+		plain[k] = []byte(v)
 	}
-	for k, v := range data {
-		b, err := base64.StdEncoding.DecodeString(v)
-		if err != nil {
-			continue
-		}
-		val := strings.TrimSpace(string(b))
-		switch {
-		case publicKeys[k] || strings.HasSuffix(k, "_ROLE") || strings.HasSuffix(k, "_USERNAME"):
-		case strings.Contains(val, "://"):
-			for _, u := range strings.Split(val, ",") {
-				redact.AddURL(strings.TrimSpace(u))
-			}
-		default:
-			redact.Add(val)
-			for _, line := range strings.Split(val, "\n") {
-				redact.Add(line)
-			}
-		}
-	}
+	redact.SecretData(plain)
 }
 
 // apimanagerSecretRefs returns the secret names the APIManager CRs refer
