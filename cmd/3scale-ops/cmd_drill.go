@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,7 +69,7 @@ type DrillReport struct {
 func runDrill(c *cli.Context) error {
 	g := getGlobals(c)
 	start := time.Now()
-	target, targetDesc, err := drillTarget(c, g)
+	target, targetDesc, targetComps, err := drillTarget(c, g)
 	if err != nil {
 		return err
 	}
@@ -100,8 +101,8 @@ func runDrill(c *cli.Context) error {
 	rep.Snapshot = snapshot
 
 	args := append(append(target, g.repoArgs()...), "-o", "json", "restore", snapshot, "--yes", "--drop-existing")
-	if len(comps) > 0 {
-		args = append(args, "--components", strings.Join(comps, ","))
+	if restoreComps := drillComponents(comps, targetComps); len(restoreComps) > 0 {
+		args = append(args, "--components", strings.Join(restoreComps, ","))
 	}
 	out, step := subRun(c.Context, g, "restore+verify", args)
 	var doc struct {
@@ -119,6 +120,25 @@ func runDrill(c *cli.Context) error {
 	}
 	rep.Steps = append(rep.Steps, step)
 	return finishDrill(c, g, rep, start, step)
+}
+
+// drillComponents is what the restore takes: the chosen components (all
+// when none were chosen), limited to those the --target-* flags point at
+// (no limit for a target namespace).
+func drillComponents(chosen, target []string) []string {
+	if len(target) == 0 {
+		return chosen
+	}
+	if len(chosen) == 0 {
+		return target
+	}
+	var out []string
+	for _, c := range chosen {
+		if slices.Contains(target, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // subRun runs one command of this binary in-process and records it as a step.
@@ -182,39 +202,63 @@ func finishDrill(c *cli.Context, g *globals, rep *DrillReport, start time.Time, 
 	return nil
 }
 
-// drillTarget builds the global flags that point a restore at the target.
-func drillTarget(c *cli.Context, g *globals) ([]string, string, error) {
+// connFlags are the connection override flags, each with its drill
+// target flag and the component it points at.
+var connFlags = []struct{ flag, target, component string }{
+	{"--system-db-url", "target-system-db-url", "system-mysql"},
+	{"--zync-db-url", "target-zync-db-url", "zync-postgres"},
+	{"--backend-redis-url", "target-backend-redis-url", "backend-redis"},
+	{"--backend-redis-queues-url", "target-backend-redis-queues-url", ""},
+	{"--system-redis-url", "target-system-redis-url", "system-redis"},
+	{"--system-storage", "target-system-storage", "system-storage"},
+}
+
+// drillTarget builds the global flags that point a restore at the target,
+// and the components the target can take. Every connection flag is passed
+// explicitly (empty when not given), so that nothing falls back to the
+// source's environment variables: a drill must never write to its source.
+func drillTarget(c *cli.Context, g *globals) (args []string, desc string, comps []string, err error) {
 	if ns := c.String("target-namespace"); ns != "" {
 		if g.Local {
-			return nil, "", errs.UsageError("drop --local, or give --target-* connection flags", "--target-namespace needs Kubernetes")
+			return nil, "", nil, errs.UsageError("drop --local, or give --target-* connection flags", "--target-namespace needs Kubernetes")
 		}
-		if ns == g.Namespace {
-			return nil, "", errs.UsageError("give a scratch namespace", "the drill target namespace %q is the source namespace", ns)
+		kc, err := g.kubeClients()
+		if err != nil {
+			return nil, "", nil, err
 		}
-		args := []string{"-n", ns}
+		if ns == g.namespace(kc) {
+			return nil, "", nil, errs.UsageError("give a scratch namespace", "the drill target namespace %q is the source namespace", ns)
+		}
+		args = []string{"-n", ns}
 		if g.Kubeconfig != "" {
 			args = append(args, "--kubeconfig", g.Kubeconfig)
 		}
 		if g.Context != "" {
 			args = append(args, "--context", g.Context)
 		}
-		return args, "namespace " + ns, nil
+		for _, f := range connFlags {
+			args = append(args, f.flag+"=")
+		}
+		return args, "namespace " + ns, nil, nil
 	}
-	flags := map[string]string{
-		"--system-db-url": "target-system-db-url", "--zync-db-url": "target-zync-db-url",
-		"--backend-redis-url": "target-backend-redis-url", "--backend-redis-queues-url": "target-backend-redis-queues-url",
-		"--system-redis-url": "target-system-redis-url", "--system-storage": "target-system-storage",
-	}
-	args := []string{"--local"}
-	for _, f := range []string{"--system-db-url", "--zync-db-url", "--backend-redis-url", "--backend-redis-queues-url", "--system-redis-url", "--system-storage"} {
-		if v := c.String(flags[f]); v != "" {
-			args = append(args, f, v)
+	src := map[string]string{"--system-db-url": g.Overrides.SystemDB, "--zync-db-url": g.Overrides.ZyncDB,
+		"--backend-redis-url": g.Overrides.BackendRedis, "--backend-redis-queues-url": g.Overrides.BackendRedisQueues,
+		"--system-redis-url": g.Overrides.SystemRedis, "--system-storage": g.Overrides.SystemStorage}
+	args = []string{"--local"}
+	for _, f := range connFlags {
+		v := c.String(f.target)
+		if v != "" && strings.TrimRight(v, "/") == strings.TrimRight(src[f.flag], "/") {
+			return nil, "", nil, errs.UsageError("point --"+f.target+" at scratch servers", "--%s is the source's own %s: a drill must not restore into its source", f.target, f.flag)
+		}
+		args = append(args, f.flag+"="+v)
+		if v != "" && f.component != "" {
+			comps = append(comps, f.component)
 		}
 	}
-	if len(args) == 1 {
-		return nil, "", errs.UsageError("give --target-namespace, or --target-system-db-url and the other --target-* flags", "the drill has no target")
+	if len(comps) == 0 {
+		return nil, "", nil, errs.UsageError("give --target-namespace, or --target-system-db-url and the other --target-* flags", "the drill has no target")
 	}
-	return args, "scratch servers (--target-* flags)", nil
+	return args, "scratch servers (--target-* flags)", comps, nil
 }
 
 // forwardArgs renders the source's global flags for an in-process run.
