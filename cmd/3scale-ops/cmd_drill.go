@@ -303,6 +303,9 @@ func (g *globals) repoArgs() []string {
 	if g.RecipientsFile != "" {
 		a = append(a, "--recipients-file", g.RecipientsFile)
 	}
+	if g.IdentityFile != "" {
+		a = append(a, "--identity-file", g.IdentityFile)
+	}
 	return a
 }
 

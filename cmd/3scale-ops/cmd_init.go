@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
 
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/repo"
@@ -48,37 +46,12 @@ identity (--identity-file of the backups command).`,
 	}
 }
 
-// repoReadFlags are the flags of commands that read snapshots.
-func repoReadFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "identity-file", EnvVars: []string{"THREESCALE_OPS_IDENTITY_FILE"},
-			Usage: "age identity file (AGE-SECRET-KEY-…) that opens a repository encrypted to --recipient keys"},
-	}
-}
+// repoReadFlags are the flags of commands that read snapshots (the
+// identity file is a global flag now; kept for the commands' flag lists).
+func repoReadFlags() []cli.Flag { return nil }
 
 // openForRead opens the repository of --repo with the keys of the
 // command line, including --identity-file.
 func openForRead(ctx context.Context, c *cli.Context) (*repo.Repository, error) {
-	g := getGlobals(c)
-	opts, err := g.repoOptions()
-	if err != nil {
-		return nil, err
-	}
-	if f := c.String("identity-file"); f != "" {
-		fh, err := os.Open(f)
-		if err != nil {
-			return nil, errs.UsageError("check --identity-file", "read identity file: %v", err)
-		}
-		ids, err := repo.ParseIdentities(fh)
-		fh.Close()
-		if err != nil {
-			return nil, errs.Wrap(errs.Usage, fmt.Errorf("%s: %w", f, err), "check --identity-file")
-		}
-		opts.Keys.Identities = ids
-	}
-	be, err := repo.OpenBackend(ctx, g.Repo, repo.BackendOptions{S3Insecure: g.S3Insecure})
-	if err != nil {
-		return nil, errs.Wrap(errs.Usage, err, "check --repo")
-	}
-	return repo.Open(ctx, be, opts)
+	return getGlobals(c).openRepository(ctx, false)
 }

@@ -3,9 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"sort"
 	"strings"
 	"time"
 
@@ -141,14 +145,35 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 		defer lock.Release(context.WithoutCancel(ctx))
 	}
 
+	selected := o.Components
+	if len(selected) == 0 {
+		selected = m.ComponentNames()
+	}
+	// The journal belongs to this snapshot and this target: the namespace,
+	// or with --local the servers the flags point at.
+	jkey := conns.Namespace
+	if jkey == "" {
+		var t []string
+		for _, name := range selected {
+			t = append(t, name+"="+targetOf(name, conns))
+		}
+		sort.Strings(t)
+		sum := sha256.Sum256([]byte(strings.Join(t, "\n")))
+		jkey = "local-" + hex.EncodeToString(sum[:6])
+	}
+	jopts := map[string]string{"redis-mode": o.RedisMode, "skip-queues": fmt.Sprint(o.SkipQueues), "no-quiesce": fmt.Sprint(o.NoQuiesce)}
+
 	// An interrupted restore filled some targets itself: resuming it may
 	// replace their contents again (and only theirs) without --drop-existing.
-	j, found, err := restore.LoadJournal(ctx, r, id, conns.Namespace)
+	j, found, err := restore.LoadJournal(ctx, r, id, jkey)
 	if err != nil {
 		return nil, nil, err
 	}
 	started := map[string]bool{}
 	if found && o.Resume && !j.Finished {
+		if len(j.Options) > 0 && !maps.Equal(j.Options, jopts) {
+			return nil, nil, errs.UsageError("resume with the options of the interrupted run", "the interrupted restore of %s ran with %v, not %v", id, j.Options, jopts)
+		}
 		for _, st := range j.Steps {
 			if st.Status != restore.Pending {
 				started[st.Name] = true
@@ -173,10 +198,6 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 			eopts.RedisJournal[comp] = js
 			fileSteps = append(fileSteps, js)
 		}
-	}
-	selected := o.Components
-	if len(selected) == 0 {
-		selected = m.ComponentNames()
 	}
 	engs := map[string]restore.Engine{}
 	targets := map[string]string{}
@@ -222,10 +243,6 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 	if o.DryRun {
 		return nil, plan, nil
 	}
-	if err := confirm(g, o.Yes, plan); err != nil {
-		return nil, plan, err
-	}
-
 	switch {
 	case found && !j.Finished && !o.Resume:
 		return nil, plan, errs.UsageError("continue it with --resume (or remove restores/"+j.Name()+".json from the repository to start over)",
@@ -234,16 +251,23 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 		if o.Resume && !found {
 			g.warnf("no interrupted restore of %s found: starting from the beginning", id)
 		}
-		j = &restore.Journal{Snapshot: id, Namespace: conns.Namespace}
+		j = &restore.Journal{Snapshot: id, Namespace: jkey, Options: jopts}
 	}
-	runner := &restore.Runner{Store: r, Log: g.Log}
+	if err := confirm(g, o.Yes, plan); err != nil {
+		return nil, plan, err
+	}
+
+	tr := &progress.Tracker{}
+	runner := &restore.Runner{Store: r, Log: g.Log, Tracker: tr}
 	for _, js := range fileSteps {
 		js.J, js.Save = j, func() error { return runner.Checkpoint(ctx, j) }
 	}
 	if kc != nil {
 		runner.Mirror = func(ctx context.Context, j *restore.Journal) error { return mirrorJournal(ctx, kc, j) }
 	}
+	stop := startProgress(g, tr, false)
 	rep, err := runner.Run(ctx, plan, j)
+	stop()
 	if rep != nil && !g.JSON() {
 		printRestoreReport(g, rep)
 	}

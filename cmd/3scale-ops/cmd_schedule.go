@@ -180,6 +180,7 @@ func childEnv(g *globals) []string {
 	add("THREESCALE_OPS_PASSWORD_FILE", g.PasswordFile)
 	add("THREESCALE_OPS_RECIPIENTS", strings.Join(g.Recipients, ","))
 	add("THREESCALE_OPS_RECIPIENTS_FILE", g.RecipientsFile)
+	add("THREESCALE_OPS_IDENTITY_FILE", g.IdentityFile)
 	if g.S3Insecure {
 		add("THREESCALE_OPS_S3_INSECURE", "true")
 	}

@@ -24,6 +24,7 @@ type globals struct {
 	PasswordFile   string
 	Recipients     []string
 	RecipientsFile string
+	IdentityFile   string
 	S3Insecure     bool
 	LogFormat      string
 	LogLevel       string
@@ -50,6 +51,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "password-file", EnvVars: []string{"THREESCALE_OPS_PASSWORD_FILE"}, Usage: "file holding the repository passphrase (age scrypt); THREESCALE_OPS_PASSWORD also works"},
 		&cli.StringSliceFlag{Name: "recipient", EnvVars: []string{"THREESCALE_OPS_RECIPIENTS"}, Usage: "age recipient (public key) to encrypt to; repeatable"},
 		&cli.StringFlag{Name: "recipients-file", EnvVars: []string{"THREESCALE_OPS_RECIPIENTS_FILE"}, Usage: "file of age recipients, one per line"},
+		&cli.StringFlag{Name: "identity-file", EnvVars: []string{"THREESCALE_OPS_IDENTITY_FILE"}, Usage: "age identity file (AGE-SECRET-KEY-…) that opens a repository encrypted to --recipient keys"},
 		&cli.StringFlag{Name: "log-format", EnvVars: []string{"THREESCALE_OPS_LOG_FORMAT"}, Value: "text", Usage: "log format: text or json (logs go to stderr)"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"THREESCALE_OPS_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, EnvVars: []string{"THREESCALE_OPS_OUTPUT"}, Value: "text", Usage: "result format on stdout: text or json (one JSON document)"},
@@ -68,7 +70,7 @@ func setupGlobals(c *cli.Context) error {
 	g := &globals{
 		Namespace: c.String("namespace"), Kubeconfig: c.String("kubeconfig"), Context: c.String("context"),
 		Repo: c.String("repo"), PasswordFile: c.String("password-file"), Recipients: c.StringSlice("recipient"),
-		RecipientsFile: c.String("recipients-file"), S3Insecure: c.Bool("s3-insecure"),
+		RecipientsFile: c.String("recipients-file"), IdentityFile: c.String("identity-file"), S3Insecure: c.Bool("s3-insecure"),
 		LogFormat: c.String("log-format"), LogLevel: c.String("log-level"), Output: c.String("output"),
 		NoProgress: c.Bool("no-progress"), Local: c.Bool("local"),
 		Overrides: config.Overrides{

@@ -37,6 +37,18 @@ func (g *globals) repoOptions() (repo.Options, error) {
 		}
 		o.Keys.Recipients = append(o.Keys.Recipients, rs...)
 	}
+	if g.IdentityFile != "" {
+		f, err := os.Open(g.IdentityFile)
+		if err != nil {
+			return o, errs.UsageError("check --identity-file", "read identity file: %v", err)
+		}
+		defer f.Close()
+		ids, err := repo.ParseIdentities(f)
+		if err != nil {
+			return o, errs.Wrap(errs.Usage, err, "check --identity-file")
+		}
+		o.Keys.Identities = ids
+	}
 	return o, nil
 }
 

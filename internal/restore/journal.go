@@ -39,13 +39,14 @@ type StepState struct {
 // when the two run in different processes.
 type Journal struct {
 	Snapshot  string            `json:"snapshot"`
-	Namespace string            `json:"namespace,omitempty"`
+	Namespace string            `json:"namespace,omitempty"` // or local-<hash of the --local targets>
 	Started   time.Time         `json:"started"`
 	Updated   time.Time         `json:"updated"`
 	Finished  bool              `json:"finished"`
 	Steps     []StepState       `json:"steps"`
 	Replicas  map[string]int32  `json:"replicas,omitempty"` // recorded by quiesce
 	Values    map[string]string `json:"values,omitempty"`   // small facts steps hand to later steps
+	Options   map[string]string `json:"options,omitempty"`  // the run's options; a resume must use the same
 }
 
 // Name is the journal's object name in the repository (restores/<name>.json).
