@@ -38,6 +38,14 @@ func (c *authCache) get(k string) (int, bool) {
 	return v, ok
 }
 
+// getBytes is get without turning k into a string.
+func (c *authCache) getBytes(k []byte) (int, bool) {
+	c.mu.RLock()
+	v, ok := c.m[string(k)]
+	c.mu.RUnlock()
+	return v, ok
+}
+
 func (c *authCache) set(k string, v int) {
 	c.mu.Lock()
 	if len(c.m) > 1<<20 {
@@ -64,21 +72,28 @@ type backendAnswer struct {
 // authorize decides a request: a cached 200 passes at once (its usage is
 // batched); otherwise a synchronous authrep, whose outcome the caching
 // mode turns into a decision and a cache update.
-func (g *Gateway) authorize(ctx context.Context, s *svc, c credentials, u usage) decision {
-	key := string(s.ID) + ":" + c.key() + ":" + u.encode()
+func (g *Gateway) authorize(ctx context.Context, s *svc, c credentials, u *usage) decision {
+	// the cache key, service:credentials:usage, built on the stack
+	var buf [256]byte
+	kb := append(buf[:0], s.ID...)
+	kb = append(kb, ':')
+	kb = c.appendKey(kb)
+	kb = append(kb, ':')
+	kb = append(kb, u.enc...)
 	if s.mode != "none" {
-		if st, ok := g.cache.get(key); ok && st == 200 {
-			g.batch.add(s, c, u, key)
+		if st, ok := g.cache.getBytes(kb); ok && st == 200 {
+			g.batch.add(s, c, u, kb)
 			return decision{outcome: outAuthorized}
 		}
 	}
+	key := string(kb)
 	a := g.call(ctx, s, c, u, "authrep")
 	ok := g.applyCache(s.mode, key, a)
 	if ok {
 		if a.status != 200 {
 			// authorized by the cache while the backend is down: the
 			// usage is reported once the backend is back
-			g.batch.add(s, c, u, key)
+			g.batch.add(s, c, u, kb)
 		}
 		return decision{outcome: outAuthorized}
 	}
@@ -132,14 +147,14 @@ func (g *Gateway) backendQuery(s *svc, c credentials) url.Values {
 	} else {
 		q.Set("service_token", s.BackendAuthenticationValue)
 	}
-	for i := range c.names {
+	for i := 0; i < c.n; i++ {
 		q.Set(c.names[i], c.values[i])
 	}
 	return q
 }
 
 // call makes one authrep/authorize call to the backend.
-func (g *Gateway) call(ctx context.Context, s *svc, c credentials, u usage, endpoint string) backendAnswer {
+func (g *Gateway) call(ctx context.Context, s *svc, c credentials, u *usage, endpoint string) backendAnswer {
 	if string(s.BackendVersion) == "oauth" {
 		endpoint = "oauth_" + endpoint
 	}
@@ -184,7 +199,7 @@ type batcher struct {
 type pendingUsage struct {
 	s     *svc
 	c     credentials
-	u     usage
+	u     *usage
 	count int
 }
 
@@ -194,12 +209,14 @@ func newBatcher(g *Gateway, interval time.Duration) *batcher {
 	return b
 }
 
-func (b *batcher) add(s *svc, c credentials, u usage, key string) {
+// add counts one hit of key; the key is copied only the first time it is
+// seen in an interval.
+func (b *batcher) add(s *svc, c credentials, u *usage, key []byte) {
 	b.mu.Lock()
-	p, ok := b.pending[key]
+	p, ok := b.pending[string(key)]
 	if !ok {
 		p = &pendingUsage{s: s, c: c, u: u}
-		b.pending[key] = p
+		b.pending[string(key)] = p
 	}
 	p.count++
 	b.mu.Unlock()
@@ -250,13 +267,13 @@ func (b *batcher) flush(ctx context.Context) {
 		for i, k := range keys {
 			p := batch[k]
 			pre := "transactions[" + itoa(i) + "]"
-			for j := range p.c.names {
+			for j := 0; j < p.c.n; j++ {
 				if p.c.names[j] != "app_key" {
 					form.Set(pre+"["+p.c.names[j]+"]", p.c.values[j])
 				}
 			}
-			for _, m := range p.u.metrics {
-				form.Set(pre+"[usage]["+m+"]", itoa(p.u.deltas[m]*p.count))
+			for j, m := range p.u.metrics {
+				form.Set(pre+"[usage]["+m+"]", itoa(p.u.deltas[j]*p.count))
 			}
 		}
 		ref := *b.g.backend

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -53,6 +54,8 @@ type state struct {
 type svc struct {
 	Service
 	rules    []*rule
+	ruleSet  *ruleSet
+	creds    credConfig
 	upstream *url.URL
 	mode     string // caching_type
 	hosts    map[string]bool
@@ -89,6 +92,9 @@ func New(cfg *Config, backendURL string, opts Options) (*Gateway, error) {
 			IdleConnTimeout:       90 * time.Second,
 			ResponseHeaderTimeout: opts.UpstreamTimeout,
 			ExpectContinueTimeout: time.Second,
+			// a proxy passes Accept-Encoding as the client sent it and the
+			// body as the upstream sent it (no transparent gzip)
+			DisableCompression: true,
 		}
 	}
 	host, _ := os.Hostname()
@@ -129,6 +135,8 @@ func (g *Gateway) Reload(cfg *Config) error {
 			}
 			c.rules = append(c.rules, cr)
 		}
+		c.ruleSet = &ruleSet{rules: c.rules}
+		c.creds = newCredConfig(&s)
 		for _, p := range s.Proxy.PolicyChain {
 			if p.Name == "caching" || p.Name == "apicast.policy.caching" {
 				var conf struct {
@@ -165,8 +173,10 @@ func (g *Gateway) Flush(ctx context.Context) { g.batch.flush(ctx) }
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := g.state.Load()
 	host := strings.ToLower(r.Host)
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	if strings.IndexByte(host, ':') >= 0 {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
 	}
 	args, err := requestArgs(r)
 	if err != nil {
@@ -179,8 +189,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
-	debug := r.Header.Get("X-3scale-debug") != "" && r.Header.Get("X-3scale-debug") == s.BackendAuthenticationValue
-	u := match(s.rules, r.Method, path, args)
+	dv := r.Header[hdrDebug]
+	debug := len(dv) > 0 && dv[0] != "" && dv[0] == s.BackendAuthenticationValue
+	u := s.ruleSet.match(r.Method, path, args)
 	if debug {
 		h := w.Header()
 		h.Set("X-3scale-matched-rules", strings.Join(u.matched, ", "))
@@ -220,7 +231,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) selectService(st *state, host, method, path string, args url.Values) *svc {
 	if g.opts.PathRouting || g.opts.PathRoutingOnly {
 		for _, s := range st.services {
-			if s.hosts[host] && len(match(s.rules, method, path, args).matched) > 0 {
+			if s.hosts[host] && len(s.ruleSet.match(method, path, args).matched) > 0 {
 				return s
 			}
 		}
@@ -270,46 +281,75 @@ func requestArgs(r *http.Request) (url.Values, error) {
 	return args, nil
 }
 
-// credentials are what is sent to the backend.
+// credentials are what is sent to the backend: n name/value pairs
+// (user_key, or app_id and maybe app_key).
 type credentials struct {
-	names  []string
-	values []string
+	n      int
+	names  [2]string
+	values [2]string
 }
 
 func (c credentials) encode() string {
-	v := make([]string, len(c.names))
-	for i := range c.names {
+	v := make([]string, c.n)
+	for i := 0; i < c.n; i++ {
 		v[i] = url.QueryEscape(c.names[i]) + "=" + url.QueryEscape(c.values[i])
 	}
 	return strings.Join(v, "&")
 }
 
-func (c credentials) key() string { return strings.Join(c.values, ":") }
+// appendKey appends the values joined by ':'.
+func (c *credentials) appendKey(b []byte) []byte {
+	for i := 0; i < c.n; i++ {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, c.values[i]...)
+	}
+	return b
+}
 
 func normHeader(s string) string { return strings.ReplaceAll(strings.ToLower(s), "_", "-") }
 
-// extractCredentials reads user_key (backend_version 1) or app_id and
-// app_key (2) from the configured location with the configured names.
-func extractCredentials(s *svc, r *http.Request, args url.Values) (credentials, bool) {
+// credConfig is where a service's credentials are read from, resolved
+// once per configuration.
+type credConfig struct {
+	v1      bool
+	n       int       // 1 (user_key) or 2 (app_id, app_key)
+	keys    [2]string // parameter names, lower case
+	headers [2]string // keys as normalised header names
+	std     [2]string // names sent to the backend
+}
+
+func newCredConfig(s *Service) credConfig {
 	name := func(v, def string) string {
 		if v == "" {
 			return def
 		}
 		return strings.ToLower(v)
 	}
-	v1 := string(s.BackendVersion) == "1" || s.BackendVersion == ""
-	keys := []string{name(s.Proxy.AuthAppID, "app_id"), name(s.Proxy.AuthAppKey, "app_key")}
-	std := []string{"app_id", "app_key"}
-	if v1 {
-		keys, std = []string{name(s.Proxy.AuthUserKey, "user_key")}, []string{"user_key"}
+	cc := credConfig{v1: string(s.BackendVersion) == "1" || s.BackendVersion == ""}
+	if cc.v1 {
+		cc.n, cc.keys, cc.std = 1, [2]string{name(s.Proxy.AuthUserKey, "user_key")}, [2]string{"user_key"}
+	} else {
+		cc.n, cc.keys, cc.std = 2, [2]string{name(s.Proxy.AuthAppID, "app_id"), name(s.Proxy.AuthAppKey, "app_key")}, [2]string{"app_id", "app_key"}
 	}
-	vals := make([]string, len(keys))
+	for i := 0; i < cc.n; i++ {
+		cc.headers[i] = normHeader(cc.keys[i])
+	}
+	return cc
+}
+
+// extractCredentials reads user_key (backend_version 1) or app_id and
+// app_key (2) from the configured location with the configured names.
+func extractCredentials(s *svc, r *http.Request, args url.Values) (credentials, bool) {
+	cc := &s.creds
+	var vals [2]string
 	switch s.Proxy.CredentialsLocation {
 	case "headers":
-		for i, k := range keys {
-			want := normHeader(k)
+		for i := 0; i < cc.n; i++ {
+			want := cc.headers[i]
 			for hk, hv := range r.Header {
-				if normHeader(hk) == want && len(hv) > 0 {
+				if len(hv) > 0 && len(hk) == len(want) && normHeader(hk) == want {
 					vals[i] = hv[0]
 				}
 			}
@@ -317,22 +357,22 @@ func extractCredentials(s *svc, r *http.Request, args url.Values) (credentials, 
 	case "authorization":
 		if user, pass, ok := basicAuth(r.Header.Get("Authorization")); ok {
 			vals[0] = user
-			if !v1 {
+			if !cc.v1 {
 				vals[1] = pass
 			}
 		}
 	default:
-		for i, k := range keys {
-			if vs := args[k]; len(vs) > 0 {
+		for i := 0; i < cc.n; i++ {
+			if vs := args[cc.keys[i]]; len(vs) > 0 {
 				vals[i] = vs[len(vs)-1]
 			}
 		}
 	}
 	var c credentials
-	for i := range vals {
+	for i := 0; i < cc.n; i++ {
 		if vals[i] != "" {
-			c.names = append(c.names, std[i])
-			c.values = append(c.values, vals[i])
+			c.names[c.n], c.values[c.n] = cc.std[i], vals[i]
+			c.n++
 		}
 	}
 	return c, vals[0] != ""
@@ -367,6 +407,43 @@ func writeErr(w http.ResponseWriter, status flexInt, def int, ctype, body, defBo
 	_, _ = io.WriteString(w, body)
 }
 
+const flushInterval = 50 * time.Millisecond
+
+// canonical header keys, looked up in the map without canonicalising per
+// request
+var (
+	hdrDebug  = http.CanonicalHeaderKey("X-3scale-debug")
+	hdrSecret = http.CanonicalHeaderKey("X-3scale-proxy-secret-token")
+)
+
+// copyBuffers recycles httputil's 32 KiB copy buffers (it allocates one per
+// request without a pool).
+var copyBuffers = &bufferPool{}
+
+// bufferPool is an httputil.BufferPool. The slice headers travel in
+// recycled holders so that neither Get nor Put allocates.
+type bufferPool struct{ bufs, holders sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	h, ok := b.bufs.Get().(*[]byte)
+	if !ok {
+		return make([]byte, 32<<10)
+	}
+	buf := *h
+	*h = nil
+	b.holders.Put(h)
+	return buf
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	h, ok := b.holders.Get().(*[]byte)
+	if !ok {
+		h = new([]byte)
+	}
+	*h = buf
+	b.bufs.Put(h)
+}
+
 // proxy streams the request to the service's private base URL.
 func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, s *svc) {
 	if s.rp == nil {
@@ -383,16 +460,23 @@ func (g *Gateway) reverseProxy(s *svc) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(s.upstream)
 			pr.SetXForwarded()
-			pr.Out.Header.Del("X-3scale-debug")
+			delete(pr.Out.Header, hdrDebug)
 			if s.Proxy.SecretToken != "" {
-				pr.Out.Header.Set("X-3scale-proxy-secret-token", s.Proxy.SecretToken)
+				pr.Out.Header[hdrSecret] = []string{s.Proxy.SecretToken}
 			}
 			if s.Proxy.HostnameRewrite != "" {
 				pr.Out.Host = s.Proxy.HostnameRewrite
 			}
 		},
-		Transport:     g.upstream,
-		FlushInterval: -1,
+		Transport: g.upstream,
+		// Responses of unknown length (chunked, streaming) and
+		// text/event-stream are flushed after every write whatever this
+		// says; a response with a Content-Length is flushed at least every
+		// flushInterval and at its end. (-1 here made httputil start a
+		// timer goroutine per request that wrote the headers in a
+		// separate syscall.)
+		FlushInterval: flushInterval,
+		BufferPool:    copyBuffers,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) {
 				return
