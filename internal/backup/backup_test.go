@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -211,9 +212,13 @@ func TestS3ServerKilledMidBackup(t *testing.T) {
 
 func TestSelect(t *testing.T) {
 	all := []string{"secrets", "system-mysql", "system-storage"}
+	broken := false
 	build := func(n string) (Component, error) {
 		if n == "system-mysql" {
-			return nil, errs.UsageError("give --system-db-url", "system-mysql not configured")
+			return nil, errs.Wrap(errs.Usage, fmt.Errorf("--system-db-url is not set: %w", config.ErrNotConfigured), "give --system-db-url")
+		}
+		if n == "system-storage" && broken {
+			return nil, errs.New(errs.Failure, "", "reading ConfigMap system-environment: forbidden")
 		}
 		return &genComponent{name: n}, nil
 	}
@@ -226,6 +231,13 @@ func TestSelect(t *testing.T) {
 	if err != nil || len(comps) != 2 || comps[0].Name() != "secrets" || comps[1].Name() != "system-storage" {
 		t.Fatalf("default: %v %v", comps, err)
 	}
+	// A component that fails for another reason fails the backup: an
+	// incomplete snapshot must not look like a success.
+	broken = true
+	if _, err := Select(nil, all, build, nil); err == nil || !strings.Contains(err.Error(), "system-storage") {
+		t.Fatalf("a failing component was left out silently: %v", err)
+	}
+	broken = false
 	// Named explicitly, they are an error.
 	if _, err := Select([]string{"system-mysql"}, all, build, nil); err == nil || !strings.Contains(err.Error(), "not configured") {
 		t.Fatalf("explicit unavailable: %v", err)

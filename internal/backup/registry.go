@@ -1,9 +1,12 @@
 package backup
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 
+	"github.com/3scale-ops/3scale-ops/internal/config"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 )
 
@@ -41,11 +44,15 @@ func Select(names, all []string, build Builder, log *slog.Logger) ([]Component, 
 	for _, n := range names {
 		c, err := build(n)
 		if err != nil {
-			if !explicit {
-				log.Info("leaving out a component this installation does not provide", "component", n, "reason", err.Error())
+			// Without names, a component the installation does not have
+			// here (no flag in --local, no such secret) is left out; any
+			// other failure fails the backup rather than quietly giving
+			// an incomplete snapshot.
+			if !explicit && errors.Is(err, config.ErrNotConfigured) {
+				log.Warn("leaving out a component this installation does not provide", "component", n, "reason", err.Error())
 				continue
 			}
-			return nil, err
+			return nil, fmt.Errorf("component %s: %w", n, err)
 		}
 		out = append(out, c)
 	}

@@ -170,6 +170,12 @@ type secrets struct {
 
 var errNoKube = errors.New("no Kubernetes in --local mode")
 
+// ErrNotConfigured is wrapped by resolution errors that mean "this
+// installation does not have that component here" (no flag in --local
+// mode, no such secret), as opposed to a failure to read it. A backup of
+// every component leaves such components out; other errors fail it.
+var ErrNotConfigured = errors.New("not configured")
+
 func (s *secrets) get(name string) (*corev1.Secret, error) {
 	if s.kc == nil {
 		return nil, errNoKube
@@ -214,13 +220,14 @@ func (s *secrets) source(secret, key string) string {
 
 func missing(flag, secret, key string, err error, ns string) error {
 	if errors.Is(err, errNoKube) {
-		return errs.UsageError(fmt.Sprintf("pass %s (or its environment variable); --local reads no secrets", flag), "%s is not set", flag)
+		return errs.Wrap(errs.Usage, fmt.Errorf("%s is not set: %w", flag, ErrNotConfigured), fmt.Sprintf("pass %s (or its environment variable); --local reads no secrets", flag))
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return errs.Wrap(errs.Failure, fmt.Errorf("reading secret %s/%s: %w", ns, secret, err), "check access to secrets in the namespace, or pass "+flag)
 	}
 	if err != nil {
-		return errs.UsageError(fmt.Sprintf("create the secret, check -n/--namespace, or pass %s", flag), "secret %q not found in namespace %q", secret, ns)
+		return errs.Wrap(errs.Usage, fmt.Errorf("secret %q not found in namespace %q: %w", secret, ns, ErrNotConfigured),
+			fmt.Sprintf("create the secret, check -n/--namespace, or pass %s", flag))
 	}
 	return errs.UsageError(fmt.Sprintf("add key %s to secret %s, or pass %s", key, secret, flag), "secret %s/%s has no key %s", ns, secret, key)
 }
@@ -334,11 +341,18 @@ func resolveStorage(s *secrets, override string) (Storage, error) {
 		return st, nil
 	}
 	if s.kc == nil {
-		return Storage{}, errs.UsageError("pass --system-storage dir:///PATH or s3://HOST/BUCKET/PREFIX; --local cannot reach the system-app pod", "--system-storage is not set")
+		return Storage{}, errs.Wrap(errs.Usage, fmt.Errorf("--system-storage is not set: %w", ErrNotConfigured),
+			"pass --system-storage dir:///PATH or s3://HOST/BUCKET/PREFIX; --local cannot reach the system-app pod")
 	}
 	// FILE_UPLOAD_STORAGE=s3 in system-environment moves files to a bucket
 	// whose settings are in a secret holding AWS_BUCKET.
 	cm, err := s.kc.Typed.CoreV1().ConfigMaps(s.ns).Get(s.ctx, "system-environment", metav1.GetOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		// Guessing "pod" here could back up an empty volume of an
+		// installation that keeps its files in S3.
+		return Storage{}, errs.Wrap(errs.Failure, fmt.Errorf("read ConfigMap %s/system-environment to find where system-storage lives: %w", s.ns, err),
+			"check access to configmaps, or pass --system-storage")
+	}
 	if err == nil && strings.EqualFold(cm.Data["FILE_UPLOAD_STORAGE"], "s3") {
 		list, err := s.kc.Typed.CoreV1().Secrets(s.ns).List(s.ctx, metav1.ListOptions{})
 		if err != nil {

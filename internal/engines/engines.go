@@ -6,6 +6,8 @@ package engines
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sort"
@@ -89,10 +91,20 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 		}
 		cfg := rdb.Config{Component: rdb.BackendRedis, Server: srv, SkipQueues: o.SkipQueues, Mode: o.RedisMode,
 			Overwrite: o.DropExisting, Logger: o.Logger, File: o.RedisFile["backend-redis"], Journal: o.RedisJournal["backend-redis"]}
-		if c.Errs[config.BackendRedisQueues] == nil && c.BackendRedisQueues.URL != "" {
-			if q, err := c.BackendRedisQueues.Options(); err == nil {
-				cfg.Queues = q
+		if !o.SkipQueues {
+			// A queue server that cannot be resolved must not silently
+			// become "db 1 of the storage server".
+			// Not configured at all means db 1 of the storage server.
+			if err := c.Errs[config.BackendRedisQueues]; err != nil && !errors.Is(err, config.ErrNotConfigured) {
+				return nil, fmt.Errorf("backend-redis queues: %w", err)
 			}
+		}
+		if c.Errs[config.BackendRedisQueues] == nil && c.BackendRedisQueues.URL != "" {
+			q, err := c.BackendRedisQueues.Options()
+			if err != nil && !o.SkipQueues {
+				return nil, fmt.Errorf("backend-redis queues: %w", err)
+			}
+			cfg.Queues = q
 		}
 		return rdb.New(cfg)
 	case "system-redis":
@@ -113,7 +125,8 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 	}
 	if b, ok := kubeBuilders[name]; ok {
 		if kc == nil {
-			return nil, errs.UsageError("drop --local, or leave "+name+" out with --components", "component %s needs Kubernetes", name)
+			return nil, errs.Wrap(errs.Usage, fmt.Errorf("component %s needs Kubernetes: %w", name, config.ErrNotConfigured),
+				"drop --local, or leave "+name+" out with --components")
 		}
 		return b(kc, c.Namespace, o)
 	}
