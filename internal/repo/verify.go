@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
@@ -34,6 +35,13 @@ type VerifyResult struct {
 // compared with the manifest. Differences are returned as Problems; the
 // error is for failures to check at all (repository unreachable, no key).
 func (r *Repository) Verify(ctx context.Context, id string, readData bool, task *progress.Task) (VerifyResult, error) {
+	return r.VerifyComponents(ctx, id, nil, readData, task)
+}
+
+// VerifyComponents is Verify limited to the named components (all when
+// names is empty): a restore of some components does not depend on the
+// others being intact, nor pays for reading them.
+func (r *Repository) VerifyComponents(ctx context.Context, id string, names []string, readData bool, task *progress.Task) (VerifyResult, error) {
 	res := VerifyResult{Snapshot: id, ReadData: readData, Problems: []Problem{}}
 	m, err := r.LoadManifest(ctx, id)
 	if err != nil {
@@ -42,6 +50,15 @@ func (r *Repository) Verify(ctx context.Context, id string, readData bool, task 
 			return res, nil
 		}
 		return res, err
+	}
+	if len(names) > 0 {
+		keep := m.Components[:0:0]
+		for _, c := range m.Components {
+			if slices.Contains(names, c.Name) {
+				keep = append(keep, c)
+			}
+		}
+		m.Components = keep
 	}
 	var total int64
 	for _, c := range m.Components {

@@ -186,6 +186,13 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 					if err := o.Cluster.ScaleTo(ctx, map[string]int32{w: 1}, o.Timeout); err != nil {
 						return Result{}, fmt.Errorf("start one %s pod for the %s restore: %w", w, c, err)
 					}
+					// Stop it again whatever happens: it must not serve from a
+					// half-restored installation.
+					defer func() {
+						sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.Timeout)
+						defer cancel()
+						_ = o.Cluster.ScaleTo(sctx, map[string]int32{w: 0}, o.Timeout)
+					}()
 				}
 				if err := eng.Restore(ctx, src, task); err != nil {
 					return Result{}, err
@@ -195,11 +202,6 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 					// the operator at 0 again until scale-back.
 					if _, err := o.Cluster.DownAll(ctx, o.Timeout); err != nil {
 						return Result{}, fmt.Errorf("keep 3scale scaled down after restoring the APIManager: %w", err)
-					}
-				}
-				if w := o.PodSteps[c]; w != "" && o.Cluster != nil && !o.NoQuiesce {
-					if err := o.Cluster.ScaleTo(ctx, map[string]int32{w: 0}, o.Timeout); err != nil {
-						return Result{}, fmt.Errorf("stop %s again after the %s restore: %w", w, c, err)
 					}
 				}
 				st := task.Stats()

@@ -183,7 +183,9 @@ func checkMetrics(ctx context.Context, db *sql.DB, rdb *redis.Client, task *prog
 		byName := pipe.Get(ctx, "metric/service_id:"+s+"/name:"+name+"/id")
 		byID := pipe.Get(ctx, "metric/service_id:"+s+"/id:"+m+"/name")
 		inSet := pipe.SIsMember(ctx, "metrics/service_id:"+s+"/ids", m)
-		_, _ = pipe.Exec(ctx)
+		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+			return c, fmt.Errorf("read backend-redis: %w", err)
+		}
 		if byName.Val() != m || byID.Val() != name || !inSet.Val() {
 			c.fail("service %s metric %s (%s) not fully in backend-redis", s, m, name)
 		}

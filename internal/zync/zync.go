@@ -11,6 +11,7 @@ package zync
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -122,6 +123,10 @@ func hostOf(endpoint string) string {
 	return u.Hostname()
 }
 
+// ErrNoRoutes means the cluster has no OpenShift Routes
+// (route.openshift.io/v1): zync's route check does not apply.
+var ErrNoRoutes = errors.New("this cluster has no OpenShift Routes (route.openshift.io/v1): zync's route check does not apply")
+
 // Finding is one difference between expected hosts and routes.
 type Finding struct {
 	Kind  string `json:"kind"` // missing, extra, conflict, wrong-target
@@ -146,7 +151,7 @@ type RouteReport struct {
 func CheckRoutes(ctx context.Context, kc *kube.Clients, namespace string, expected []Expected) (*RouteReport, error) {
 	list, err := kc.Dynamic.Resource(RoutesGVR).Namespace(namespace).List(ctx, metav1.ListOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("this cluster has no OpenShift Routes (route.openshift.io/v1): zync's route check does not apply")
+		return nil, ErrNoRoutes
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list routes in namespace %s: %w", namespace, err)
