@@ -22,3 +22,12 @@ func TestInterspersedFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{{"foo"}, {"backups", "lst"}, {"backups", "export"}, {"gateway", "serve"}, {"restore"}, {"backup", "--bogus"}} {
+		_, stderr, code := runCLI(t, args...)
+		if code != 2 || strings.Contains(stderr, "panic") || !strings.HasPrefix(stderr, "3scale-ops: ") {
+			t.Errorf("%v: exit %d\n%s", args, code, stderr)
+		}
+	}
+}

@@ -279,7 +279,7 @@ func backupsExport(c *cli.Context) error {
 	g := getGlobals(c)
 	ctx := c.Context
 	args, late := backupsTrailingFlags(c.Args().Slice(), map[string]bool{"--file": true, "-f": true}, nil)
-	if c.Args().Len() > 0 && len(args) != 2 {
+	if len(args) != 2 {
 		return errs.UsageError("usage: 3scale-ops backups export ID|latest COMPONENT [--file FILE]", "export needs a snapshot and a component")
 	}
 	r, err := openForRead(ctx, c)
