@@ -115,11 +115,15 @@ func getGlobals(c *cli.Context) *globals {
 // JSON reports whether -o json was given.
 func (g *globals) JSON() bool { return g.Output == "json" }
 
-// printJSON writes v as the one JSON document of stdout.
+// printJSON writes v as the one JSON document of stdout, with every
+// registered secret masked (error texts and reports can carry them).
 func (g *globals) printJSON(v any) error {
-	enc := json.NewEncoder(g.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(g.Stdout, redact.String(string(b)))
+	return err
 }
 
 // printf writes redacted text to stdout.

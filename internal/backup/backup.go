@@ -46,7 +46,7 @@ type Options struct {
 
 // SecretComponents hold credentials: backing them up into an unencrypted
 // repository draws a warning.
-var SecretComponents = map[string]bool{"secrets": true}
+var SecretComponents = map[string]bool{"secrets": true, "verify": true} // verify: probes carry application keys and service tokens
 
 // Run takes the repository lock, backs up the components into a new
 // snapshot and commits it. Any component failing, or ctx being cancelled,

@@ -34,7 +34,7 @@ func ParseDB(raw string) (DB, error) {
 	redact.AddURL(raw)
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Host == "" {
-		return DB{}, fmt.Errorf("malformed database URL %q: want mysql2://USER:PASSWORD@HOST[:PORT]/DATABASE or postgresql://…", redact.URL(raw))
+		return DB{}, fmt.Errorf("malformed database URL (%s): want mysql2://USER:PASSWORD@HOST[:PORT]/DATABASE or postgresql://…", shape(raw))
 	}
 	d := DB{URL: raw, Host: u.Hostname(), Database: strings.TrimPrefix(u.Path, "/"), Params: u.Query()}
 	switch u.Scheme {
@@ -63,6 +63,16 @@ func ParseDB(raw string) (DB, error) {
 		return DB{}, fmt.Errorf("database URL %s names no database: add /DATABASE to its path", redact.URL(raw))
 	}
 	return d, nil
+}
+
+// shape describes an unparseable URL without echoing it (it may hold a
+// password that could not be recognised as one).
+func shape(raw string) string {
+	scheme, _, ok := strings.Cut(strings.TrimSpace(raw), "://")
+	if !ok {
+		return "no scheme://"
+	}
+	return "scheme " + scheme + "://…"
 }
 
 // ErrOracle is returned by operations that cannot work on Oracle.
@@ -162,7 +172,7 @@ func ParseRedis(raw, sentinels string) (Redis, error) {
 	redact.AddURL(raw)
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Host == "" {
-		return Redis{}, fmt.Errorf("malformed Redis URL %q: want redis://[USER:PASSWORD@]HOST[:PORT][/DB]", redact.URL(raw))
+		return Redis{}, fmt.Errorf("malformed Redis URL (%s): want redis://[USER:PASSWORD@]HOST[:PORT][/DB]", shape(raw))
 	}
 	r := Redis{URL: raw}
 	switch u.Scheme {

@@ -65,7 +65,17 @@ func Add(values ...string) {
 // connection URL.
 func AddURL(raw string) {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	if err != nil {
+		return
+	}
+	// Tokens in the query string (access_token=…, provider_key=…).
+	for k, vs := range u.Query() {
+		lk := strings.ToLower(k)
+		if strings.Contains(lk, "token") || strings.Contains(lk, "key") || strings.Contains(lk, "secret") || strings.Contains(lk, "password") {
+			Add(vs...)
+		}
+	}
+	if u.User == nil {
 		return
 	}
 	if pw, ok := u.User.Password(); ok {

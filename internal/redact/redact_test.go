@@ -52,3 +52,13 @@ func TestHandlerRedactsMessageAndAttrs(t *testing.T) {
 		t.Fatalf("nothing masked: %s", buf.String())
 	}
 }
+
+func TestAddURLRegistersQueryTokens(t *testing.T) {
+	AddURL("https://master.example.com/master/api/proxy/configs.json?access_token=tok-77665544&environment=production")
+	if got := String("GET failed: access_token=tok-77665544"); strings.Contains(got, "tok-77665544") {
+		t.Fatalf("query token not masked: %q", got)
+	}
+	if got := String("environment=production"); got != "environment=production" {
+		t.Fatalf("plain parameter masked: %q", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
+	"github.com/3scale-ops/3scale-ops/internal/redact"
 )
 
 // Step states in the journal.
@@ -176,7 +177,7 @@ func (r *Runner) Run(ctx context.Context, p *Plan, j *Journal) (*Report, error) 
 		st = j.state(s.Name)
 		st.Ended = r.clock()
 		if err != nil {
-			st.Status, st.Error = Failed, err.Error()
+			st.Status, st.Error = Failed, redact.String(err.Error())
 			if serr := r.save(ctx, j); serr != nil && r.Log != nil {
 				r.Log.Error("could not save the restore journal", "err", serr)
 			}

@@ -102,7 +102,7 @@ func ReplayGateway(ctx context.Context, db *sql.DB, rdb *redis.Client, probes []
 		}
 		resp, err := client.Do(req)
 		if err != nil {
-			return nil, sent, fmt.Errorf("embedded gateway: %w", err)
+			return nil, sent, fmt.Errorf("probe of application %s of service %s: embedded gateway: %w", p.AppID, p.ServiceID, withoutURL(err))
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 		resp.Body.Close()

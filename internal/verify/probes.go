@@ -11,6 +11,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +25,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/gateway/backend"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
+	"github.com/3scale-ops/3scale-ops/internal/redact"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -173,6 +175,7 @@ func Record(ctx context.Context, db *sql.DB, rdb *redis.Client, max int, task *p
 			p.AppKey = appKeys[strconv.FormatInt(c.id, 10)]
 		}
 		p.ServiceToken, p.ProviderKey = tokens[p.ServiceID], providerKeys[c.provider]
+		redact.Add(p.UserKey, p.AppKey, p.ServiceToken, p.ProviderKey)
 		if r, ok := routes[p.ServiceID]; ok {
 			p.Method, p.Path, p.Metric, p.Hosts = r.method, r.path, r.metric, r.hosts
 		}
@@ -309,7 +312,20 @@ func Load(ctx context.Context, src artifact.Source) ([]Probe, error) {
 	if err := json.NewDecoder(rc).Decode(&probes); err != nil {
 		return nil, fmt.Errorf("probes.json: %w", err)
 	}
+	for _, p := range probes {
+		redact.Add(p.UserKey, p.AppKey, p.ServiceToken, p.ProviderKey)
+	}
 	return probes, nil
+}
+
+// withoutURL drops the request URL (it carries credentials) from an HTTP
+// client error.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // Mismatch is a probe whose outcome changed. It names the service and
@@ -344,7 +360,7 @@ func Replay(ctx context.Context, rdb *redis.Client, probes []Probe, task *progre
 		req.Header.Set("3scale-options", "rejection_reason_header=1")
 		resp, err := client.Do(req)
 		if err != nil {
-			return nil, fmt.Errorf("embedded backend: %w", err)
+			return nil, fmt.Errorf("probe of application %s of service %s: embedded backend: %w", p.AppID, p.ServiceID, withoutURL(err))
 		}
 		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
