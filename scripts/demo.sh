@@ -27,47 +27,42 @@ rm -rf "$DEMO"; mkdir -p "$DEMO"
 scripts/testenv.sh up "$DEMO/source"
 scripts/testenv.sh up "$DEMO/target"
 
-# connection flags of one server set: 3scale's own URL forms
-flags() {
-  local env="$1/env" prefix=$2 my pg br sr
-  my=$(sed -n 's#^TESTENV_MYSQL_URL=mysql://##p' "$env")
-  pg=$(sed -n 's#^TESTENV_POSTGRES_URL=\(.*\)/postgres$#\1#p' "$env")
-  br=$(sed -n 's#^TESTENV_BACKEND_REDIS_URL=\(.*\)/0$#\1#p' "$env")
-  sr=$(sed -n 's#^TESTENV_SYSTEM_REDIS_URL=##p' "$env")
-  echo "--${prefix}system-db-url mysql2://${my}system --${prefix}zync-db-url ${pg}/zync_production" \
-       "--${prefix}backend-redis-url ${br}/0 --${prefix}backend-redis-queues-url ${br}/1" \
-       "--${prefix}system-redis-url ${sr} --${prefix}system-storage dir://$1/storage"
+# Connections go through environment variables (3scale's own URL forms),
+# never through process arguments: they carry passwords.
+envval() { sed -n "s#^$2=##p" "$1/env"; }
+conn_env() { # conn_env DIR PREFIX: export PREFIX_SYSTEM_DB_URL and friends
+  local d=$1 p=$2 my pg br sr
+  my=$(envval "$d" TESTENV_MYSQL_URL); pg=$(envval "$d" TESTENV_POSTGRES_URL)
+  br=$(envval "$d" TESTENV_BACKEND_REDIS_URL); sr=$(envval "$d" TESTENV_SYSTEM_REDIS_URL)
+  export "${p}SYSTEM_DB_URL=mysql2://${my#mysql://}system"
+  export "${p}ZYNC_DB_URL=${pg%/postgres}/zync_production"
+  export "${p}BACKEND_REDIS_URL=$br" "${p}BACKEND_REDIS_QUEUES_URL=${br%/0}/1" "${p}SYSTEM_REDIS_URL=$sr"
 }
 create_dbs() {
-  local env="$1/env" my pg
-  my=$(sed -n 's#^TESTENV_MYSQL_URL=##p' "$env"); pg=$(sed -n 's#^TESTENV_POSTGRES_URL=##p' "$env")
+  local d=$1 my pg
+  my=$(envval "$d" TESTENV_MYSQL_URL); pg=$(envval "$d" TESTENV_POSTGRES_URL)
   local pw=${my#mysql://root:}; pw=${pw%%@*}; local hp=${my#*@}; hp=${hp%/}
   MYSQL_PWD=$pw mariadb --no-defaults -uroot -h "${hp%:*}" -P "${hp#*:}" \
     -e "CREATE DATABASE IF NOT EXISTS system CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-  psql -q "$pg" -c "CREATE DATABASE zync_production" >/dev/null
-  mkdir -p "$1/storage"
+  local ppw=${pg#postgresql://postgres:}; ppw=${ppw%%@*}
+  PGPASSWORD=$ppw psql -q "postgresql://postgres@${pg#*@}" -c "CREATE DATABASE zync_production" >/dev/null
+  mkdir -p "$d/storage"
 }
 create_dbs "$DEMO/source"
 create_dbs "$DEMO/target"
-SRC=$(flags "$DEMO/source" "")
-DST=$(flags "$DEMO/target" "target-")
+conn_env "$DEMO/source" THREESCALE_
+conn_env "$DEMO/target" THREESCALE_OPS_TARGET_
+SRC_STORAGE="dir://$DEMO/source/storage"
 
 say "generating a $SCALE 3scale installation (tenants, services, applications, alerts, stats, queues, files)"
-src_env="$DEMO/source/env"
-go run ./e2e/cmd/seed --scale "$SCALE" --seed 42 \
-  --mysql-dsn "mysql2://$(sed -n 's#^TESTENV_MYSQL_URL=mysql://##p' "$src_env")system" \
-  --postgres-url "$(sed -n 's#^TESTENV_POSTGRES_URL=\(.*\)/postgres$#\1#p' "$src_env")/zync_production" \
-  --backend-redis-url "$(sed -n 's#^TESTENV_BACKEND_REDIS_URL=##p' "$src_env")" \
-  --system-redis-url "$(sed -n 's#^TESTENV_SYSTEM_REDIS_URL=##p' "$src_env")" \
-  --storage-dir "$DEMO/source/storage"
+go run ./e2e/cmd/seed --scale "$SCALE" --seed 42 --storage-dir "$DEMO/source/storage"
 
 say "3scale-ops config: the source installation's connections"
-# shellcheck disable=SC2086
-"$BIN" --local $SRC config
+"$BIN" --local --system-storage "$SRC_STORAGE" config
 
 say "3scale-ops drill: back up, restore into the scratch servers, verify"
-# shellcheck disable=SC2086
-"$BIN" --local $SRC -r "$DEMO/repo" drill $DST --report "$DEMO/drill-junit.xml"
+"$BIN" --local --system-storage "$SRC_STORAGE" -r "$DEMO/repo" drill \
+  --target-system-storage "dir://$DEMO/target/storage" --report "$DEMO/drill-junit.xml"
 
 say "the snapshot in the repository"
 "$BIN" -r "$DEMO/repo" backups list

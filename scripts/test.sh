@@ -9,12 +9,12 @@ export PATH=$PATH:/usr/local/go/bin:$HOME/go/bin
 command -v go >/dev/null || { echo "test.sh: Go is not installed (https://go.dev/doc/install)" >&2; exit 1; }
 
 started=0
-if ! scripts/testenv.sh status >/dev/null 2>&1; then
-  scripts/testenv.sh up
-  started=1
-fi
 cleanup() { if [ "$started" = 1 ]; then scripts/testenv.sh down; fi; }
 trap cleanup EXIT INT TERM
+if ! scripts/testenv.sh status >/dev/null 2>&1; then
+  started=1
+  scripts/testenv.sh up
+fi
 
 go vet "${@:-./...}"
 go test -count=1 -timeout 40m ${GOTEST_FLAGS:-} "${@:-./...}"

@@ -287,12 +287,15 @@ EOF
 }
 
 up() {
-  if running; then log "already running in $DIR (scripts/testenv.sh down $DIR to stop)"; return 0; fi
+  if status >/dev/null 2>&1; then log "already running in $DIR (scripts/testenv.sh down $DIR to stop)"; return 0; fi
+  # a half-dead environment: stop what is left before starting anew
+  if running; then log "some servers in $DIR are gone; restarting all"; down; fi
   install_all
   rm -rf "$DIR"; mkdir -p "$DIR/logs"; chmod 755 "$DIR"
   : > "$DIR/pids"; : > "$DIR/ports"
   local t0=$SECONDS
-  trap 'log "start-up failed; stopping what was started"; down' ERR
+  # die() exits: stop whatever was started before a failure.
+  trap 'rc=$?; if [ "$rc" != 0 ]; then log "start-up failed; stopping what was started"; down; fi' EXIT
   start_mariadb
   start_postgres
   start_redis backend-redis yes; BACKEND_REDIS_PORT=$REDIS_PORT
@@ -300,7 +303,6 @@ up() {
   S3_PORT=""; KUBE_PORT=""
   [ "${TESTENV_NO_S3:-0}" = 1 ] || start_minio
   [ "${TESTENV_NO_KUBE:-0}" = 1 ] || start_kube
-  trap - ERR
   {
     echo "# written by scripts/testenv.sh; source it or let internal/testenv read it"
     echo "TESTENV_DIR=$DIR"
@@ -321,6 +323,7 @@ up() {
     [ -n "$KUBE_PORT" ] && echo "TESTENV_KUBECONFIG=$DIR/kubeconfig"
   } > "$DIR/env"
   chmod 600 "$DIR/env"
+  trap - EXIT
   log "ready in $((SECONDS - t0))s: $(cut -d' ' -f1 "$DIR/pids" | tr '\n' ' ')"
   log "env file: $DIR/env"
 }
@@ -347,12 +350,14 @@ down() {
   log "stopped servers in $DIR"
 }
 
+# status exits 0 only when every server is alive and the env file exists.
 status() {
-  [ -f "$DIR/pids" ] || { echo "not running"; return 1; }
-  local name pid
+  [ -f "$DIR/pids" ] && [ -f "$DIR/env" ] || { echo "not running"; return 1; }
+  local name pid dead=0
   while read -r name pid; do
-    if kill -0 "$pid" 2>/dev/null; then echo "$name pid $pid running"; else echo "$name pid $pid gone"; fi
+    if kill -0 "$pid" 2>/dev/null; then echo "$name pid $pid running"; else echo "$name pid $pid gone"; dead=1; fi
   done < "$DIR/pids"
+  return $dead
 }
 
 case "$CMD" in

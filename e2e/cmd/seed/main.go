@@ -57,11 +57,13 @@ func main() {
 	fs.StringVar(&o.now, "now", "", "the clock, RFC 3339 (default: now, truncated to the minute; printed in the report)")
 	fs.IntVar(&o.parallel, "parallel", 3, "concurrent loaders per store")
 	fs.StringVar(&o.output, "o", "text", "output: text, json, or markdown (rates table for BENCHMARKS.md)")
-	fs.StringVar(&o.mysqlDSN, "mysql-dsn", "", "system database DSN (go-sql-driver form user:pass@tcp(host:port)/db, or mysql:// / mysql2:// URL)")
-	fs.StringVar(&o.postgresURL, "postgres-url", "", "zync database URL (postgresql://…)")
-	fs.StringVar(&o.backendURL, "backend-redis-url", "", "backend-redis storage URL (redis://host:port/0)")
+	// The environment variables of 3scale-ops work too, so that passwords
+	// need not appear in process arguments.
+	fs.StringVar(&o.mysqlDSN, "mysql-dsn", os.Getenv("THREESCALE_SYSTEM_DB_URL"), "system database DSN (go-sql-driver form user:pass@tcp(host:port)/db, or mysql:// / mysql2:// URL; env THREESCALE_SYSTEM_DB_URL)")
+	fs.StringVar(&o.postgresURL, "postgres-url", os.Getenv("THREESCALE_ZYNC_DB_URL"), "zync database URL (postgresql://…; env THREESCALE_ZYNC_DB_URL)")
+	fs.StringVar(&o.backendURL, "backend-redis-url", os.Getenv("THREESCALE_BACKEND_REDIS_URL"), "backend-redis storage URL (redis://host:port/0; env THREESCALE_BACKEND_REDIS_URL)")
 	fs.StringVar(&o.queuesURL, "backend-queues-url", "", "backend-redis queues URL (default: storage URL with db 1)")
-	fs.StringVar(&o.systemRedisURL, "system-redis-url", "", "system-redis URL (redis://host:port/1)")
+	fs.StringVar(&o.systemRedisURL, "system-redis-url", os.Getenv("THREESCALE_SYSTEM_REDIS_URL"), "system-redis URL (redis://host:port/1; env THREESCALE_SYSTEM_REDIS_URL)")
 	fs.StringVar(&o.storageDir, "storage-dir", "", "system-storage directory")
 	fs.StringVar(&o.mysqlDB, "mysql-db", "system", "database name on the test MariaDB (test-environment defaults only)")
 	fs.StringVar(&o.postgresDB, "postgres-db", "zync_production", "database name on the test PostgreSQL (test-environment defaults only)")
