@@ -216,10 +216,10 @@ func backupsVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	refs, late := backupsTrailingFlags(c.Args().Slice(), nil, map[string]bool{"--all": true, "--read-data": true, "--progress": true})
-	readData := c.Bool("read-data") || late["--read-data"] != ""
+	refs := c.Args().Slice()
+	readData := c.Bool("read-data")
 	var ids []string
-	if c.Bool("all") || late["--all"] != "" {
+	if c.Bool("all") {
 		snaps, err := r.Snapshots(ctx)
 		if err != nil {
 			return err
@@ -242,7 +242,7 @@ func backupsVerify(c *cli.Context) error {
 		}
 	}
 	tr := &progress.Tracker{}
-	stop := startProgress(g, tr, c.Bool("progress") || late["--progress"] != "")
+	stop := startProgress(g, tr, c.Bool("progress"))
 	results := []repo.VerifyResult{}
 	for _, id := range ids {
 		res, err := r.Verify(ctx, id, readData, tr.Start(id))
@@ -278,7 +278,7 @@ func backupsVerify(c *cli.Context) error {
 func backupsExport(c *cli.Context) error {
 	g := getGlobals(c)
 	ctx := c.Context
-	args, late := backupsTrailingFlags(c.Args().Slice(), map[string]bool{"--file": true, "-f": true}, nil)
+	args := c.Args().Slice()
 	if len(args) != 2 {
 		return errs.UsageError("usage: 3scale-ops backups export ID|latest COMPONENT [--file FILE]", "export needs a snapshot and a component")
 	}
@@ -296,9 +296,6 @@ func backupsExport(c *cli.Context) error {
 		return errs.Wrap(errs.Usage, err, "components of this snapshot: "+strings.Join(m.ComponentNames(), ", "))
 	}
 	out := c.String("file")
-	if v := late["--file"] + late["-f"]; v != "" {
-		out = v
-	}
 	if out == "" {
 		return engines.Export(ctx, name, src, g.Stdout)
 	}
@@ -384,27 +381,4 @@ func backupsPrune(c *cli.Context) error {
 		g.printf("removed %d snapshot(s)\n", len(res.Removed))
 	}
 	return nil
-}
-
-// backupsTrailingFlags picks flags given after the positional arguments, which
-// urfave/cli v2 leaves in Args ("export latest system-mysql --file x").
-// valued flags take the next argument (or =value); bools are set to "true".
-func backupsTrailingFlags(args []string, valued, bools map[string]bool) (rest []string, flags map[string]string) {
-	flags = map[string]string{}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(a, "=")
-		switch {
-		case valued[name] && hasVal:
-			flags[name] = val
-		case valued[a] && i+1 < len(args):
-			flags[a] = args[i+1]
-			i++
-		case bools[a]:
-			flags[a] = "true"
-		default:
-			rest = append(rest, a)
-		}
-	}
-	return rest, flags
 }

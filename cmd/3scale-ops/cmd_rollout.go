@@ -24,10 +24,7 @@ that its ConfigChange trigger rolls out; a Deployment gets the restartedAt annot
 			if err != nil {
 				return err
 			}
-			names, _, timeout, err := opsTrailingFlags(c)
-			if err != nil {
-				return err
-			}
+			names, timeout := c.Args().Slice(), c.Duration("timeout")
 			task := progress.NewTask("rollout")
 			stop := opsWatch(g, task, "ready replicas")
 			err = s.Rollout(c.Context, names, timeout, task)

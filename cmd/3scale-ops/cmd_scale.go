@@ -73,10 +73,9 @@ func parseTargets(args []string) (map[string]int32, error) {
 
 func runScale(c *cli.Context) error {
 	g := getGlobals(c)
-	args, flags, timeout, err := opsTrailingFlags(c, "down-all", "resume", "wait")
-	if err != nil {
-		return err
-	}
+	// Flags after the arguments were moved before them by interspersed.
+	args, timeout := c.Args().Slice(), c.Duration("timeout")
+	flags := map[string]bool{"down-all": c.Bool("down-all"), "resume": c.Bool("resume"), "wait": c.Bool("wait")}
 	modes := 0
 	for _, f := range []bool{flags["down-all"], flags["resume"], len(args) > 0} {
 		if f {
@@ -88,6 +87,7 @@ func runScale(c *cli.Context) error {
 	}
 	var targets map[string]int32
 	if len(args) > 0 {
+		var err error
 		if targets, err = parseTargets(args); err != nil {
 			return err
 		}
@@ -203,43 +203,3 @@ func opsWatch(g *globals, task *progress.Task, what string) (stop func()) {
 }
 
 func printProgressLine(w io.Writer, s string) { fmt.Fprintln(w, s) }
-
-// opsTrailingFlags lets flags follow the arguments (`scale apicast-production=3
-// --wait`, `rollout system-app --timeout 5m`), which urfave/cli leaves as
-// arguments: it returns the real arguments, the bool flags found and the
-// --timeout value (or the flag's own when absent).
-func opsTrailingFlags(c *cli.Context, bools ...string) (args []string, set map[string]bool, timeout time.Duration, err error) {
-	set = map[string]bool{}
-	for _, b := range bools {
-		set[b] = c.Bool(b)
-	}
-	timeout = c.Duration("timeout")
-	in := c.Args().Slice()
-	for i := 0; i < len(in); i++ {
-		a := in[i]
-		if !strings.HasPrefix(a, "-") {
-			args = append(args, a)
-			continue
-		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if _, ok := set[name]; ok && !hasVal {
-			set[name] = true
-			continue
-		}
-		if name == "timeout" {
-			if !hasVal {
-				if i+1 >= len(in) {
-					return nil, nil, 0, errs.UsageError("e.g. --timeout 5m", "--timeout needs a duration")
-				}
-				i++
-				val = in[i]
-			}
-			if timeout, err = time.ParseDuration(val); err != nil {
-				return nil, nil, 0, errs.UsageError("e.g. --timeout 5m", "invalid --timeout %q", val)
-			}
-			continue
-		}
-		return nil, nil, 0, errs.UsageError("run `3scale-ops "+c.Command.FullName()+" --help`", "unknown flag %s", a)
-	}
-	return args, set, timeout, nil
-}
