@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -341,15 +340,12 @@ type Mismatch struct {
 // on a loopback port and replays every probe as a real HTTP authorize
 // call, comparing outcomes.
 func Replay(ctx context.Context, rdb *redis.Client, probes []Probe, task *progress.Task) ([]Mismatch, error) {
-	be := backend.New(rdb, backend.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	backendURL, stop, err := serve(backend.New(rdb, backend.Options{}))
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: be, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	base := "http://" + ln.Addr().String() + "/transactions/authorize.xml?"
+	defer stop()
+	base := backendURL + "/transactions/authorize.xml?"
 	client := &http.Client{Timeout: 30 * time.Second}
 	var out []Mismatch
 	for _, p := range probes {
