@@ -4,14 +4,15 @@
 # servers of the test environment (started here when not running).
 # Results go to stdout and .bench/results-<time>.md.
 #
-#   BENCH_ONLY="mysql postgres"   run only some (mysql postgres redis storage purge gateway)
+#   BENCH_ONLY="mysql postgres"   run only some (seed mysql postgres redis storage purge gateway)
+#   BENCH_SEED_SCALES="20MB 1GB"  dataset generator scales
 #   BENCH_MYSQL_SIZE=300          MB of MySQL data (the issue's target scale is 1000)
 #   BENCH_PURGE_ROWS=1000000      alerts rows for the purge benchmark
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 export PATH=$PATH:/usr/local/go/bin:$HOME/go/bin
-ONLY=${BENCH_ONLY:-mysql postgres redis storage purge gateway}
+ONLY=${BENCH_ONLY:-seed mysql postgres redis storage purge gateway}
 mkdir -p .bench
 OUT=.bench/results-$(date -u +%Y%m%dT%H%M%SZ).md
 
@@ -31,6 +32,11 @@ run() {
   echo -e "\n## $name\n\n\`$*\`\n" | tee -a "$OUT"
   "$@" 2>&1 | tee -a "$OUT"
 }
+for scale in ${BENCH_SEED_SCALES:-20MB 1GB}; do
+  rm -rf .bench/seed-storage
+  run seed   go run ./e2e/cmd/seed --scale "$scale" --seed 42 --mysql-db seed_bench --postgres-db seed_bench \
+               --recreate --force --storage-dir "$ROOT/.bench/seed-storage" -o markdown
+done
 run mysql    go run ./bench/mysql -size "${BENCH_MYSQL_SIZE:-300}"
 run postgres go run ./bench/postgres
 run redis    go run ./bench/redis
