@@ -30,10 +30,14 @@ run() {
   local name=$1; shift
   case " $ONLY " in *" $name "*) ;; *) return 0 ;; esac
   echo -e "\n## $name\n\n\`$*\`\n" | tee -a "$OUT"
-  "$@" 2>&1 | tee -a "$OUT"
+  "$@" 2>&1 | tee -a "$OUT" || echo "FAILED: $name (exit ${PIPESTATUS[0]})" | tee -a "$OUT"
 }
+set -a; . .testenv/env; set +a
 for scale in ${BENCH_SEED_SCALES:-20MB 1GB}; do
   rm -rf .bench/seed-storage
+  # each generation starts from empty Redis servers (the test environment's own)
+  redis-cli -u "${TESTENV_BACKEND_REDIS_URL%/*}" FLUSHALL >/dev/null
+  redis-cli -u "${TESTENV_SYSTEM_REDIS_URL%/*}" FLUSHALL >/dev/null
   run seed   go run ./e2e/cmd/seed --scale "$scale" --seed 42 --mysql-db seed_bench --postgres-db seed_bench \
                --recreate --force --storage-dir "$ROOT/.bench/seed-storage" -o markdown
 done
