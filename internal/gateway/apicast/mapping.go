@@ -203,16 +203,6 @@ type usage struct {
 	enc     string // encode(), precomputed
 }
 
-// delta returns the delta of metric m.
-func (u *usage) delta(m string) int {
-	for i, x := range u.metrics {
-		if x == m {
-			return u.deltas[i]
-		}
-	}
-	return 0
-}
-
 // ruleSet is the mapping rules of a service with the usages of the
 // combinations of matching rules seen so far, so that a request costs no
 // allocation once its combination has been seen.
@@ -286,11 +276,6 @@ func buildUsage(rules []*rule, matched func(int) bool) *usage {
 	}
 	u.enc = b.String()
 	return u
-}
-
-// match is ruleSet.match without memoisation.
-func match(rules []*rule, method, path string, args url.Values) *usage {
-	return buildUsage(rules, func(i int) bool { return rules[i].matches(method, path, args) })
 }
 
 // encode renders usage as APIcast sends it: usage%5Bhits%5D=1&…

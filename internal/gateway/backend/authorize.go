@@ -24,17 +24,16 @@ func (m Mode) reports() bool { return m == ModeAuthRep || m == ModeOAuthAuthRep 
 
 // Report is one usage_report of a status document.
 type Report struct {
-	MetricID   string
-	Metric     string
-	Period     Period
-	Start      time.Time // zero for eternity
-	End        time.Time
-	Max        int64
-	Current    int64 // the stored value
-	Shown      int64 // current_value as rendered (stored + this call's usage when authorized authrep)
-	Exceeded   bool
-	sameCalls  int64 // remaining identical calls (-1: unconstrained)
-	forHeaders bool
+	MetricID  string
+	Metric    string
+	Period    Period
+	Start     time.Time // zero for eternity
+	End       time.Time
+	Max       int64
+	Current   int64 // the stored value
+	Shown     int64 // current_value as rendered (stored + this call's usage when authorized authrep)
+	Exceeded  bool
+	sameCalls int64 // remaining identical calls (-1: unconstrained)
 }
 
 // Result is the outcome of an authorize/authrep call that got as far as a
