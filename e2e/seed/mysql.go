@@ -103,20 +103,10 @@ func loadTable(ctx context.Context, db *sql.DB, t mysqlTable) (Count, error) {
 	if _, err := conn.ExecContext(ctx, "SET @disable_triggers = 1, unique_checks = 0, foreign_key_checks = 0"); err != nil {
 		return Count{}, err
 	}
-	pr, pw := io.Pipe()
+	pr, w, done := produceTSV(t.gen)
 	name := fmt.Sprintf("seed-%s-%d", t.name, readerSeq.Add(1))
 	mysql.RegisterReaderHandler(name, func() io.Reader { return pr })
 	defer mysql.DeregisterReaderHandler(name)
-	w := newTSV(pw)
-	done := make(chan error, 1)
-	go func() {
-		err := t.gen(w)
-		if err == nil {
-			err = w.Flush()
-		}
-		pw.CloseWithError(err)
-		done <- err
-	}()
 	cols := make([]string, len(t.cols))
 	for i, c := range t.cols {
 		cols[i] = "`" + c + "`"

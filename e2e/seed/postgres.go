@@ -3,7 +3,6 @@ package seed
 import (
 	"context"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
@@ -146,17 +145,7 @@ type pgTable struct {
 }
 
 func copyTable(ctx context.Context, c *pgx.Conn, t pgTable) (Count, error) {
-	pr, pw := io.Pipe()
-	w := newTSV(pw)
-	done := make(chan error, 1)
-	go func() {
-		err := t.gen(w)
-		if err == nil {
-			err = w.Flush()
-		}
-		pw.CloseWithError(err)
-		done <- err
-	}()
+	pr, w, done := produceTSV(t.gen)
 	tag, err := c.PgConn().CopyFrom(ctx, pr, fmt.Sprintf("COPY %s (%s) FROM STDIN", t.name, t.cols))
 	pr.CloseWithError(fmt.Errorf("copy of %s ended", t.name))
 	genErr := <-done

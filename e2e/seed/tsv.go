@@ -128,3 +128,21 @@ func (t *tsv) End() {
 
 // Flush writes buffered data and returns the first write error.
 func (t *tsv) Flush() error { return t.w.Flush() }
+
+// produceTSV runs gen into a pipe in its own goroutine: the server reads
+// the returned reader; done gives gen's result once it has finished (the
+// reader side must be closed if the server stops reading early).
+func produceTSV(gen func(*tsv) error) (*io.PipeReader, *tsv, <-chan error) {
+	pr, pw := io.Pipe()
+	w := newTSV(pw)
+	done := make(chan error, 1)
+	go func() {
+		err := gen(w)
+		if err == nil {
+			err = w.Flush()
+		}
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	return pr, w, done
+}
