@@ -246,7 +246,7 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 	}
 	if o.Verify != nil {
 		p.Steps = append(p.Steps, &Step{Name: StepVerify, Target: "restored data", Always: true,
-			Action: "replay recorded probes through the embedded gateway; check System ↔ backend-redis ↔ zync consistency and counts",
+			Action: "replay recorded probes against the embedded backend and through the embedded gateway; check System ↔ backend-redis consistency",
 			Run: func(ctx context.Context, _ *Journal, task *progress.Task) (Result, error) {
 				return o.Verify(ctx, task)
 			}})
