@@ -34,10 +34,30 @@ func (k killPoint) String() string {
 var localSteps = []string{restore.StepPreflight, restore.StepSystemMySQL, restore.StepStorage,
 	restore.StepZyncPostgres, restore.StepBackendRedis, restore.StepSystemRedis, restore.StepVerify}
 
+// journalFile is the path of the journal of restoring snapshot id in a
+// local-directory repository: the namespace's, or with "local" the newest
+// of those --local keys by their targets (each kill point restores into
+// fresh targets, so the newest is the current run's).
+func journalFile(repoDir, id, namespace string) string {
+	if namespace == "local" {
+		m, _ := filepath.Glob(filepath.Join(repoDir, "restores", id+"-local-*.json"))
+		newest, newestTime := "", time.Time{}
+		for _, f := range m {
+			if fi, err := os.Stat(f); err == nil && fi.ModTime().After(newestTime) {
+				newest, newestTime = f, fi.ModTime()
+			}
+		}
+		if newest != "" {
+			return newest
+		}
+	}
+	return filepath.Join(repoDir, "restores", restore.JournalName(id, namespace)+".json")
+}
+
 // journalOf reads the restore journal of a local-directory repository
 // (nil while there is none).
 func journalOf(repoDir, id, namespace string) *restore.Journal {
-	b, err := os.ReadFile(filepath.Join(repoDir, "restores", restore.JournalName(id, namespace)+".json"))
+	b, err := os.ReadFile(journalFile(repoDir, id, namespace))
 	if err != nil {
 		return nil
 	}
@@ -166,7 +186,7 @@ func TestRestoreKillPoints(t *testing.T) {
 				res = run(t, r, append(dst.flags(), "restore", id, "--resume", "--yes", "--drop-existing")...)
 				if res.Code != 0 {
 					report = append(report, kp.String()+": resume FAILED, also with --drop-existing")
-					_ = os.Remove(filepath.Join(repoDir, "restores", restore.JournalName(id, "local")+".json"))
+					_ = os.Remove(journalFile(repoDir, id, "local"))
 					continue
 				}
 				note = "; plain --resume FAILED, --resume --drop-existing completed"

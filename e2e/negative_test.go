@@ -97,13 +97,13 @@ func TestNegativeDrills(t *testing.T) {
 			t.Logf("%s damaged: exit %d: %s", rel, res.Code, lastLines(res.Stderr, 2))
 			untouched(t, rel+" damaged")
 			// The refused run leaves a failed journal; start the next one fresh.
-			_ = os.Remove(filepath.Join(repoDir, "restores", id+"-local.json"))
+			_ = os.Remove(journalFile(repoDir, id, "local"))
 		}
 	})
 
 	t.Run("target not empty", func(t *testing.T) {
 		res := run(t, r, append(dst.flags(), "restore", id, "--yes")...)
-		_ = os.Remove(filepath.Join(repoDir, "restores", id+"-local.json"))
+		_ = os.Remove(journalFile(repoDir, id, "local"))
 		if res.Code == 0 || !strings.Contains(res.Stderr, "not empty") || !strings.Contains(res.Stderr, "table accounts") ||
 			!strings.Contains(res.Stderr, "--drop-existing") {
 			t.Errorf("restore into a database that holds tables: want a refusal naming them and --drop-existing\n%s", res)
@@ -124,7 +124,7 @@ func TestNegativeDrills(t *testing.T) {
 			}
 		}
 		res := run(t, r, append(flags, "restore", id, "--yes", "--drop-existing")...)
-		_ = os.Remove(filepath.Join(repoDir, "restores", id+"-local.json"))
+		_ = os.Remove(journalFile(repoDir, id, "local"))
 		if res.Code == 0 || !strings.Contains(res.Stderr, "system-redis") || !strings.Contains(res.Stderr, strconv.Itoa(port)) {
 			t.Errorf("restore with system-redis unreachable: want an error naming system-redis and its address\n%s", res)
 		}
