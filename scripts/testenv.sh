@@ -98,10 +98,14 @@ install_all() {
 }
 
 # ---------------------------------------------------------------- util ----
+# Ports are drawn below the kernel's ephemeral range, where outgoing
+# connections could take a port between this check and the server's bind.
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
-  local p
+  local p lo=10000 span=$(( EPHEMERAL_LOW - 10000 ))
+  [ "$span" -gt 1000 ] || { lo=20000; span=10000; }
   for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 40000 ))
+    p=$(( lo + RANDOM % span ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && ! grep -qx "$p" "$DIR/ports" 2>/dev/null; then
       echo "$p" >> "$DIR/ports"; echo "$p"; return
     fi
