@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
@@ -177,9 +178,35 @@ func (e *Engine) loadData(ctx context.Context, conns []*sql.Conn, src artifact.S
 	return ctx.Err()
 }
 
-// loadFile runs one data file in one transaction, committed only when the
-// whole file has been read and matches its recorded size and checksum.
-func (e *Engine) loadFile(ctx context.Context, c *sql.Conn, src artifact.Source, j loadJob, task *progress.Task) (err error) {
+// loadFile loads one data file. Parallel loads into one table can meet in
+// InnoDB's locks; a deadlock or lock-wait timeout rolls the file's
+// transaction back entirely, so the file is simply loaded again (a few
+// times, with a growing pause), as the server's message asks.
+func (e *Engine) loadFile(ctx context.Context, c *sql.Conn, src artifact.Source, j loadJob, task *progress.Task) error {
+	for attempt := 1; ; attempt++ {
+		err := e.loadFileOnce(ctx, c, src, j, task)
+		if err == nil || attempt == 5 || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		e.opts.Logger.Warn("system-mysql: lock conflict between parallel loads; loading the file again",
+			"table", j.table, "file", j.file.Name, "attempt", attempt+1)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
+}
+
+// retryable reports InnoDB's deadlock (1213) and lock wait timeout (1205).
+func retryable(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+}
+
+// loadFileOnce runs one data file in one transaction, committed only when
+// the whole file has been read and matches its recorded size and checksum.
+func (e *Engine) loadFileOnce(ctx context.Context, c *sql.Conn, src artifact.Source, j loadJob, task *progress.Task) (err error) {
 	fm := j.file
 	fail := func(err error) error {
 		_, _ = c.ExecContext(context.Background(), "ROLLBACK")
