@@ -238,7 +238,13 @@ func (p *Purger) purge(ctx context.Context, t target, age Age, dryRun bool, task
 		}
 		first = false
 		lastID, lastTS = ids[len(ids)-1], ts
-		n, err := p.deleteIDs(ctx, t, c, ids)
+		// A batch runs to its end even when cancelled meanwhile (it is
+		// short): a DELETE interrupted by the client may still commit on
+		// the server, and the count would then be wrong. Cancellation is
+		// honoured between batches.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+		n, err := p.deleteIDs(bctx, t, c, ids)
+		cancel()
 		if err != nil {
 			return res, dbErr(err, t.table, res.Deleted)
 		}
@@ -248,6 +254,9 @@ func (p *Purger) purge(ctx context.Context, t target, age Age, dryRun bool, task
 		p.Log.Debug("purge batch", "table", t.table, "deleted", n, "total", res.Deleted)
 		if len(ids) < batch {
 			return res, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return res, err
 		}
 	}
 }
