@@ -263,32 +263,8 @@ func (m *model) modelTables() []mysqlTable {
 			}
 			return nil
 		}},
-		{"application_keys", cols("application_id", "value", "created_at", "updated_at", "tenant_id"), func(w *tsv) error {
-			for _, a := range m.apps {
-				for _, k := range a.Keys {
-					w.Int(a.ID)
-					w.Str(k)
-					w.Time(a.CreatedAt)
-					w.Time(a.CreatedAt)
-					w.Int(a.TenantID)
-					w.End()
-				}
-			}
-			return nil
-		}},
-		{"referrer_filters", cols("application_id", "value", "created_at", "updated_at", "tenant_id"), func(w *tsv) error {
-			for _, a := range m.apps {
-				for _, v := range a.Referrers {
-					w.Int(a.ID)
-					w.Str(v)
-					w.Time(a.CreatedAt)
-					w.Time(a.CreatedAt)
-					w.Int(a.TenantID)
-					w.End()
-				}
-			}
-			return nil
-		}},
+		{"application_keys", cols("application_id", "value", "created_at", "updated_at", "tenant_id"), m.appValues(func(a *app) []string { return a.Keys })},
+		{"referrer_filters", cols("application_id", "value", "created_at", "updated_at", "tenant_id"), m.appValues(func(a *app) []string { return a.Referrers })},
 		{"proxy_rules", cols("id", "proxy_id", "http_method", "pattern", "metric_id", "metric_system_name", "delta", "tenant_id", "created_at", "updated_at", "redirect_url", "position", "last", "owner_id", "owner_type"), func(w *tsv) error {
 			for _, s := range m.services {
 				names := map[int64]string{}
@@ -461,4 +437,22 @@ func (m *model) invoiceCountersTable() mysqlTable {
 		}
 		return nil
 	}}
+}
+
+// appValues generates the rows of a per-application value table
+// (application_keys, referrer_filters): one row per value of each app.
+func (m *model) appValues(values func(*app) []string) func(*tsv) error {
+	return func(w *tsv) error {
+		for _, a := range m.apps {
+			for _, v := range values(a) {
+				w.Int(a.ID)
+				w.Str(v)
+				w.Time(a.CreatedAt)
+				w.Time(a.CreatedAt)
+				w.Int(a.TenantID)
+				w.End()
+			}
+		}
+		return nil
+	}
 }

@@ -135,6 +135,19 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 
 func skip(v string) bool { return v == "-" }
 
+// pick is a target's value: "" for "-" (skip it), the flag's when given,
+// else the test environment's.
+func pick(flag, env string) string {
+	switch {
+	case skip(flag):
+		return ""
+	case flag != "":
+		return flag
+	default:
+		return env
+	}
+}
+
 // targets fills every target not given on the command line from the test
 // environment, creating databases if asked.
 func targets(ctx context.Context, o options) (seed.Targets, error) {
@@ -146,6 +159,8 @@ func targets(ctx context.Context, o options) (seed.Targets, error) {
 			return seed.Targets{}, fmt.Errorf("%v (or give every target with --mysql-dsn, --postgres-url, --backend-redis-url, --system-redis-url, --storage-dir)", err)
 		}
 		env = e
+	} else {
+		env = &testenv.Env{} // every target is given: no default is used
 	}
 	var t seed.Targets
 	switch {
@@ -174,13 +189,7 @@ func targets(ctx context.Context, o options) (seed.Targets, error) {
 		u.Path = "/" + o.postgresDB
 		t.PostgresURL = u.String()
 	}
-	switch {
-	case skip(o.backendURL):
-	case o.backendURL != "":
-		t.BackendRedisURL = o.backendURL
-	default:
-		t.BackendRedisURL = env.BackendRedisURL
-	}
+	t.BackendRedisURL = pick(o.backendURL, env.BackendRedisURL)
 	switch {
 	case skip(o.queuesURL):
 	case o.queuesURL != "":
@@ -194,20 +203,8 @@ func targets(ctx context.Context, o options) (seed.Targets, error) {
 		u.Path = fmt.Sprintf("/%d", ro.DB+1)
 		t.BackendQueuesURL = u.String()
 	}
-	switch {
-	case skip(o.systemRedisURL):
-	case o.systemRedisURL != "":
-		t.SystemRedisURL = o.systemRedisURL
-	default:
-		t.SystemRedisURL = env.SystemRedisURL
-	}
-	switch {
-	case skip(o.storageDir):
-	case o.storageDir != "":
-		t.StorageDir = o.storageDir
-	default:
-		t.StorageDir = filepath.Join(env.Dir, "system-storage")
-	}
+	t.SystemRedisURL = pick(o.systemRedisURL, env.SystemRedisURL)
+	t.StorageDir = pick(o.storageDir, filepath.Join(env.Dir, "system-storage"))
 	return t, nil
 }
 
