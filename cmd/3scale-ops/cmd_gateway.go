@@ -107,11 +107,7 @@ func runGatewayServe(c *cli.Context) error {
 		if conns.SystemDB.Kind != "mysql" {
 			return errs.UsageError("export the configuration to a file with System's proxy_configs endpoint and use --config FILE", "--config system-db supports a MySQL system database, not %s", conns.SystemDB.Kind)
 		}
-		dsn, err := conns.SystemDB.MySQLDSN()
-		if err != nil {
-			return err
-		}
-		if db, err = sql.Open("mysql", dsn); err != nil {
+		if db, err = conns.SystemDB.OpenMySQL(); err != nil {
 			return err
 		}
 		defer db.Close()

@@ -316,17 +316,8 @@ func targetName(ns string) string {
 }
 
 func targetOf(name string, c *config.Connections) string {
-	switch name {
-	case config.SystemDB:
-		return c.SystemDB.Redacted()
-	case config.ZyncDB:
-		return c.ZyncDB.Redacted()
-	case "backend-redis":
-		return c.BackendRedis.Redacted()
-	case "system-redis":
-		return c.SystemRedis.Redacted()
-	case config.SystemStorage:
-		return c.SystemStorage.Redacted()
+	if t, _, ok := c.Target(name); ok {
+		return t
 	}
 	return name + " in namespace " + c.Namespace
 }
@@ -336,13 +327,7 @@ func kubeCluster(g *globals, kc *kube.Clients, conns *config.Connections) *resto
 	s.Log = g.Log
 	kcl := &restore.KubeCluster{KC: kc, Namespace: conns.Namespace, Scaler: s, Output: &logWriter{g: g, prefix: "zync resync: "}}
 	if conns.Errs[config.SystemDB] == nil && conns.SystemDB.Kind == "mysql" {
-		kcl.SystemDB = func(ctx context.Context) (*sql.DB, error) {
-			dsn, err := conns.SystemDB.MySQLDSN()
-			if err != nil {
-				return nil, err
-			}
-			return sql.Open("mysql", dsn)
-		}
+		kcl.SystemDB = func(context.Context) (*sql.DB, error) { return conns.SystemDB.OpenMySQL() }
 	}
 	return kcl
 }

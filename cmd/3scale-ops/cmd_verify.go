@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 
@@ -57,11 +56,7 @@ func runVerify(ctx context.Context, conns *config.Connections, r *repo.Repositor
 	if err := conns.Require(config.SystemDB, config.BackendRedis); err != nil {
 		return nil, err
 	}
-	dsn, err := conns.SystemDB.MySQLDSN()
-	if err != nil {
-		return nil, err
-	}
-	db, err := sql.Open("mysql", dsn)
+	db, err := conns.SystemDB.OpenMySQL()
 	if err != nil {
 		return nil, err
 	}

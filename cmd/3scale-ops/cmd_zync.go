@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/3scale-ops/3scale-ops/internal/config"
@@ -72,11 +71,7 @@ func zyncResync(ctx context.Context, g *globals, conns *config.Connections, kc *
 		}
 		w.Flush()
 	}
-	dsn, err := conns.SystemDB.MySQLDSN()
-	if err != nil {
-		return nil, pod, err
-	}
-	db, err := sql.Open("mysql", dsn)
+	db, err := conns.SystemDB.OpenMySQL()
 	if err != nil {
 		return nil, pod, err
 	}

@@ -2,7 +2,6 @@ package config
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"strings"
@@ -33,6 +32,36 @@ type Status struct {
 // Components lists every connection in display order.
 var Components = []string{SystemDB, ZyncDB, BackendRedis, BackendRedisQueues, SystemRedis, SystemStorage}
 
+// redis returns the Redis connection of a component name (nil for others).
+func (c *Connections) redis(name string) *Redis {
+	switch name {
+	case BackendRedis:
+		return &c.BackendRedis
+	case BackendRedisQueues:
+		return &c.BackendRedisQueues
+	case SystemRedis:
+		return &c.SystemRedis
+	}
+	return nil
+}
+
+// Target describes where a component lives (passwords masked) and where
+// that came from; ok is false for names that are not connections.
+func (c *Connections) Target(name string) (target, source string, ok bool) {
+	switch name {
+	case SystemDB:
+		return c.SystemDB.Redacted(), c.SystemDB.Source, true
+	case ZyncDB:
+		return c.ZyncDB.Redacted(), c.ZyncDB.Source, true
+	case SystemStorage:
+		return c.SystemStorage.Redacted(), c.SystemStorage.Source, true
+	}
+	if r := c.redis(name); r != nil {
+		return r.Redacted(), r.Source, true
+	}
+	return "", "", false
+}
+
 // Check connects to every resolved connection (when check is true) and
 // reports version and latency. It never changes anything.
 func Check(ctx context.Context, c *Connections, kc *kube.Clients, check bool) []Status {
@@ -44,20 +73,7 @@ func Check(ctx context.Context, c *Connections, kc *kube.Clients, check bool) []
 			out = append(out, st)
 			continue
 		}
-		switch name {
-		case SystemDB:
-			st.Target, st.Source = c.SystemDB.Redacted(), c.SystemDB.Source
-		case ZyncDB:
-			st.Target, st.Source = c.ZyncDB.Redacted(), c.ZyncDB.Source
-		case BackendRedis:
-			st.Target, st.Source = c.BackendRedis.Redacted(), c.BackendRedis.Source
-		case BackendRedisQueues:
-			st.Target, st.Source = c.BackendRedisQueues.Redacted(), c.BackendRedisQueues.Source
-		case SystemRedis:
-			st.Target, st.Source = c.SystemRedis.Redacted(), c.SystemRedis.Source
-		case SystemStorage:
-			st.Target, st.Source = c.SystemStorage.Redacted(), c.SystemStorage.Source
-		}
+		st.Target, st.Source, _ = c.Target(name)
 		if check {
 			cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			start := time.Now()
@@ -84,8 +100,7 @@ func probe(ctx context.Context, name string, c *Connections, kc *kube.Clients) (
 		}
 		return probeDB(ctx, d)
 	case BackendRedis, BackendRedisQueues, SystemRedis:
-		r := map[string]Redis{BackendRedis: c.BackendRedis, BackendRedisQueues: c.BackendRedisQueues, SystemRedis: c.SystemRedis}[name]
-		return probeRedis(ctx, r)
+		return probeRedis(ctx, *c.redis(name))
 	default:
 		return probeStorage(ctx, c.SystemStorage, kc, c.Namespace)
 	}
@@ -94,11 +109,7 @@ func probe(ctx context.Context, name string, c *Connections, kc *kube.Clients) (
 func probeDB(ctx context.Context, d DB) (string, error) {
 	switch d.Kind {
 	case "mysql":
-		dsn, err := d.MySQLDSN()
-		if err != nil {
-			return "", err
-		}
-		db, err := sql.Open("mysql", dsn)
+		db, err := d.OpenMySQL()
 		if err != nil {
 			return "", err
 		}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net"
 	"net/url"
@@ -113,6 +114,15 @@ func (d DB) MySQLDSN() (string, error) {
 		}
 	}
 	return c.FormatDSN(), nil
+}
+
+// OpenMySQL opens a database handle (connections are made lazily).
+func (d DB) OpenMySQL() (*sql.DB, error) {
+	dsn, err := d.MySQLDSN()
+	if err != nil {
+		return nil, err
+	}
+	return sql.Open("mysql", dsn)
 }
 
 // PostgresURL returns a postgres:// URL for pgx.
