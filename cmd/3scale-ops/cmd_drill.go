@@ -241,9 +241,7 @@ func drillTarget(c *cli.Context, g *globals) (args []string, desc string, comps 
 		}
 		return args, "namespace " + ns, nil, nil
 	}
-	src := map[string]string{"--system-db-url": g.Overrides.SystemDB, "--zync-db-url": g.Overrides.ZyncDB,
-		"--backend-redis-url": g.Overrides.BackendRedis, "--backend-redis-queues-url": g.Overrides.BackendRedisQueues,
-		"--system-redis-url": g.Overrides.SystemRedis, "--system-storage": g.Overrides.SystemStorage}
+	src := g.overrideFlags()
 	args = []string{"--local"}
 	for _, f := range connFlags {
 		v := c.String(f.target)
@@ -277,15 +275,20 @@ func (g *globals) forwardArgs() []string {
 			a = append(a, "--context", g.Context)
 		}
 	}
-	ov := map[string]string{"--system-db-url": g.Overrides.SystemDB, "--zync-db-url": g.Overrides.ZyncDB,
-		"--backend-redis-url": g.Overrides.BackendRedis, "--backend-redis-queues-url": g.Overrides.BackendRedisQueues,
-		"--system-redis-url": g.Overrides.SystemRedis, "--system-storage": g.Overrides.SystemStorage}
-	for _, f := range []string{"--system-db-url", "--zync-db-url", "--backend-redis-url", "--backend-redis-queues-url", "--system-redis-url", "--system-storage"} {
-		if ov[f] != "" {
-			a = append(a, f, ov[f])
+	ov := g.overrideFlags()
+	for _, f := range connFlags {
+		if v := ov[f.flag]; v != "" {
+			a = append(a, f.flag, v)
 		}
 	}
 	return append(a, g.repoArgs()...)
+}
+
+// overrideFlags maps each connection flag to the value it was given.
+func (g *globals) overrideFlags() map[string]string {
+	return map[string]string{"--system-db-url": g.Overrides.SystemDB, "--zync-db-url": g.Overrides.ZyncDB,
+		"--backend-redis-url": g.Overrides.BackendRedis, "--backend-redis-queues-url": g.Overrides.BackendRedisQueues,
+		"--system-redis-url": g.Overrides.SystemRedis, "--system-storage": g.Overrides.SystemStorage}
 }
 
 // repoArgs are the repository flags (they travel to every sub-run).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"time"
 
@@ -62,10 +63,7 @@ func (k *KubeCluster) DownAll(ctx context.Context, timeout time.Duration) (map[s
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(rec))
-	for n := range rec {
-		names = append(names, n)
-	}
+	names := slices.Collect(maps.Keys(rec))
 	if len(names) > 0 {
 		if err := k.Scaler.Wait(ctx, names, timeout, nil); err != nil {
 			return nil, fmt.Errorf("waiting for 3scale's pods to stop: %w", err)
@@ -81,10 +79,7 @@ func (k *KubeCluster) ScaleTo(ctx context.Context, replicas map[string]int32, ti
 	if err := k.Scaler.Scale(ctx, replicas); err != nil {
 		return err
 	}
-	names := make([]string, 0, len(replicas))
-	for n := range replicas {
-		names = append(names, n)
-	}
+	names := slices.Collect(maps.Keys(replicas))
 	return k.Scaler.Wait(ctx, names, timeout, nil)
 }
 
@@ -113,10 +108,7 @@ func (k *KubeCluster) ScaleBack(ctx context.Context, replicas map[string]int32, 
 	if err := k.Scaler.Scale(ctx, enforce); err != nil {
 		return err
 	}
-	names := make([]string, 0, len(replicas))
-	for n := range replicas {
-		names = append(names, n)
-	}
+	names := slices.Collect(maps.Keys(replicas))
 	return k.Scaler.Wait(ctx, names, timeout, nil)
 }
 
