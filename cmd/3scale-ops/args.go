@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 
+	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/urfave/cli/v2"
 )
 
@@ -11,9 +12,12 @@ import (
 // first positional argument, so the command's own flags are moved in
 // front of its positional arguments. Global flags must still come before
 // the command.
-func interspersed(app *cli.App, args []string) []string {
+//
+// A command or subcommand name that does not exist is reported as a usage
+// error (exit 2) here, before urfave/cli would answer with its help.
+func interspersed(app *cli.App, args []string) ([]string, error) {
 	if len(args) < 2 {
-		return args
+		return args, nil
 	}
 	out := []string{args[0]}
 	i := 1
@@ -28,12 +32,22 @@ func interspersed(app *cli.App, args []string) []string {
 	}
 	cmds := app.Commands
 	var cmd *cli.Command
+	path := "3scale-ops"
 	for i < len(args) {
 		next := findCommand(cmds, args[i])
 		if next == nil {
+			a := args[i]
+			if !strings.HasPrefix(a, "-") && a != "help" && a != "h" && (cmd == nil || (len(cmd.Subcommands) > 0 && cmd.Action == nil)) {
+				names := make([]string, 0, len(cmds))
+				for _, c := range cmds {
+					names = append(names, c.Name)
+				}
+				return nil, errs.UsageError("commands: "+strings.Join(names, ", ")+" (see `"+path+" --help`)", "unknown command %q", a)
+			}
 			break
 		}
 		cmd = next
+		path += " " + cmd.Name
 		out = append(out, args[i])
 		cmds = cmd.Subcommands
 		i++
@@ -51,7 +65,7 @@ func interspersed(app *cli.App, args []string) []string {
 		}
 	}
 	if cmd == nil {
-		return args
+		return args, nil
 	}
 	var flags, pos []string
 	for ; i < len(args); i++ {
@@ -71,7 +85,7 @@ func interspersed(app *cli.App, args []string) []string {
 		pos = append(pos, a)
 	}
 	out = append(out, flags...)
-	return append(out, pos...)
+	return append(out, pos...), nil
 }
 
 func findCommand(cmds []*cli.Command, name string) *cli.Command {

@@ -17,7 +17,11 @@ func TestInterspersedFlags(t *testing.T) {
 		"x restore -- latest --yes":                           "x restore -- latest --yes",
 	}
 	for in, want := range cases {
-		if got := strings.Join(interspersed(app, strings.Fields(in)), " "); got != want {
+		got, err := interspersed(app, strings.Fields(in))
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if got := strings.Join(got, " "); got != want {
 			t.Errorf("%q → %q, want %q", in, got, want)
 		}
 	}

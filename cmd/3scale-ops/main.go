@@ -37,9 +37,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	klog.SetOutput(io.Discard)
 	klog.LogToStderr(false)
 	app := newApp(stdin, stdout, stderr)
-	err := unknownCommand(app, args)
+	args, err := interspersed(app, args)
 	if err == nil {
-		err = app.RunContext(ctx, interspersed(app, args))
+		err = app.RunContext(ctx, args)
 	}
 	if err == nil {
 		return errs.OK
@@ -60,38 +60,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "hint: %s\n", redact.String(h))
 	}
 	return code
-}
-
-// unknownCommand reports a command or subcommand name that does not exist
-// as a usage error (exit 2), before urfave/cli answers with its help.
-func unknownCommand(app *cli.App, args []string) error {
-	cmds := app.Commands
-	path := "3scale-ops"
-	for i := 1; i < len(args); i++ {
-		a := args[i]
-		if strings.HasPrefix(a, "-") {
-			if path == "3scale-ops" && takesValue(app.Flags, a) && !strings.Contains(a, "=") {
-				i++
-			}
-			continue
-		}
-		if a == "help" || a == "h" {
-			return nil
-		}
-		c := findCommand(cmds, a)
-		if c == nil {
-			names := make([]string, 0, len(cmds))
-			for _, c := range cmds {
-				names = append(names, c.Name)
-			}
-			return errs.UsageError("commands: "+strings.Join(names, ", ")+" (see `"+path+" --help`)", "unknown command %q", a)
-		}
-		if len(c.Subcommands) == 0 || c.Action != nil {
-			return nil
-		}
-		cmds, path = c.Subcommands, path+" "+c.Name
-	}
-	return nil
 }
 
 type quietRedisLogger struct{}
