@@ -127,7 +127,7 @@ func (b *Backend) Call(ctx context.Context, mode Mode, p *Params) (*Result, erro
 		if p.RedirectURI {
 			res.redirField = "redirect_uri"
 		}
-		if p.HasRedirect && p.RedirectURL != app.RedirectURL {
+		if p.HasRedirect && p.RedirectURL != "" && p.RedirectURL != app.RedirectURL {
 			reject(rejRedirect(res.redirField, p.RedirectURL))
 		}
 	case svc.BackendVersion == "oauth":

@@ -106,7 +106,12 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.writeError(w, perr, ext.NoBody)
 		return
 	}
-	noBody := ext.NoBody || p.Ext.NoBody
+	// The header's no_body, when present, decides; the deprecated query
+	// parameter only when the header has none.
+	noBody := ext.NoBody
+	if !ext.noBodySet {
+		noBody = p.Ext.NoBody
+	}
 	p.Ext = ext
 	p.Ext.NoBody = noBody
 	res, err := b.Call(r.Context(), mode, p)

@@ -68,7 +68,12 @@ func errUsageValueInvalid(m, v string) *Error {
 	}
 	return newErr(403, "usage_value_invalid", `usage value "`+v+`" for metric "`+m+`" is invalid`)
 }
-func errNotValidData() *Error { return newErr(422, "not_valid_data", "all data must be valid UTF8") }
+
+// errNotValidData is the answer to invalid UTF-8 anywhere in a request.
+// Released apisonator versions answer 400 (NotValidData is a BadRequest),
+// which is what this backend does; apisonator's main branch, not yet in a
+// release, answers 422 instead.
+func errNotValidData() *Error { return newErr(400, "not_valid_data", "all data must be valid UTF8") }
 func errEndUsers() *Error {
 	return newErr(400, "end_users_no_longer_supported", "End-users are no longer supported, do not specify the user_id parameter")
 }

@@ -40,20 +40,29 @@ type Extensions struct {
 	Hierarchy             bool
 	FlatUsage             bool
 	ListAppKeys           bool
+
+	noBodySet bool // the header carried no_body (then the query's is ignored)
 }
+
+// noBodyOn is apisonator's reading of a no_body value: any value but "0"
+// and "false" (an empty one included) hides the body.
+func noBodyOn(v string) bool { return v != "false" && v != "0" }
 
 // ParseExtensions parses a 3scale-options header value (a query string).
 func ParseExtensions(h string) Extensions {
 	v, _ := url.ParseQuery(h)
 	on := func(k string) bool { return v.Get(k) == "1" }
-	return Extensions{
+	e := Extensions{
 		RejectionReasonHeader: on("rejection_reason_header"),
 		LimitHeaders:          on("limit_headers"),
-		NoBody:                on("no_body"),
 		Hierarchy:             on("hierarchy"),
 		FlatUsage:             on("flat_usage"),
 		ListAppKeys:           on("list_app_keys"),
 	}
+	if _, ok := v["no_body"]; ok {
+		e.noBodySet, e.NoBody = true, noBodyOn(v.Get("no_body"))
+	}
+	return e
 }
 
 // Encode renders p as the query string of an authorize/authrep call (the
@@ -116,7 +125,7 @@ func parseParams(raw string) (*Params, *Error, bool) {
 	}
 	for _, k := range commonParams {
 		if v, ok := last(k); ok && !utf8.ValidString(v) {
-			return nil, newErr(400, "not_valid_data", "all data must be valid UTF8"), false
+			return nil, errNotValidData(), false
 		}
 	}
 	for k, vs := range vals {
@@ -140,10 +149,12 @@ func parseParams(raw string) (*Params, *Error, bool) {
 	}
 	p.ServiceToken, _ = last("service_token")
 	p.Referrer, p.HasReferrer = last("referrer")
-	if v, ok := last("redirect_uri"); ok {
-		p.RedirectURL, p.RedirectURI, p.HasRedirect = v, true, true
-	} else if v, ok := last("redirect_url"); ok {
+	// redirect_url, the legacy name, wins over redirect_uri when both are
+	// sent (apisonator's Validators::RedirectURI checks it first).
+	if v, ok := last("redirect_url"); ok {
 		p.RedirectURL, p.HasRedirect = v, true
+	} else if v, ok := last("redirect_uri"); ok {
+		p.RedirectURL, p.RedirectURI, p.HasRedirect = v, true, true
 	}
 	_, p.UserID = vals["user_id"]
 	if _, bare := vals["usage"]; bare {
@@ -158,8 +169,8 @@ func parseParams(raw string) (*Params, *Error, bool) {
 		}
 	}
 	p.LogCode, _ = last("log[code]")
-	if _, ok := vals["no_body"]; ok {
-		p.Ext.NoBody = true
+	if v, ok := last("no_body"); ok {
+		p.Ext.NoBody = noBodyOn(v)
 	}
 	return p, nil, false
 }

@@ -63,7 +63,7 @@ func (b *Backend) serveReport(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, k := range []string{"provider_key", "service_token", "service_id"} {
 		if !utf8.ValidString(last(k)) {
-			b.writeError(w, newErr(400, "not_valid_data", "all data must be valid UTF8"), false)
+			b.writeError(w, errNotValidData(), false)
 			return
 		}
 	}
@@ -72,7 +72,8 @@ func (b *Backend) serveReport(w http.ResponseWriter, r *http.Request) {
 		b.writeError(w, perr, false)
 		return
 	}
-	if err := b.Report(r.Context(), svc.ID, txs); err != nil {
+	ext := ParseExtensions(r.Header.Get("3scale-options"))
+	if err := b.Report(r.Context(), svc.ID, txs, ext); err != nil {
 		if _, ok := err.(*Error); !ok {
 			b.writeError(w, err, false)
 			return
@@ -146,8 +147,10 @@ func parseTransactions(vals url.Values) ([]Transaction, *Error) {
 
 // Report records a batch of transactions for service sid: all of them or,
 // if any is invalid (unknown application, metric or value, timestamp out
-// of range), none. A *Error names the first invalid transaction.
-func (b *Backend) Report(ctx context.Context, sid string, txs []Transaction) error {
+// of range), none. A *Error names the first invalid transaction. With
+// ext.FlatUsage the usage is recorded as given, not propagated to parent
+// metrics (apisonator's report job honours flat_usage the same way).
+func (b *Backend) Report(ctx context.Context, sid string, txs []Transaction, ext Extensions) error {
 	m, err := b.st.loadMetrics(ctx, sid)
 	if err != nil {
 		return err
@@ -165,7 +168,7 @@ func (b *Backend) Report(ctx context.Context, sid string, txs []Transaction) err
 		if err != nil {
 			return err
 		}
-		u, err := processUsage(m, t.Usage, false)
+		u, err := processUsage(m, t.Usage, ext.FlatUsage)
 		if err != nil {
 			return err
 		}
