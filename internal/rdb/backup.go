@@ -43,7 +43,10 @@ func (e *Engine) Backup(ctx context.Context, sink artifact.Sink, task *progress.
 }
 
 func (e *Engine) backupServer(ctx context.Context, sink artifact.Sink, s server, task *progress.Task) (FileMeta, error) {
-	fm := FileMeta{File: s.file, Role: s.role}
+	fm := FileMeta{File: s.file, Role: s.role, URLDB: intp(s.opts.DB)}
+	if s.queueDB >= 0 {
+		fm.QueueDB = intp(s.queueDB)
+	}
 	c := client(s.opts, s.opts.DB)
 	defer c.Close()
 	info, err := readInfo(ctx, c)

@@ -144,8 +144,14 @@ type Meta struct {
 
 // FileMeta describes one saved server.
 type FileMeta struct {
-	File         string           `json:"file"`
-	Role         string           `json:"role"`
+	File string `json:"file"`
+	Role string `json:"role"`
+	// URLDB is the database the component's URL named at backup (the
+	// storage db; the queue db for the "queues" file); QueueDB is
+	// backend-redis's queue db on the same server. A restore maps them
+	// onto the databases the target URLs name.
+	URLDB        *int             `json:"url_db,omitempty"`
+	QueueDB      *int             `json:"queue_db,omitempty"`
 	Path         string           `json:"path"` // "sync" or "dump-fallback"
 	PointInTime  bool             `json:"point_in_time"`
 	Transfer     string           `json:"transfer,omitempty"` // SYNC payload form

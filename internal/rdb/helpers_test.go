@@ -94,6 +94,8 @@ func fill(t testing.TB, r *testenv.Redis) {
 	}
 }
 
+func itoa(i int) string { return strconv.Itoa(i) }
+
 func randomString(n int) string {
 	b := make([]byte, n)
 	x := uint64(88172645463325252)
@@ -110,9 +112,15 @@ func randomString(n int) string {
 // whether it expires.
 func contents(t testing.TB, r *testenv.Redis) map[string]string {
 	t.Helper()
+	return contentsDBs(t, r, 4)
+}
+
+// contentsDBs is contents over dbs 0..n-1.
+func contentsDBs(t testing.TB, r *testenv.Redis, n int) map[string]string {
+	t.Helper()
 	ctx := context.Background()
 	out := map[string]string{}
-	for db := 0; db < 4; db++ {
+	for db := 0; db < n; db++ {
 		c := rc(t, r, db)
 		keys, err := c.Keys(ctx, "*").Result()
 		if err != nil {

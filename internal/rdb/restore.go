@@ -106,13 +106,8 @@ func (e *Engine) Preflight(ctx context.Context, src artifact.Source) error {
 					"%s: target %s runs Redis %s, older than the source's Redis %s", e.cfg.Component, s.opts.Addr, info.Version, src)
 			}
 		}
-		var keys int64
-		for _, n := range info.Keyspace {
-			keys += n
-		}
-		if keys > 0 && !e.cfg.Overwrite {
-			return errs.New(errs.Usage, "pass the restore confirmation (the target's data will be replaced) or restore into an empty Redis",
-				"%s: target %s is not empty (%d keys)", e.cfg.Component, s.opts.Addr, keys)
+		if err := e.checkTarget(meta, s, info.Keyspace); err != nil {
+			return err
 		}
 	}
 	if e.cfg.Mode == ModeFile && e.cfg.File == nil {
@@ -191,7 +186,7 @@ func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progres
 		if e.cfg.Mode == ModeFile && j.s.role == "server" {
 			err = e.restoreFile(ctx, src, j.s, j.c, task)
 		} else {
-			err = e.replay(ctx, src, j.s, j.c, task)
+			err = e.replay(ctx, meta, src, j.s, j.c, task)
 		}
 		if err != nil {
 			return err
@@ -241,8 +236,13 @@ func getPersistence(ctx context.Context, c *redis.Client) persistence {
 	return persistence{Save: m["save"], AppendOnly: a["appendonly"] == "yes", Known: true}
 }
 
-// replay restores one server with pipelined RESTORE commands.
-func (e *Engine) replay(ctx context.Context, src artifact.Source, s server, c checked, task *progress.Task) (err error) {
+// replay restores one server with pipelined RESTORE commands, into the
+// databases the target URLs name.
+func (e *Engine) replay(ctx context.Context, meta Meta, src artifact.Source, s server, c checked, task *progress.Task) (err error) {
+	m, err := e.dbMap(meta, s)
+	if err != nil {
+		return err
+	}
 	cl := client(s.opts, 0)
 	defer cl.Close()
 	prev := getPersistence(ctx, cl)
@@ -262,33 +262,50 @@ func (e *Engine) replay(ctx context.Context, src artifact.Source, s server, c ch
 		e.log.Warn("CONFIG is not available (managed Redis?): AOF and save settings left as they are", "addr", s.opts.Addr)
 	}
 	task.SetPhase("flush " + s.file)
-	kept, err := e.flush(ctx, s)
+	kept, err := e.flush(ctx, s, m)
 	if err != nil {
 		return fmt.Errorf("%s: emptying %s: %w", e.cfg.Component, s.opts.Addr, err)
 	}
 	task.SetPhase("restore " + s.file)
-	restored, expired, volatile, err := e.stream(ctx, src, s, c, task)
+	restored, expired, volatile, err := e.stream(ctx, src, s, m, c, task)
 	if err != nil {
 		return err
 	}
-	e.log.Info("keys restored", "file", s.file, "restored", restored, "expired_skipped", expired)
+	for _, d := range c.dbs.list() {
+		if _, ok := m[d.DB]; !ok {
+			e.log.Warn("a database of the snapshot that no URL of the component names was left out", "file", s.file, "db", d.DB, "keys", d.Keys)
+		}
+	}
+	e.log.Info("keys restored", "file", s.file, "dbs", describeMap(m), "restored", restored, "expired_skipped", expired)
 	return e.compareCounts(ctx, s, restored, kept, volatile)
 }
 
-// flush empties what the restore replaces and returns, per db, how many
-// keys were deliberately kept (queues with SkipQueues).
-func (e *Engine) flush(ctx context.Context, s server) (map[int]int64, error) {
+// flush empties the target databases the restore replaces (never the
+// whole server: other databases may belong to someone else) and returns,
+// per db, how many keys were deliberately kept (queues with SkipQueues).
+func (e *Engine) flush(ctx context.Context, s server, m map[int]int) (map[int]int64, error) {
 	kept := map[int]int64{}
 	cl := client(s.opts, 0)
 	defer cl.Close()
-	if !e.cfg.SkipQueues {
-		return kept, cl.FlushAll(ctx).Err()
-	}
 	info, err := readInfo(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
-	for _, db := range info.dbs() {
+	var dbs []int
+	for _, db := range m {
+		dbs = append(dbs, db)
+	}
+	sort.Ints(dbs)
+	for _, db := range dbs {
+		if !e.cfg.SkipQueues {
+			dc := client(s.opts, db)
+			err := dc.FlushDB(ctx).Err()
+			dc.Close()
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		dc := client(s.opts, db)
 		if db == s.queueDB {
 			kept[db] = info.Keyspace[db]
@@ -339,7 +356,7 @@ func deleteExceptQueues(ctx context.Context, c *redis.Client) (int64, error) {
 }
 
 // stream reads the file again and pipelines RESTORE for every live key.
-func (e *Engine) stream(ctx context.Context, src artifact.Source, s server, c checked, task *progress.Task) (restored map[int]int64, expired int64, volatile map[int]int64, err error) {
+func (e *Engine) stream(ctx context.Context, src artifact.Source, s server, m map[int]int, c checked, task *progress.Task) (restored map[int]int64, expired int64, volatile map[int]int64, err error) {
 	rd, err := src.Open(ctx, s.file)
 	if err != nil {
 		return nil, 0, nil, err
@@ -350,7 +367,13 @@ func (e *Engine) stream(ctx context.Context, src artifact.Source, s server, c ch
 		return nil, 0, nil, connErr(e.cfg.Component, s.opts.Addr, err)
 	}
 	defer rc.Close()
-	task.SetTotal(c.bytes, c.dbs.total())
+	var items int64
+	for _, d := range c.dbs.list() {
+		if _, ok := m[d.DB]; ok {
+			items += d.Keys
+		}
+	}
+	task.SetTotal(c.bytes, items)
 	p := NewParser(progress.Reader{R: &ctxReader{ctx: ctx, r: rd}, Task: task}, true)
 	r := newRestorer(rc, c.version, e.cfg.BatchKeys)
 	cl := client(s.opts, 0)
@@ -372,9 +395,14 @@ func (e *Engine) stream(ctx context.Context, src artifact.Source, s server, c ch
 			// storage failed. The target is now partly restored.
 			return nil, 0, nil, fmt.Errorf("%s: reading %s during the restore (the target is partly restored; run the restore again): %w", e.cfg.Component, s.file, perr)
 		}
-		if en.Kind != KindKey || e.skipKey(s, en.DB, en.Key) {
+		if en.Kind != KindKey {
 			continue
 		}
+		db, ok := m[en.DB]
+		if !ok || e.skipKey(s, db, en.Key) {
+			continue
+		}
+		en.DB = db
 		if en.ExpireAt > 0 {
 			if en.ExpireAt <= now {
 				expired++
