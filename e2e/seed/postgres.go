@@ -10,10 +10,18 @@ import (
 )
 
 // zync's schema (db/structure.sql): tables with primary keys first; the
-// indexes and foreign keys are added after the bulk load, as pg_restore
-// does, which is both faster and what a restored database looks like.
+// indexes, foreign keys and triggers are added after the bulk load, as
+// pg_restore does, which is both faster and what a restored database
+// looks like. It carries the facts of Que's objects a restore must keep:
+// a CHECK of que_jobs calling que_validate_tags, que_determine_job_state
+// taking que_jobs' row type (so it exists only after the table),
+// fillfactor 90 on que_jobs and que_values, the schema version Que reads
+// from que_jobs' comment, and the UNLOGGED que_lockers.
 var zyncTables = []string{
 	`CREATE TYPE integration_state AS ENUM ('active', 'disabled')`,
+	`CREATE FUNCTION que_validate_tags(tags_array jsonb) RETURNS boolean LANGUAGE sql AS $f$
+  SELECT bool_and(jsonb_typeof(t) = 'string' AND char_length(t::text) <= 100) FROM jsonb_array_elements(tags_array) AS t
+$f$`,
 	`CREATE TABLE tenants (id bigserial PRIMARY KEY, endpoint character varying NOT NULL, access_token character varying NOT NULL, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
 	`CREATE TABLE models (id bigserial PRIMARY KEY, tenant_id bigint NOT NULL, record_type character varying NOT NULL, record_id bigint NOT NULL, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
 	`CREATE TABLE providers (id bigserial PRIMARY KEY, tenant_id bigint NOT NULL, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
@@ -25,9 +33,29 @@ var zyncTables = []string{
 	`CREATE TABLE integrations (id bigserial PRIMARY KEY, configuration jsonb, type character varying NOT NULL, tenant_id bigint, model_id bigint, state integration_state DEFAULT 'active'::integration_state NOT NULL, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
 	`CREATE TABLE integration_states (id bigserial PRIMARY KEY, started_at timestamp without time zone, finished_at timestamp without time zone, success boolean, model_id bigint NOT NULL, integration_id bigint NOT NULL, entry_id bigint, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
 	`CREATE TABLE update_states (id bigserial PRIMARY KEY, started_at timestamp without time zone, finished_at timestamp without time zone, success boolean DEFAULT false NOT NULL, model_id bigint NOT NULL, created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone NOT NULL)`,
-	`CREATE TABLE que_jobs (priority smallint DEFAULT 100 NOT NULL, run_at timestamp with time zone DEFAULT now() NOT NULL, id bigserial PRIMARY KEY, job_class text NOT NULL, error_count integer DEFAULT 0 NOT NULL, last_error_message text, queue text DEFAULT 'default'::text NOT NULL, last_error_backtrace text, finished_at timestamp with time zone, expired_at timestamp with time zone, args jsonb DEFAULT '[]'::jsonb NOT NULL, data jsonb DEFAULT '{}'::jsonb NOT NULL, job_schema_version integer DEFAULT 1)`,
+	`CREATE TABLE que_jobs (priority smallint DEFAULT 100 NOT NULL, run_at timestamp with time zone DEFAULT now() NOT NULL, id bigserial PRIMARY KEY, job_class text NOT NULL, error_count integer DEFAULT 0 NOT NULL, last_error_message text, queue text DEFAULT 'default'::text NOT NULL, last_error_backtrace text, finished_at timestamp with time zone, expired_at timestamp with time zone, args jsonb DEFAULT '[]'::jsonb NOT NULL, data jsonb DEFAULT '{}'::jsonb NOT NULL, job_schema_version integer DEFAULT 1,
+  CONSTRAINT queue_length CHECK (char_length(queue) <= 100), CONSTRAINT valid_args CHECK (jsonb_typeof(args) = 'array'),
+  CONSTRAINT valid_data CHECK (jsonb_typeof(data) = 'object' AND (NOT data ? 'tags' OR (jsonb_typeof(data -> 'tags') = 'array' AND jsonb_array_length(data -> 'tags') <= 5 AND que_validate_tags(data -> 'tags'))))) WITH (fillfactor = 90)`,
+	`COMMENT ON TABLE que_jobs IS '7'`,
+	`CREATE FUNCTION que_determine_job_state(job que_jobs) RETURNS text LANGUAGE sql AS $f$
+  SELECT CASE WHEN job.expired_at IS NOT NULL THEN 'expired' WHEN job.finished_at IS NOT NULL THEN 'finished'
+              WHEN job.error_count > 0 THEN 'errored' WHEN job.run_at > now() THEN 'scheduled' ELSE 'ready' END
+$f$`,
+	`CREATE FUNCTION que_state_notify() RETURNS trigger LANGUAGE plpgsql AS $f$
+DECLARE
+  before_state text := 'nonexistent';
+  after_state text := 'nonexistent';
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN before_state := que_determine_job_state(OLD); END IF;
+  IF TG_OP IN ('UPDATE', 'INSERT') THEN after_state := que_determine_job_state(NEW); END IF;
+  IF before_state IS DISTINCT FROM after_state THEN
+    PERFORM pg_notify('que_state', json_build_object('id', coalesce(NEW.id, OLD.id), 'from', before_state, 'to', after_state)::text);
+  END IF;
+  RETURN NULL;
+END
+$f$`,
 	`CREATE UNLOGGED TABLE que_lockers (pid integer NOT NULL PRIMARY KEY, worker_count integer NOT NULL, worker_priorities integer[] NOT NULL, ruby_pid integer NOT NULL, ruby_hostname text NOT NULL, queues text[] NOT NULL, listening boolean NOT NULL)`,
-	`CREATE TABLE que_values (key text PRIMARY KEY, value jsonb DEFAULT '{}'::jsonb NOT NULL)`,
+	`CREATE TABLE que_values (key text PRIMARY KEY, value jsonb DEFAULT '{}'::jsonb NOT NULL, CONSTRAINT valid_value CHECK (jsonb_typeof(value) = 'object')) WITH (fillfactor = 90)`,
 	`CREATE TABLE message_bus (id bigserial PRIMARY KEY, channel text NOT NULL, value text NOT NULL, added_at timestamp without time zone DEFAULT now() NOT NULL)`,
 	`CREATE TABLE ar_internal_metadata (key character varying PRIMARY KEY, value character varying, created_at timestamp(6) without time zone NOT NULL, updated_at timestamp(6) without time zone NOT NULL)`,
 	`CREATE TABLE schema_migrations (version character varying PRIMARY KEY)`,
@@ -41,7 +69,11 @@ var zyncConstraints = []string{
 	`CREATE INDEX index_notifications_on_model_id ON notifications USING btree (model_id)`,
 	`CREATE INDEX index_notifications_on_tenant_id ON notifications USING btree (tenant_id)`,
 	`CREATE UNIQUE INDEX index_integrations_on_tenant_id_and_type ON integrations USING btree (tenant_id, type) WHERE (model_id IS NULL)`,
+	`CREATE UNIQUE INDEX index_integrations_on_tenant_id_and_type_and_model_id ON integrations USING btree (tenant_id, type, model_id) WHERE (model_id IS NOT NULL)`,
 	`CREATE INDEX index_integrations_on_model_id ON integrations USING btree (model_id)`,
+	`CREATE INDEX que_jobs_args_gin_idx ON que_jobs USING gin (args jsonb_path_ops)`,
+	`CREATE INDEX que_jobs_data_gin_idx ON que_jobs USING gin (data jsonb_path_ops)`,
+	`CREATE TRIGGER que_state_notify AFTER INSERT OR DELETE OR UPDATE ON que_jobs FOR EACH ROW EXECUTE FUNCTION que_state_notify()`,
 	`CREATE UNIQUE INDEX index_integration_states_on_model_id_and_integration_id ON integration_states USING btree (model_id, integration_id)`,
 	`CREATE INDEX index_integration_states_on_entry_id ON integration_states USING btree (entry_id)`,
 	`CREATE UNIQUE INDEX index_update_states_on_model_id ON update_states USING btree (model_id)`,

@@ -29,109 +29,10 @@ const (
 	stepTrigger = "trigger"
 )
 
-func seqOptions(s *sequence) string {
-	cycle := "NO CYCLE"
-	if s.Cycle {
-		cycle = "CYCLE"
-	}
-	return fmt.Sprintf("AS %s START WITH %d INCREMENT BY %d MINVALUE %d MAXVALUE %d CACHE %d %s",
-		s.Type, s.Start, s.Inc, s.Min, s.Max, s.Cache, cycle)
-}
-
-// writePreData writes everything that must exist before data: schemas,
-// extensions, types, functions, sequences, tables (with NOT NULL, defaults,
-// identity and validated CHECKs inline) and views.
-func writePreData(w io.Writer, cat *catalog) error {
-	b := bufio.NewWriter(w)
-	b.WriteString("-- 3scale-ops zync-postgres: pre-data (load first)\n")
-	b.WriteString(header)
-	for _, s := range cat.Schemas {
-		fmt.Fprintf(b, "\nCREATE SCHEMA IF NOT EXISTS %s;\n", s)
-	}
-	for _, e := range cat.Extensions {
-		fmt.Fprintf(b, "\nCREATE EXTENSION IF NOT EXISTS %s WITH SCHEMA %s;\n", e[0], e[1])
-	}
-	for _, t := range cat.Types {
-		fmt.Fprintf(b, "\n%s\n", t)
-	}
-	for _, f := range cat.Functions {
-		fmt.Fprintf(b, "\n%s\n", f)
-	}
-	identity := map[string]*sequence{} // table oid + column → identity sequence
-	for _, s := range cat.Sequences {
-		if s.Identity {
-			identity[fmt.Sprint(s.OwnerTable, ".", s.OwnerColumn)] = s
-			continue
-		}
-		fmt.Fprintf(b, "\nCREATE SEQUENCE %s %s;\n", s.Ident, seqOptions(s))
-	}
-	for _, t := range cat.Tables {
-		unlogged := ""
-		if t.Unlogged {
-			unlogged = "UNLOGGED "
-		}
-		fmt.Fprintf(b, "\nCREATE %sTABLE %s (", unlogged, t.Ident)
-		for i, c := range t.Columns {
-			if i > 0 {
-				b.WriteString(",")
-			}
-			fmt.Fprintf(b, "\n    %s %s", c.Name, c.Type)
-			if c.Collation != "" {
-				fmt.Fprintf(b, " COLLATE %s", c.Collation)
-			}
-			switch {
-			case c.Generated == "s":
-				fmt.Fprintf(b, " GENERATED ALWAYS AS (%s) STORED", c.Default)
-			case c.Identity != "":
-				kind := "BY DEFAULT"
-				if c.Identity == "a" {
-					kind = "ALWAYS"
-				}
-				fmt.Fprintf(b, " GENERATED %s AS IDENTITY", kind)
-				if s := identity[fmt.Sprint(t.OID, ".", c.Name)]; s != nil {
-					fmt.Fprintf(b, " (SEQUENCE NAME %s %s)", s.Ident, strings.TrimPrefix(seqOptions(s), "AS "+s.Type+" "))
-				}
-			case c.Default != "":
-				fmt.Fprintf(b, " DEFAULT %s", c.Default)
-			}
-			if c.NotNull {
-				b.WriteString(" NOT NULL")
-			}
-		}
-		for _, ck := range t.Checks {
-			fmt.Fprintf(b, ",\n    %s", ck)
-		}
-		b.WriteString("\n);\n")
-	}
-	for _, s := range cat.Sequences {
-		if !s.Identity && s.OwnedBy != "" {
-			fmt.Fprintf(b, "\nALTER SEQUENCE %s OWNED BY %s;\n", s.Ident, s.OwnedBy)
-		}
-	}
-	for _, v := range cat.Views {
-		fmt.Fprintf(b, "\n%s\n", v)
-	}
-	return b.Flush()
-}
-
-// writePostData writes keys, indexes, foreign keys and triggers, each
-// statement after a marker line naming its step kind.
-func writePostData(w io.Writer, cat *catalog) error {
-	b := bufio.NewWriter(w)
-	b.WriteString("-- 3scale-ops zync-postgres: post-data (load after the data)\n")
-	b.WriteString(header)
-	for _, g := range []struct {
-		kind  string
-		stmts []string
-	}{{stepKey, cat.Keys}, {stepIndex, cat.Indexes}, {stepForeign, cat.Foreign}, {stepTrigger, cat.Triggers}} {
-		for _, s := range g.stmts {
-			fmt.Fprintf(b, "\n%s%s\n%s\n", stepMarker, g.kind, s)
-		}
-	}
-	return b.Flush()
-}
-
-// writeSequences writes the setval calls that restore every sequence.
+// writeSequences writes the setval calls that restore every sequence,
+// the refresh of every populated materialized view (after post-data, so
+// their indexes exist, as pg_restore does), then the comments of large
+// objects (loaded with the data).
 func writeSequences(w io.Writer, cat *catalog) error {
 	b := bufio.NewWriter(w)
 	b.WriteString("-- 3scale-ops zync-postgres: sequence values (load last)\n")
@@ -139,8 +40,24 @@ func writeSequences(w io.Writer, cat *catalog) error {
 	for _, s := range cat.Sequences {
 		fmt.Fprintf(b, "SELECT pg_catalog.setval(%s, %d, %t);\n", quoteLiteral(s.Ident), s.Last, s.IsCalled)
 	}
+	for _, r := range cat.Refresh {
+		b.WriteString(r + "\n")
+	}
+	for _, c := range cat.LOComments {
+		b.WriteString(c + "\n")
+	}
 	return b.Flush()
 }
+
+// Large objects travel as one COPY text file of (oid, bytea) rows,
+// loaded through a temporary table and lo_from_bytea.
+const (
+	loCopyOut   = `COPY (SELECT m.oid, pg_catalog.lo_get(m.oid) FROM pg_catalog.pg_largeobject_metadata m ORDER BY m.oid) TO STDOUT`
+	loPrepare   = `CREATE TEMPORARY TABLE pg_temp.threescale_ops_lo (loid oid, data bytea)`
+	loCopyIn    = `COPY pg_temp.threescale_ops_lo (loid, data) FROM STDIN`
+	loCreate    = `SELECT count(pg_catalog.lo_from_bytea(loid, data)) FROM pg_temp.threescale_ops_lo`
+	loDropTable = `DROP TABLE pg_temp.threescale_ops_lo`
+)
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 

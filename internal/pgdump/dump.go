@@ -25,9 +25,12 @@ type copyJob struct {
 
 // Backup dumps the database at one point in time: a REPEATABLE READ,
 // READ ONLY, DEFERRABLE transaction exports its snapshot, reads the
-// catalogs and holds ACCESS SHARE locks, while Parallel workers import the
-// snapshot and COPY tables (large ones split by ctid range) TO STDOUT in
-// text format, each into its own artifact file.
+// catalogs and holds ACCESS SHARE locks; pg_dump writes the pre-data and
+// post-data sections of the schema on that snapshot, then Parallel
+// workers import it and COPY tables (large ones split by ctid range) TO
+// STDOUT in text format, each into its own artifact file, and the large
+// objects into one more. A missing or too old pg_dump is refused before
+// any row is read.
 func (e *Engine) Backup(ctx context.Context, sink artifact.Sink, task *progress.Task) error {
 	task.SetPhase("schema")
 	main, err := e.connect(ctx, appDump)
@@ -42,25 +45,35 @@ func (e *Engine) Backup(ctx context.Context, sink artifact.Sink, task *progress.
 	meta.Format = FormatVersion
 	err = main.QueryRow(ctx, `SELECT pg_export_snapshot(), current_setting('server_version'),
 	    current_setting('server_version_num')::int, current_database(),
-	    (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text`).
-		Scan(&meta.Snapshot, &meta.ServerVersion, &meta.ServerVersionNum, &meta.Database, &meta.LSN)
+	    (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text,
+	    pg_encoding_to_char(d.encoding), d.datcollate, d.datctype
+	  FROM pg_database d WHERE d.datname = current_database()`).
+		Scan(&meta.Snapshot, &meta.ServerVersion, &meta.ServerVersionNum, &meta.Database, &meta.LSN, &meta.Encoding, &meta.Collate, &meta.Ctype)
 	if err != nil {
 		return dbErr("exporting the snapshot", err)
+	}
+	bin, err := e.findPgDump(ctx, meta.ServerVersionNum/10000)
+	if err != nil {
+		return err
+	}
+	if meta.PgDumpVersion, err = pgDumpVersion(ctx, bin); err != nil {
+		return fmt.Errorf("zync-postgres: %s --version: %w", bin, err)
 	}
 	cat, err := readCatalog(ctx, main, true)
 	if err != nil {
 		return err
 	}
-	for _, x := range cat.Extensions {
-		meta.Extensions = append(meta.Extensions, x[0])
-	}
-	for _, f := range []struct {
-		name  string
-		write func(io.Writer, *catalog) error
-	}{{FilePreData, writePreData}, {FilePostData, writePostData}, {FileSequences, writeSequences}} {
-		if err := writeFile(ctx, sink, f.name, "sql", func(w io.Writer) error { return f.write(w, cat) }); err != nil {
+	meta.Extensions = cat.Extensions
+	for _, sec := range []struct{ file, name string }{{FilePreData, "pre-data"}, {FilePostData, "post-data"}} {
+		args := []string{"--schema-only", "--section=" + sec.name, "--snapshot=" + meta.Snapshot,
+			"--no-owner", "--no-tablespaces", "--no-subscriptions", "--no-security-labels", "--lock-wait-timeout=60000"}
+		err := writeFile(ctx, sink, sec.file, "sql", func(w io.Writer) error { return e.runPgDump(ctx, bin, w, args...) })
+		if err != nil {
 			return err
 		}
+	}
+	if err := writeFile(ctx, sink, FileSequences, "sql", func(w io.Writer) error { return writeSequences(w, cat) }); err != nil {
+		return err
 	}
 
 	jobs := e.planCopy(cat, meta.ServerVersionNum)
@@ -120,6 +133,11 @@ func (e *Engine) Backup(ctx context.Context, sink artifact.Sink, task *progress.
 	})
 	if err != nil {
 		return err
+	}
+	if cat.LargeObjects > 0 {
+		if meta.LargeObjects, err = dumpLargeObjects(ctx, main, sink, task, cat.LargeObjects); err != nil {
+			return err
+		}
 	}
 	if _, err := main.Exec(ctx, "COMMIT"); err != nil {
 		return dbErr("closing the snapshot transaction", err)
@@ -220,12 +238,35 @@ func setMeta(sink artifact.Sink, m *Meta) error {
 	for k, v := range map[string]any{
 		"format": m.Format, "server_version": m.ServerVersion, "server_version_num": m.ServerVersionNum,
 		"database": m.Database, "snapshot": m.Snapshot, "lsn": m.LSN, "extensions": m.Extensions, "tables": m.Tables,
+		"pg_dump_version": m.PgDumpVersion, "encoding": m.Encoding, "collate": m.Collate, "ctype": m.Ctype, "large_objects": m.LargeObjects,
 	} {
 		if err := sink.Set(k, v); err != nil {
 			return fmt.Errorf("zync-postgres: recording %s: %w", k, err)
 		}
 	}
 	return nil
+}
+
+// dumpLargeObjects copies every large object, on the snapshot, into one
+// COPY text file of (oid, bytea) rows.
+func dumpLargeObjects(ctx context.Context, c *pgx.Conn, sink artifact.Sink, task *progress.Task, want int64) (*DataFile, error) {
+	f, err := sink.Create(ctx, FileLargeObjects, "copy-text")
+	if err != nil {
+		return nil, fmt.Errorf("zync-postgres: creating %s: %w", FileLargeObjects, err)
+	}
+	cw := &countWriter{w: progress.Writer{W: f, Task: task}}
+	tag, err := c.PgConn().CopyTo(ctx, cw, loCopyOut)
+	if err != nil {
+		return nil, dbErr("dumping large objects", err)
+	}
+	f.SetCount(tag.RowsAffected())
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("zync-postgres: storing %s: %w", FileLargeObjects, err)
+	}
+	if tag.RowsAffected() != want {
+		return nil, fmt.Errorf("zync-postgres: dumped %d large objects, the catalog lists %d", tag.RowsAffected(), want)
+	}
+	return &DataFile{Name: FileLargeObjects, Rows: tag.RowsAffected(), Bytes: cw.n}, nil
 }
 
 type countWriter struct {

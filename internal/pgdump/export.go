@@ -2,9 +2,11 @@ package pgdump
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
@@ -12,7 +14,8 @@ import (
 
 // Export writes the snapshot as one plain SQL stream that `psql -f` (or
 // `psql < file`) loads into an empty database: pre-data, every table as a
-// COPY … FROM stdin block, post-data, then sequence values. Data files are
+// COPY … FROM stdin block, the large objects, post-data, then sequence
+// values. Grants are left out, as on restore by default. Data files are
 // streamed, never held whole; a data file whose row count differs from
 // the dump's stops the export with an error.
 func Export(ctx context.Context, src artifact.Source, w io.Writer) error {
@@ -20,10 +23,26 @@ func Export(ctx context.Context, src artifact.Source, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var pre, post *section
+	if m.Format >= 2 {
+		if pre, err = readSection(ctx, src, FilePreData); err != nil {
+			return err
+		}
+		if post, err = readSection(ctx, src, FilePostData); err != nil {
+			return err
+		}
+	}
 	bw := bufio.NewWriterSize(w, 256*1024)
 	fmt.Fprintf(bw, "-- 3scale-ops export of zync-postgres: database %s, PostgreSQL %s, snapshot %s, LSN %s\n-- load with: psql -v ON_ERROR_STOP=1 -f FILE DBNAME (into an empty database)\n\n",
 		m.Database, m.ServerVersion, m.Snapshot, m.LSN)
-	if err := copyFile(ctx, src, FilePreData, bw, -1); err != nil {
+	if pre != nil && pre.RestrictKey != "" {
+		// As pg_dump does: no psql meta-command but COPY's end marker
+		// is obeyed until the matching \unrestrict.
+		fmt.Fprintf(bw, "\\restrict %s\n\n", pre.RestrictKey)
+	}
+	if pre != nil {
+		bw.WriteString(pre.text(false))
+	} else if err := copyFile(ctx, src, FilePreData, bw, -1); err != nil {
 		return err
 	}
 	for _, t := range m.Tables {
@@ -35,17 +54,42 @@ func Export(ctx context.Context, src artifact.Source, w io.Writer) error {
 		}
 		bw.WriteString("\\.\n")
 	}
-	bw.WriteString("\n")
-	for _, n := range []string{FilePostData, FileSequences} {
-		if err := copyFile(ctx, src, n, bw, -1); err != nil {
+	if lo := m.LargeObjects; lo != nil {
+		fmt.Fprintf(bw, "\n-- %d large objects\n%s;\n%s;\n", lo.Rows, loPrepare, strings.Replace(loCopyIn, "STDIN", "stdin", 1))
+		if err := copyFile(ctx, src, lo.Name, bw, lo.Rows); err != nil {
 			return err
 		}
+		fmt.Fprintf(bw, "\\.\n%s;\n%s;\n", loCreate, loDropTable)
+	}
+	bw.WriteString("\n")
+	if post != nil {
+		bw.WriteString(post.text(false))
 		bw.WriteString("\n")
+	} else if err := copyFile(ctx, src, FilePostData, bw, -1); err != nil {
+		return err
+	}
+	if err := copyFile(ctx, src, FileSequences, bw, -1); err != nil {
+		return err
+	}
+	if pre != nil && pre.RestrictKey != "" {
+		fmt.Fprintf(bw, "\n\\unrestrict %s\n", pre.RestrictKey)
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("zync-postgres: writing the export: %w", err)
 	}
 	return nil
+}
+
+func readSection(ctx context.Context, src artifact.Source, name string) (*section, error) {
+	b, err := readAll(ctx, src, name)
+	if err != nil {
+		return nil, errs.Wrap(errs.Usage, err, hintRedo)
+	}
+	s, err := parseSection(bytes.NewReader(b))
+	if err != nil {
+		return nil, errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: %s: %w", name, err), hintRedo)
+	}
+	return s, nil
 }
 
 // copyFile streams one artifact into w; rows >= 0 checks the line count.

@@ -21,16 +21,26 @@ const hintRedo = "run the backup again, or restore another snapshot (`3scale-ops
 // files the source holds.
 func readMeta(src artifact.Source) (*Meta, error) {
 	var m Meta
-	for k, v := range map[string]any{"format": &m.Format, "server_version": &m.ServerVersion,
-		"server_version_num": &m.ServerVersionNum, "database": &m.Database, "snapshot": &m.Snapshot,
-		"lsn": &m.LSN, "extensions": &m.Extensions, "tables": &m.Tables} {
-		if err := src.Get(k, v); err != nil {
-			return nil, errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: snapshot metadata %q: %w", k, err), hintRedo)
-		}
+	if err := src.Get("format", &m.Format); err != nil {
+		return nil, errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: snapshot metadata %q: %w", "format", err), hintRedo)
 	}
 	if m.Format < 1 || m.Format > FormatVersion {
 		return nil, errs.New(errs.Usage, "upgrade 3scale-ops to restore this snapshot",
 			"zync-postgres: artifact format %d is not supported by this version (supports 1..%d)", m.Format, FormatVersion)
+	}
+	keys := map[string]any{"server_version": &m.ServerVersion,
+		"server_version_num": &m.ServerVersionNum, "database": &m.Database, "snapshot": &m.Snapshot,
+		"lsn": &m.LSN, "extensions": &m.Extensions, "tables": &m.Tables}
+	if m.Format >= 2 {
+		for k, v := range map[string]any{"pg_dump_version": &m.PgDumpVersion, "encoding": &m.Encoding,
+			"collate": &m.Collate, "ctype": &m.Ctype, "large_objects": &m.LargeObjects} {
+			keys[k] = v
+		}
+	}
+	for k, v := range keys {
+		if err := src.Get(k, v); err != nil {
+			return nil, errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: snapshot metadata %q: %w", k, err), hintRedo)
+		}
 	}
 	have := map[string]artifact.FileInfo{}
 	for _, f := range src.Files() {
@@ -41,7 +51,7 @@ func readMeta(src artifact.Source) (*Meta, error) {
 			return nil, errs.New(errs.Usage, hintRedo, "zync-postgres: snapshot lacks %s", n)
 		}
 	}
-	for _, t := range m.Tables {
+	for _, t := range m.dataTables() {
 		for _, f := range t.Files {
 			fi, ok := have[f.Name]
 			if !ok {
@@ -56,24 +66,68 @@ func readMeta(src artifact.Source) (*Meta, error) {
 	return &m, nil
 }
 
+// dataTables is the tables plus, as a pseudo-table, the large objects.
+func (m *Meta) dataTables() []Table {
+	if m.LargeObjects == nil {
+		return m.Tables
+	}
+	return append(append([]Table(nil), m.Tables...), Table{Ident: "large objects", Rows: m.LargeObjects.Rows, Files: []DataFile{*m.LargeObjects}})
+}
+
 // Preflight checks, without changing anything, that the snapshot's
-// metadata is sane, that the target is reachable and not older than the
-// source, that the extensions it needs are available, and that it is
-// empty (or that DropExisting was given).
+// metadata is sane, that the target server is reachable and not older
+// than the source, that the extensions it needs are available, and that
+// the target database is empty (or that DropExisting was given). A
+// target database that does not exist yet passes: Restore creates it.
 func (e *Engine) Preflight(ctx context.Context, src artifact.Source) error {
 	m, err := readMeta(src)
 	if err != nil {
 		return err
 	}
-	c, err := e.connect(ctx, appLoad)
+	c, missing, err := e.openTarget(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close(context.Background())
-	return e.checkTarget(ctx, c, m)
+	return e.checkTarget(ctx, c, m, missing)
 }
 
-func (e *Engine) checkTarget(ctx context.Context, c *pgx.Conn, m *Meta) error {
+// openTarget connects to the target database. When it does not exist,
+// it connects to the server's maintenance database instead and returns
+// the missing database's name.
+func (e *Engine) openTarget(ctx context.Context) (*pgx.Conn, string, error) {
+	c, cfg, err := e.connectDB(ctx, appLoad, "")
+	if err == nil {
+		return c, "", nil
+	}
+	if cfg == nil || !missingDatabase(err) {
+		return nil, "", connectErr(cfg, err)
+	}
+	for _, db := range []string{"postgres", "template1"} {
+		if c, _, err2 := e.connectDB(ctx, appLoad, db); err2 == nil {
+			return c, cfg.Database, nil
+		}
+	}
+	return nil, "", errs.Wrap(errs.Usage, connectErr(cfg, err),
+		"create the database "+cfg.Database+" first, or give a user that may connect to the postgres database and create it")
+}
+
+// createDatabase creates the missing target database with the source's
+// encoding and locale.
+func createDatabase(ctx context.Context, c *pgx.Conn, name string, m *Meta) error {
+	q := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if m.Encoding != "" {
+		q += fmt.Sprintf(" TEMPLATE template0 ENCODING %s LC_COLLATE %s LC_CTYPE %s",
+			quoteLiteral(m.Encoding), quoteLiteral(m.Collate), quoteLiteral(m.Ctype))
+	}
+	if _, err := c.Exec(ctx, q); err != nil {
+		return errs.Wrap(errs.Failure, dbErr("creating database "+name, err),
+			fmt.Sprintf("create the database yourself (encoding %s, locale %s) or grant CREATEDB, then restore again", m.Encoding, m.Collate))
+	}
+	return nil
+}
+
+func (e *Engine) checkTarget(ctx context.Context, c *pgx.Conn, m *Meta, missing string) error {
 	var num int
 	var ver string
 	if err := c.QueryRow(ctx, "SELECT current_setting('server_version_num')::int, current_setting('server_version')").Scan(&num, &ver); err != nil {
@@ -83,16 +137,16 @@ func (e *Engine) checkTarget(ctx context.Context, c *pgx.Conn, m *Meta) error {
 		return errs.New(errs.Usage, "restore into PostgreSQL "+fmt.Sprint(m.ServerVersionNum/10000)+" or later",
 			"zync-postgres: target PostgreSQL %s is older than the source (%s)", ver, m.ServerVersion)
 	}
-	missing, err := queryStrings(ctx, c, `SELECT x FROM unnest($1::text[]) x
+	lacks, err := queryStrings(ctx, c, `SELECT x FROM unnest($1::text[]) x
 	    WHERE x NOT IN (SELECT format('%I', name) FROM pg_available_extensions)`, m.Extensions)
 	if err != nil {
 		return dbErr("listing available extensions", err)
 	}
-	if len(missing) > 0 {
+	if len(lacks) > 0 {
 		return errs.New(errs.Usage, "install the extension packages on the target server",
-			"zync-postgres: target lacks extensions %s", strings.Join(missing, ", "))
+			"zync-postgres: target lacks extensions %s", strings.Join(lacks, ", "))
 	}
-	if e.DropExisting {
+	if e.DropExisting || missing != "" {
 		return nil
 	}
 	objs, err := existingObjects(ctx, c)
@@ -111,15 +165,18 @@ func (e *Engine) checkTarget(ctx context.Context, c *pgx.Conn, m *Meta) error {
 	return nil
 }
 
-// existingObjects lists relations and routines in user schemas.
+// existingObjects lists relations, routines, types, event triggers and
+// large objects of the target.
 func existingObjects(ctx context.Context, c *pgx.Conn) ([]string, error) {
 	objs, err := queryStrings(ctx, c, `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
 	    JOIN pg_namespace n ON n.oid = c.relnamespace
-	    WHERE c.relkind IN ('r','p','v','m','S','f') AND `+userNS+` AND `+notExt("pg_class", "c.oid")+`
+	    WHERE c.relkind IN ('r','p','v','m','S','f','c') AND `+userNS+` AND `+notExt("pg_class", "c.oid")+`
 	    UNION ALL SELECT format('%I.%I()', n.nspname, p.proname) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 	    WHERE `+userNS+` AND `+notExt("pg_proc", "p.oid")+`
 	    UNION ALL SELECT format('%I.%I', n.nspname, t.typname) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-	    WHERE t.typtype IN ('e','d') AND `+userNS+` AND `+notExt("pg_type", "t.oid")+` ORDER BY 1`)
+	    WHERE t.typtype IN ('e','d','r') AND `+userNS+` AND `+notExt("pg_type", "t.oid")+`
+	    UNION ALL SELECT format('event trigger %I', evtname) FROM pg_event_trigger e WHERE `+notExt("pg_event_trigger", "e.oid")+`
+	    UNION ALL SELECT 'large object ' || oid FROM pg_largeobject_metadata ORDER BY 1`)
 	if err != nil {
 		return nil, dbErr("listing the target's objects", err)
 	}
@@ -127,19 +184,22 @@ func existingObjects(ctx context.Context, c *pgx.Conn) ([]string, error) {
 }
 
 // dropExisting removes every user object of the target (consented by
-// DropExisting): non-public schemas whole, public object by object.
+// DropExisting): non-public schemas whole, public object by object, then
+// event triggers and large objects.
 func dropExisting(ctx context.Context, c *pgx.Conn) error {
 	stmts, err := queryStrings(ctx, c, `SELECT format('DROP SCHEMA %I CASCADE', n.nspname) FROM pg_namespace n
 	    WHERE `+userNS+` AND n.nspname <> 'public' AND `+notExt("pg_namespace", "n.oid")+`
+	  UNION ALL SELECT format('DROP EVENT TRIGGER IF EXISTS %I', e.evtname) FROM pg_event_trigger e WHERE `+notExt("pg_event_trigger", "e.oid")+`
 	  UNION ALL SELECT format('DROP %s IF EXISTS %I.%I CASCADE', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
-	      WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, n.nspname, c.relname)
+	      WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'c' THEN 'TYPE' ELSE 'TABLE' END, n.nspname, c.relname)
 	    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-	    WHERE n.nspname = 'public' AND c.relkind IN ('r','p','v','m','S','f') AND `+notExt("pg_class", "c.oid")+`
-	  UNION ALL SELECT format('DROP ROUTINE IF EXISTS %s CASCADE', p.oid::regprocedure) FROM pg_proc p
+	    WHERE n.nspname = 'public' AND c.relkind IN ('r','p','v','m','S','f','c') AND `+notExt("pg_class", "c.oid")+`
+	  UNION ALL SELECT format('DROP %s IF EXISTS %s CASCADE', CASE p.prokind WHEN 'a' THEN 'AGGREGATE' ELSE 'ROUTINE' END, p.oid::regprocedure) FROM pg_proc p
 	    JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' AND `+notExt("pg_proc", "p.oid")+`
 	  UNION ALL SELECT format('DROP TYPE IF EXISTS %I.%I CASCADE', n.nspname, t.typname) FROM pg_type t
 	    JOIN pg_namespace n ON n.oid = t.typnamespace
-	    WHERE n.nspname = 'public' AND t.typtype IN ('e','d') AND `+notExt("pg_type", "t.oid"))
+	    WHERE n.nspname = 'public' AND t.typtype IN ('e','d','r') AND `+notExt("pg_type", "t.oid")+`
+	  UNION ALL SELECT format('SELECT pg_catalog.lo_unlink(%s)', oid) FROM pg_largeobject_metadata`)
 	if err != nil {
 		return dbErr("listing objects to drop", err)
 	}
@@ -169,7 +229,7 @@ func (e *Engine) verifyArtifacts(ctx context.Context, src artifact.Source, m *Me
 		data        bool
 	}
 	jobs := []job{{name: FilePreData}, {name: FilePostData}, {name: FileSequences}}
-	for _, t := range m.Tables {
+	for _, t := range m.dataTables() {
 		for _, f := range t.Files {
 			jobs = append(jobs, job{f.Name, t.Ident, f.Rows, true})
 		}

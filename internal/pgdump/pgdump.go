@@ -1,13 +1,16 @@
-// Package pgdump is the native PostgreSQL engine of 3scale-ops: it dumps
-// zync's database consistently (one exported snapshot shared by parallel
-// COPY workers, schema rebuilt from the catalogs) into artifact files that
-// psql can load by hand, and loads them back in parallel (data, then
-// indexes and constraints, then triggers, sequence values and ANALYZE).
+// Package pgdump is the PostgreSQL engine of 3scale-ops: it dumps zync's
+// database consistently — one exported snapshot shared by pg_dump, which
+// writes the schema (pre-data and post-data, in pg_depend order), and by
+// parallel COPY workers, which write the rows — into artifact files that
+// psql can load by hand, and loads them back in parallel (schema, data,
+// then indexes and keys in parallel, then the rest of post-data, sequence
+// values and ANALYZE).
 //
-// It talks to PostgreSQL only through pgx; it never shells out to pg_dump
-// or psql, never imports Kubernetes, the repository or the CLI, never
-// prints, and never puts a password in an error or a log line. Restore
-// touches no table before every artifact has been read back and checked.
+// pg_dump is the only program it runs (schema only, never data, the
+// password in the environment); it never runs psql, never imports
+// Kubernetes, the repository or the CLI, never prints, and never puts a
+// password in an error or a log line. Restore touches no table before
+// every artifact has been read back and checked.
 package pgdump
 
 import (
@@ -16,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 
@@ -30,18 +34,21 @@ import (
 const Component = "zync-postgres"
 
 // FormatVersion is written to the "format" metadata key; Restore refuses
-// artifacts from a newer layout.
-const FormatVersion = 1
+// artifacts from a newer layout. Format 1 held a schema rebuilt from the
+// catalogs (post-data in marked steps); format 2 holds pg_dump's sections
+// and the large objects.
+const FormatVersion = 2
 
 // Artifact file names inside the component.
 const (
-	FilePreData   = "schema/pre-data.sql"  // schemas, extensions, types, functions, sequences, tables, views
-	FilePostData  = "schema/post-data.sql" // keys, indexes, foreign keys, triggers (marked steps)
-	FileSequences = "schema/sequences.sql" // setval for every sequence
-	dataDir       = "data/"                // data/<schema>.<table>.<chunk>.copy (COPY text format)
-	appDump       = "3scale-ops-pgdump"    // application_name of dump sessions
-	appLoad       = "3scale-ops-pgload"    // application_name of load sessions
-	stepMarker    = "-- 3scale-ops step: " // starts every statement of post-data.sql
+	FilePreData      = "schema/pre-data.sql"     // pg_dump --section=pre-data: every object data needs
+	FilePostData     = "schema/post-data.sql"    // pg_dump --section=post-data: keys, indexes, triggers, rules, policies, refreshes
+	FileSequences    = "schema/sequences.sql"    // setval for every sequence, materialized view refreshes, large object comments
+	FileLargeObjects = "data/large-objects.copy" // (oid, bytea) rows, COPY text format
+	dataDir          = "data/"                   // data/<schema>.<table>.<chunk>.copy (COPY text format)
+	appDump          = "3scale-ops-pgdump"       // application_name of dump sessions
+	appLoad          = "3scale-ops-pgload"       // application_name of load sessions
+	stepMarker       = "-- 3scale-ops step: "    // starts every statement of post-data.sql
 )
 
 // Engine dumps and loads one PostgreSQL database.
@@ -60,6 +67,15 @@ type Engine struct {
 	// MaintenanceWorkMem is set on the sessions that build indexes
 	// (default "128MB").
 	MaintenanceWorkMem string
+	// PgDump is the pg_dump binary that writes the schema; empty means
+	// $THREESCALE_OPS_PG_DUMP, then the newest versioned install
+	// (/usr/lib/postgresql/N/bin, /usr/pgsql-N/bin), then PATH. Its major
+	// version must be at least the server's.
+	PgDump string
+	// WithGrants applies the snapshot's GRANT/REVOKE statements on
+	// restore (they are always recorded); by default, as with
+	// --no-owner, the restoring user's privileges are all there is.
+	WithGrants bool
 	// Logger receives progress notes; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -68,7 +84,7 @@ type Engine struct {
 // password for redaction.
 func New(url string) *Engine {
 	redact.AddURL(url)
-	return &Engine{URL: url}
+	return &Engine{URL: url, PgDump: os.Getenv(EnvPgDump)}
 }
 
 // Name implements the component engine contract.
@@ -105,6 +121,12 @@ type Meta struct {
 	LSN              string   `json:"lsn"`
 	Extensions       []string `json:"extensions"`
 	Tables           []Table  `json:"tables"` // in load order (largest first)
+	// Format 2 and later:
+	PgDumpVersion int       `json:"pg_dump_version"`
+	Encoding      string    `json:"encoding"` // of the source database, for creating a missing target
+	Collate       string    `json:"collate"`
+	Ctype         string    `json:"ctype"`
+	LargeObjects  *DataFile `json:"large_objects"` // nil when the database has none
 }
 
 // Table is one dumped table: its COPY column list and its data files.
@@ -127,20 +149,49 @@ type DataFile struct {
 // connect opens a session with application_name app and an empty
 // search_path, so every name the catalogs print is schema-qualified.
 func (e *Engine) connect(ctx context.Context, app string) (*pgx.Conn, error) {
+	c, cfg, err := e.connectDB(ctx, app, "")
+	if err != nil {
+		return nil, connectErr(cfg, err)
+	}
+	return c, nil
+}
+
+// connectDB is connect to database db of the same server ("" = the URL's
+// own); the error is the driver's, unwrapped, for the caller to inspect.
+func (e *Engine) connectDB(ctx context.Context, app, db string) (*pgx.Conn, *pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(e.URL)
 	if err != nil {
-		return nil, errs.New(errs.Usage, "check the zync database URL (--zync-db-url or the zync secret)",
+		return nil, nil, errs.New(errs.Usage, "check the zync database URL (--zync-db-url or the zync secret)",
 			"zync-postgres: invalid connection URL: %s", redact.String(err.Error()))
+	}
+	if db != "" {
+		cfg.Database = db
 	}
 	cfg.RuntimeParams["application_name"] = app
 	cfg.RuntimeParams["search_path"] = ""
-	c, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, errs.Wrap(errs.Failure,
-			fmt.Errorf("zync-postgres: connect to %s/%s: %s", net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)), cfg.Database, redact.String(err.Error())),
-			"check that PostgreSQL is reachable and that the credentials (zync secret or --zync-db-url) are right")
+	if app == appDump {
+		// A row-level security policy must never filter what is dumped:
+		// with row_security off, such a COPY fails instead.
+		cfg.RuntimeParams["row_security"] = "off"
 	}
-	return c, nil
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	return c, cfg, err
+}
+
+func connectErr(cfg *pgx.ConnConfig, err error) error {
+	if cfg == nil {
+		return err
+	}
+	return errs.Wrap(errs.Failure,
+		fmt.Errorf("zync-postgres: connect to %s/%s: %s", net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)), cfg.Database, redact.String(err.Error())),
+		"check that PostgreSQL is reachable and that the credentials (zync secret or --zync-db-url) are right")
+}
+
+// missingDatabase reports a connection refused because the database
+// does not exist.
+func missingDatabase(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "3D000"
 }
 
 // serverLost reports whether err means the session is gone (terminated,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -40,9 +41,9 @@ func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progres
 	if err != nil {
 		return err
 	}
-	prelude, steps, err := parsePostData(bytes.NewReader(post))
+	preSQL, prelude, steps, err := e.schemaSteps(m, pre, post)
 	if err != nil {
-		return errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: %s: %w", FilePostData, err), hintRedo)
+		return errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: %w", err), hintRedo)
 	}
 
 	type loadJob struct {
@@ -58,6 +59,24 @@ func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progres
 			totalBytes += f.Bytes
 			totalRows += f.Rows
 		}
+	}
+	if m.LargeObjects != nil {
+		totalBytes += m.LargeObjects.Bytes
+		totalRows += m.LargeObjects.Rows
+	}
+	task.SetPhase("preflight")
+	first, missing, err := e.openTarget(ctx)
+	if err != nil {
+		return err
+	}
+	err = e.checkTarget(ctx, first, m, missing)
+	if err == nil && missing != "" {
+		task.SetPhase("create")
+		err = createDatabase(ctx, first, missing, m)
+	}
+	first.Close(context.Background())
+	if err != nil {
+		return err
 	}
 	n := max(1, min(e.parallel(), max(len(jobs), 1)))
 	conns := make([]*pgx.Conn, n)
@@ -77,11 +96,7 @@ func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progres
 		}
 	}
 	c := conns[0]
-	task.SetPhase("preflight")
-	if err := e.checkTarget(ctx, c, m); err != nil {
-		return err
-	}
-	if e.DropExisting {
+	if e.DropExisting && missing == "" {
 		task.SetPhase("drop")
 		if err := dropExisting(ctx, c); err != nil {
 			return errs.Wrap(errs.Failure, err, "check that the restoring user owns the target's objects")
@@ -89,7 +104,7 @@ func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progres
 	}
 
 	task.SetPhase("schema")
-	if err := c.PgConn().Exec(ctx, string(pre)).Close(); err != nil {
+	if err := c.PgConn().Exec(ctx, preSQL).Close(); err != nil {
 		return errs.Wrap(errs.Failure, dbErr("loading "+FilePreData+" (nothing was created)", err), "check the target's PostgreSQL version and extensions")
 	}
 
@@ -106,7 +121,7 @@ func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progres
 		if j.freeze {
 			// Same transaction as a TRUNCATE: rows are written frozen and
 			// all-visible, so nothing rewrites them for hint bits later.
-			if err := pc.Exec(ctx, "BEGIN; TRUNCATE "+j.t.Ident).Close(); err != nil {
+			if err := pc.Exec(ctx, "BEGIN; TRUNCATE ONLY "+j.t.Ident).Close(); err != nil {
 				return dbErr("loading table "+j.t.Ident, err)
 			}
 			copySQL += " WITH (FREEZE)"
@@ -132,6 +147,12 @@ func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progres
 	})
 	if err != nil {
 		return err
+	}
+
+	if m.LargeObjects != nil {
+		if err := loadLargeObjects(ctx, c, src, m.LargeObjects, task); err != nil {
+			return err
+		}
 	}
 
 	task.SetPhase("indexes")
@@ -162,6 +183,78 @@ func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progres
 	return nil
 }
 
+// schemaSteps turns the schema files into the pre-data text to run and
+// the post-data steps: pg_dump's sections (format 2, grants only when
+// WithGrants) or the marked steps of format 1.
+func (e *Engine) schemaSteps(m *Meta, pre, post []byte) (string, string, []step, error) {
+	if m.Format < 2 {
+		prelude, steps, err := parsePostData(bytes.NewReader(post))
+		if err != nil {
+			return "", "", nil, fmt.Errorf("%s: %w", FilePostData, err)
+		}
+		return string(pre), prelude, steps, nil
+	}
+	ps, err := parseSection(bytes.NewReader(pre))
+	if err != nil {
+		return "", "", nil, fmt.Errorf("%s: %w", FilePreData, err)
+	}
+	qs, err := parseSection(bytes.NewReader(post))
+	if err != nil {
+		return "", "", nil, fmt.Errorf("%s: %w", FilePostData, err)
+	}
+	var steps []step
+	for _, en := range qs.Entries {
+		if isACL(en) && !e.WithGrants {
+			continue
+		}
+		kind := "serial"
+		if parallelType(en.Type) {
+			kind = stepIndex
+		}
+		steps = append(steps, step{Kind: kind, SQL: keepSessionless(en.SQL)})
+	}
+	return ps.text(e.WithGrants), qs.Prelude, steps, nil
+}
+
+// keepSessionless trims an entry's text; an entry that is only comments
+// and blank lines becomes empty (and is skipped).
+func keepSessionless(sql string) string {
+	for _, l := range strings.Split(sql, "\n") {
+		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "--") {
+			return strings.TrimSpace(sql)
+		}
+	}
+	return ""
+}
+
+// loadLargeObjects creates every large object with its original oid.
+func loadLargeObjects(ctx context.Context, c *pgx.Conn, src artifact.Source, f *DataFile, task *progress.Task) error {
+	r, err := src.Open(ctx, f.Name)
+	if err != nil {
+		return fmt.Errorf("zync-postgres: opening %s: %w", f.Name, err)
+	}
+	defer r.Close()
+	if _, err := c.Exec(ctx, loPrepare); err != nil {
+		return errs.Wrap(errs.Failure, dbErr("preparing the large objects", err), hintPartial)
+	}
+	tag, err := c.PgConn().CopyFrom(ctx, progress.Reader{R: r, Task: task}, loCopyIn)
+	if err != nil {
+		return errs.Wrap(errs.Failure, dbErr("loading "+f.Name, err), hintPartial)
+	}
+	var made int64
+	if err := c.QueryRow(ctx, loCreate).Scan(&made); err != nil {
+		return errs.Wrap(errs.Failure, dbErr("creating the large objects", err), hintPartial)
+	}
+	if _, err := c.Exec(ctx, loDropTable); err != nil {
+		return dbErr("dropping the large objects' load table", err)
+	}
+	if tag.RowsAffected() != f.Rows || made != f.Rows {
+		return errs.New(errs.Mismatch, hintPartial, "zync-postgres: restored %d large objects, the dump wrote %d", made, f.Rows)
+	}
+	task.AddItems(made)
+	return nil
+}
+
 // runSteps builds keys and indexes on every connection at once, then adds
 // foreign keys and triggers one at a time (they lock two tables each).
 func (e *Engine) runSteps(ctx context.Context, conns []*pgx.Conn, prelude string, steps []step) error {
@@ -183,6 +276,9 @@ func (e *Engine) runSteps(ctx context.Context, conns []*pgx.Conn, prelude string
 		}
 	}
 	run := func(ctx context.Context, w int, s step) error {
+		if s.SQL == "" {
+			return nil
+		}
 		if err := conns[w].PgConn().Exec(ctx, s.SQL).Close(); err != nil {
 			return errs.Wrap(errs.Failure, dbErr("post-data step "+firstLine(s.SQL), err), hintPartial)
 		}

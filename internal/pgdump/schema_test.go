@@ -1,0 +1,226 @@
+package pgdump
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/testenv"
+)
+
+// schemaDump is the schema as `pg_dump --schema-only --no-owner --no-acl`
+// prints it (without the per-run \restrict key lines).
+func schemaDump(t *testing.T, dbURL string) string {
+	t.Helper()
+	conn, pw, err := pgDumpTarget(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(testenv.Get(t).PGBin, "pg_dump"), "--schema-only", "--no-owner", "--no-acl", "--dbname="+conn)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+pw)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pg_dump --schema-only: %v", err)
+	}
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(l, `\restrict `) && !strings.HasPrefix(l, `\unrestrict `) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+// sameSchema fails with a unified diff when the schemas differ.
+func sameSchema(t *testing.T, want, got string) {
+	t.Helper()
+	if want == got {
+		return
+	}
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "source.sql"), filepath.Join(dir, "restored.sql")
+	_ = os.WriteFile(a, []byte(want), 0o600)
+	_ = os.WriteFile(b, []byte(got), 0o600)
+	out, _ := exec.Command("diff", "-u", a, b).CombinedOutput()
+	t.Fatalf("restored schema differs from the source (pg_dump --schema-only):\n%s", out)
+}
+
+// missingDatabase returns the URL of a database that does not exist yet
+// on the test server, dropped when the test ends.
+func missingDatabaseURL(t *testing.T) string {
+	t.Helper()
+	env := testenv.Get(t)
+	name := testenv.Unique("t_new_")
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if c, err := pgx.Connect(ctx, env.PostgresURL); err == nil {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(ctx)
+		}
+	})
+	u, _ := url.Parse(env.PostgresURL)
+	u.Path = "/" + name
+	return u.String()
+}
+
+func psqlLoad(t *testing.T, dbURL, file string) {
+	t.Helper()
+	conn, pw, err := pgDumpTarget(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(testenv.Get(t).PGBin, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", file, conn)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+pw)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("psql -f export: %v\n%s", err, out)
+	}
+}
+
+func queryOne(t *testing.T, dbURL, q string) string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var s string
+	if err := c.QueryRow(ctx, q).Scan(&s); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return s
+}
+
+// TestSchemaRestoresExactly restores zync's que objects and the
+// every-object-kind fixture — into an existing empty database and into
+// one the restore must create — and through the export loaded by psql;
+// each time the schema printed by pg_dump and the data must equal the
+// source's.
+func TestSchemaRestoresExactly(t *testing.T) {
+	cases := []struct {
+		name, schema, data string
+		checks             map[string]string // query → expected value, run on source and target
+	}{
+		{"zync que objects", queSchema, queData, map[string]string{
+			`SELECT obj_description('public.que_jobs'::regclass, 'pg_class')`:                                 "7",
+			`SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'public.que_values'::regclass`: "fillfactor=90",
+			`SELECT relpersistence::text FROM pg_class WHERE oid = 'public.que_lockers'::regclass`:            "u",
+			`SELECT public.que_determine_job_state(j) FROM public.que_jobs j WHERE id = 2`:                    "finished",
+		}},
+		{"every object kind", everySchema, everyData, map[string]string{
+			`SELECT convert_from(lo_get(424242), 'UTF8')`:                                                                "a large object",
+			`SELECT obj_description(424242, 'pg_largeobject')`:                                                           "a large object",
+			`SELECT string_agg(mood || '=' || n, ',' ORDER BY mood) FROM app.mv_moods`:                                   "sad=1,ok=1,happy=1",
+			`SELECT ispopulated::text FROM pg_matviews WHERE matviewname = 'mv_never'`:                                   "false",
+			`SELECT relrowsecurity::text || relforcerowsecurity::text FROM pg_class WHERE oid = 'app.tickets'::regclass`: "truetrue",
+			`SELECT names FROM app.v_names`:                                                                              "ann,bob,cid",
+			`SELECT count(*)::text FROM app.events`:                                                                      "3",
+			`SELECT last_value::text FROM app.customers_id_seq`:                                                          "13",
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := testenv.Postgres(t)
+			execSQL(t, src.URL, tc.schema)
+			execSQL(t, src.URL, tc.data)
+			wantSchema := schemaDump(t, src.URL)
+			wantData := fingerprint(t, src.URL)
+			for q, v := range tc.checks {
+				if got := queryOne(t, src.URL, q); got != v {
+					t.Fatalf("fixture: %s = %q, want %q", q, got, v)
+				}
+			}
+			mem := artifact.NewMemory()
+			e := New(src.URL)
+			e.Parallel = 3
+			if err := e.Backup(context.Background(), mem, nil); err != nil {
+				t.Fatalf("backup: %v", err)
+			}
+			check := func(t *testing.T, dst string) {
+				sameSchema(t, wantSchema, schemaDump(t, dst))
+				compareFingerprints(t, wantData, fingerprint(t, dst))
+				for q, v := range tc.checks {
+					if got := queryOne(t, dst, q); got != v {
+						t.Errorf("restored: %s = %q, want %q", q, got, v)
+					}
+				}
+			}
+			t.Run("restore into an empty database", func(t *testing.T) {
+				dst := testenv.Postgres(t)
+				r := New(dst.URL)
+				if err := r.Preflight(context.Background(), mem); err != nil {
+					t.Fatalf("preflight: %v", err)
+				}
+				if err := r.Restore(context.Background(), mem, nil); err != nil {
+					t.Fatalf("restore: %v", err)
+				}
+				check(t, dst.URL)
+			})
+			t.Run("restore creates the database", func(t *testing.T) {
+				dst := missingDatabaseURL(t)
+				r := New(dst)
+				if err := r.Preflight(context.Background(), mem); err != nil {
+					t.Fatalf("preflight of a missing database: %v", err)
+				}
+				if err := r.Restore(context.Background(), mem, nil); err != nil {
+					t.Fatalf("restore: %v", err)
+				}
+				check(t, dst)
+			})
+			t.Run("export loads with psql", func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "export.sql")
+				f, err := os.Create(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := Export(context.Background(), mem, f); err != nil {
+					t.Fatalf("export: %v", err)
+				}
+				f.Close()
+				dst := testenv.Postgres(t)
+				psqlLoad(t, dst.URL, path)
+				check(t, dst.URL)
+			})
+		})
+	}
+}
+
+// TestPgDumpMissingOrTooOldRefusedBeforeData: without a usable pg_dump
+// the backup stops with a usage error naming the versions, before any
+// data file is written.
+func TestPgDumpMissingOrTooOldRefusedBeforeData(t *testing.T) {
+	src := testenv.Postgres(t)
+	execSQL(t, src.URL, queSchema)
+	execSQL(t, src.URL, queData)
+	mem := artifact.NewMemory()
+	e := New(src.URL)
+	e.PgDump = filepath.Join(t.TempDir(), "pg_dump")
+	err := e.Backup(context.Background(), mem, nil)
+	if err == nil || errs.Code(err) != errs.Usage || !strings.Contains(err.Error(), "no pg_dump of version 15 or later") ||
+		!strings.Contains(errs.Hint(err), "postgresql-client-15") {
+		t.Fatalf("want a usage error about the missing pg_dump, got %v (hint %q)", err, errs.Hint(err))
+	}
+	if len(mem.Files()) != 0 {
+		t.Fatalf("files written before the pg_dump check: %v", mem.Files())
+	}
+
+	// The real pg_dump of the test environment is too old for a
+	// PostgreSQL 99 server.
+	real := filepath.Join(testenv.Get(t).PGBin, "pg_dump")
+	e.PgDump = real
+	_, err = e.findPgDump(context.Background(), 99)
+	if err == nil || !strings.Contains(err.Error(), "PostgreSQL 99") || !strings.Contains(err.Error(), real+" is version 15") {
+		t.Fatalf("want a version refusal naming %s, got %v", real, err)
+	}
+	if v, err := parsePgDumpVersion("pg_dump (PostgreSQL) 16.4 (Debian 16.4-1.pgdg120+1)\n"); err != nil || v != 16 {
+		t.Fatalf("parse: %d %v", v, err)
+	}
+}
