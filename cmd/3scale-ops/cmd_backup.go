@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/3scale-ops/3scale-ops/internal/component"
 	"strings"
 	"time"
 
@@ -14,8 +15,9 @@ import (
 
 func backupCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "backup",
-		Usage: "take one consistent snapshot of the installation into the repository",
+		Name:        "backup",
+		Usage:       "take one consistent snapshot of the installation into the repository",
+		Description: "Components:\n" + component.Help(),
 		UsageText: `3scale-ops -n 3scale backup
 3scale-ops -n 3scale backup --components system-mysql,backend-redis --tag reason=pre-upgrade
 3scale-ops --local --system-db-url mysql2://root:PW@db/system -r /backups backup --components system-mysql`,

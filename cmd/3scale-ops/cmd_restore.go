@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/config"
 	"github.com/3scale-ops/3scale-ops/internal/engines"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
@@ -29,9 +30,10 @@ import (
 
 func restoreCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "restore",
-		Usage:     "restore a snapshot in the runbook's order: plan, preflight, quiesce, data, scale back, resync, verify",
-		ArgsUsage: "ID|latest",
+		Name:        "restore",
+		Usage:       "restore a snapshot in the runbook's order: plan, preflight, quiesce, data, scale back, resync, verify",
+		ArgsUsage:   "ID|latest",
+		Description: "Components, in restore order:\n" + component.Help(),
 		UsageText: `3scale-ops -n 3scale restore latest --dry-run
 3scale-ops -n 3scale restore 20261123T020000Z-a1b2c3 --yes
 3scale-ops -n 3scale restore 20261123T020000Z-a1b2c3 --resume --yes

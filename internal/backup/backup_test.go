@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
-	"github.com/3scale-ops/3scale-ops/internal/config"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/repo"
@@ -78,7 +77,7 @@ func TestFailingComponentCommitsNothing(t *testing.T) {
 	}
 	r := localRepo(t, repo.Options{})
 	comps := []Component{
-		storage.New(config.Storage{Kind: "dir", Path: src}, nil, "", storage.Options{}), // a real engine
+		storage.New(storage.Location{Kind: "dir", Path: src}, nil, "", storage.Options{}), // a real engine
 		&genComponent{name: "system-mysql", files: 3, size: 1 << 20, failAfter: 1200 << 10},
 		&genComponent{name: "backend-redis", files: 1, size: 50 << 20, throttle: time.Millisecond},
 	}
@@ -215,7 +214,7 @@ func TestSelect(t *testing.T) {
 	broken := false
 	build := func(n string) (Component, error) {
 		if n == "system-mysql" {
-			return nil, errs.Wrap(errs.Usage, fmt.Errorf("--system-db-url is not set: %w", config.ErrNotConfigured), "give --system-db-url")
+			return nil, errs.Wrap(errs.Usage, fmt.Errorf("--system-db-url is not set: %w", errs.ErrNotConfigured), "give --system-db-url")
 		}
 		if n == "system-storage" && broken {
 			return nil, errs.New(errs.Failure, "", "reading ConfigMap system-environment: forbidden")

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/3scale-ops/3scale-ops/internal/config"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 )
 
@@ -48,7 +47,7 @@ func Select(names, all []string, build Builder, log *slog.Logger) ([]Component, 
 			// here (no flag in --local, no such secret) is left out; any
 			// other failure fails the backup rather than quietly giving
 			// an incomplete snapshot.
-			if !explicit && errors.Is(err, config.ErrNotConfigured) {
+			if !explicit && errors.Is(err, errs.ErrNotConfigured) {
 				log.Warn("leaving out a component this installation does not provide", "component", n, "reason", err.Error())
 				continue
 			}

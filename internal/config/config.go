@@ -17,58 +17,34 @@ import (
 	"os"
 	"strings"
 
+	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/redact"
+	"github.com/3scale-ops/3scale-ops/internal/storage"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Component names, as used on the command line and in snapshots.
+// Component names of the connections (the table is package component).
 const (
-	SystemDB           = "system-mysql"
-	ZyncDB             = "zync-postgres"
-	BackendRedis       = "backend-redis"
-	BackendRedisQueues = "backend-redis-queues"
-	SystemRedis        = "system-redis"
-	SystemStorage      = "system-storage"
+	SystemDB           = component.SystemMySQL
+	ZyncDB             = component.ZyncPostgres
+	BackendRedis       = component.BackendRedis
+	BackendRedisQueues = component.BackendRedisQueues
+	SystemRedis        = component.SystemRedis
+	SystemStorage      = component.SystemStorage
 )
 
-// Storage is where system-storage lives.
-type Storage struct {
-	Kind   string // "dir", "s3" or "pod"
-	Path   string // dir: local directory; pod: path inside the system-app pod
-	S3     S3Location
-	Source string
-}
+// Storage is where system-storage lives (the storage engine's type).
+type Storage = storage.Location
 
 // S3Location is an S3 bucket and prefix with its credentials.
-type S3Location struct {
-	Endpoint  string // host[:port]
-	Bucket    string
-	Prefix    string
-	AccessKey string
-	SecretKey string
-	Region    string
-	Insecure  bool // plain http
-	PathStyle bool
-}
+type S3Location = storage.S3Location
 
 // PodStoragePath is where system-app mounts the system-storage PVC.
-const PodStoragePath = "/opt/system/public/system"
-
-// Redacted describes the storage for display.
-func (s Storage) Redacted() string {
-	switch s.Kind {
-	case "dir":
-		return "dir://" + s.Path
-	case "s3":
-		return "s3://" + s.S3.Endpoint + "/" + s.S3.Bucket + "/" + s.S3.Prefix
-	default:
-		return "pod system-app:" + s.Path
-	}
-}
+const PodStoragePath = storage.PodPath
 
 // Connections is the resolved set. A connection that could not be
 // resolved has its error in Errs; Require reports it only when a command
@@ -170,11 +146,9 @@ type secrets struct {
 
 var errNoKube = errors.New("no Kubernetes in --local mode")
 
-// ErrNotConfigured is wrapped by resolution errors that mean "this
-// installation does not have that component here" (no flag in --local
-// mode, no such secret), as opposed to a failure to read it. A backup of
-// every component leaves such components out; other errors fail it.
-var ErrNotConfigured = errors.New("not configured")
+// ErrNotConfigured is errs.ErrNotConfigured, wrapped by resolution errors
+// that mean "this installation does not have that component here".
+var ErrNotConfigured = errs.ErrNotConfigured
 
 func (s *secrets) get(name string) (*corev1.Secret, error) {
 	if s.kc == nil {

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/config"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/kube"
@@ -47,7 +48,7 @@ type Options struct {
 // Data components, in backup/restore order. Kubernetes object components
 // (secrets, configmaps, apimanager) are added by KubeComponents when a
 // cluster is available.
-var Data = []string{config.SystemDB, config.SystemStorage, config.ZyncDB, "backend-redis", "system-redis"}
+var Data = component.Names(component.Data)
 
 // Build returns the engine of component name. Connection problems of that
 // component (a missing secret, a malformed URL) are returned here, so a
@@ -81,7 +82,7 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 		e := pgdump.New(u)
 		e.DropExisting = o.DropExisting
 		return e, nil
-	case "backend-redis":
+	case component.BackendRedis:
 		if err := c.Require(config.BackendRedis); err != nil {
 			return nil, err
 		}
@@ -90,7 +91,7 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 			return nil, err
 		}
 		cfg := rdb.Config{Component: rdb.BackendRedis, Server: srv, SkipQueues: o.SkipQueues, Mode: o.RedisMode,
-			Overwrite: o.DropExisting, Logger: o.Logger, File: o.RedisFile["backend-redis"], Journal: o.RedisJournal["backend-redis"]}
+			Overwrite: o.DropExisting, Logger: o.Logger, File: o.RedisFile[component.BackendRedis], Journal: o.RedisJournal[component.BackendRedis]}
 		if !o.SkipQueues {
 			// A queue server that cannot be resolved must not silently
 			// become "db 1 of the storage server".
@@ -107,7 +108,7 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 			cfg.Queues = q
 		}
 		return rdb.New(cfg)
-	case "system-redis":
+	case component.SystemRedis:
 		if err := c.Require(config.SystemRedis); err != nil {
 			return nil, err
 		}
@@ -116,12 +117,12 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 			return nil, err
 		}
 		return rdb.New(rdb.Config{Component: rdb.SystemRedis, Server: srv, SkipQueues: o.SkipQueues, Mode: o.RedisMode,
-			Overwrite: o.DropExisting, Logger: o.Logger, File: o.RedisFile["system-redis"], Journal: o.RedisJournal["system-redis"]})
+			Overwrite: o.DropExisting, Logger: o.Logger, File: o.RedisFile[component.SystemRedis], Journal: o.RedisJournal[component.SystemRedis]})
 	case config.SystemStorage:
 		if err := c.Require(config.SystemStorage); err != nil {
 			return nil, err
 		}
-		return storage.New(c.SystemStorage, kc, c.Namespace, storage.Options{Overwrite: o.DropExisting, Logger: o.Logger}), nil
+		return storage.New(c.SystemStorage, StoragePods(kc, c.Namespace), c.Namespace, storage.Options{Overwrite: o.DropExisting, Logger: o.Logger}), nil
 	}
 	if b, ok := kubeBuilders[name]; ok {
 		if kc == nil {
@@ -156,7 +157,7 @@ func Export(ctx context.Context, name string, src artifact.Source, w io.Writer) 
 		return pgdump.Export(ctx, src, w)
 	case config.SystemStorage:
 		return storage.Export(ctx, src, w)
-	case "backend-redis", "system-redis":
+	case component.BackendRedis, component.SystemRedis:
 		return exportFile(ctx, src, w, "dump.rdb")
 	}
 	if _, ok := kubeBuilders[name]; ok {

@@ -19,6 +19,12 @@ const (
 	Locked   = 4 // another run holds the repository or restore lock
 )
 
+// ErrNotConfigured is wrapped by errors that mean "this installation does
+// not provide this component here" (no flag in --local mode, no such
+// secret), as opposed to a failure to read it. A backup of every
+// component leaves such components out; other errors fail it.
+var ErrNotConfigured = errors.New("not configured")
+
 // Error is an error with an exit code and an optional hint (what to do next).
 type Error struct {
 	Code int

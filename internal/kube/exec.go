@@ -40,6 +40,37 @@ func (e *ExitError) Error() string {
 	return msg
 }
 
+// ExitCode is the command's exit status.
+func (e *ExitError) ExitCode() int { return e.Code }
+
+// PodExec runs commands in one container of one pod: the exec interface
+// the engines take (storage.Pod) without importing Kubernetes.
+type PodExec struct {
+	Config    *rest.Config
+	Namespace string
+	Pod       string
+	Container string
+}
+
+// Name is the pod's name.
+func (p *PodExec) Name() string { return p.Pod }
+
+// Exec runs command in the container (see Exec); a non-zero exit is an
+// *ExitError.
+func (p *PodExec) Exec(ctx context.Context, command []string, stdin io.Reader, stdout io.Writer) error {
+	return Exec(ctx, p.Config, p.Namespace, p.Pod, p.Container, command, stdin, stdout, nil)
+}
+
+// WorkloadExec finds a running pod of workload (FindPod) and returns the
+// exec handle of its container.
+func (c *Clients) WorkloadExec(ctx context.Context, namespace, workload, container string) (*PodExec, error) {
+	p, err := FindPod(ctx, c.Typed, namespace, workload)
+	if err != nil {
+		return nil, err
+	}
+	return &PodExec{Config: c.Config, Namespace: namespace, Pod: p.Name, Container: container}, nil
+}
+
 // stderrTailSize bounds the stderr kept for an ExitError.
 const stderrTailSize = 2048
 

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
@@ -30,9 +31,9 @@ import (
 
 // Component names.
 const (
-	Secrets    = "secrets"
-	ConfigMaps = "configmaps"
-	APIManager = "apimanager"
+	Secrets    = component.Secrets
+	ConfigMaps = component.ConfigMaps
+	APIManager = component.APIManager
 )
 
 // Components lists the components of this package in restore order.

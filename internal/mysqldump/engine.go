@@ -22,13 +22,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/redact"
 	"github.com/go-sql-driver/mysql"
 )
 
 // Component is the snapshot component this engine backs up.
-const Component = "system-mysql"
+const Component = component.SystemMySQL
 
 // MetaKey is the metadata key (artifact.Sink.Set) holding Meta.
 const MetaKey = "mysql"

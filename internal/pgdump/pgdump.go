@@ -26,12 +26,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/redact"
 )
 
 // Component is the name of the component this engine backs up.
-const Component = "zync-postgres"
+const Component = component.ZyncPostgres
 
 // FormatVersion is written to the "format" metadata key; Restore refuses
 // artifacts from a newer layout. Format 1 held a schema rebuilt from the

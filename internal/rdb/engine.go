@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/redact"
 	"github.com/redis/go-redis/v9"
@@ -17,8 +18,8 @@ import (
 
 // Component names.
 const (
-	BackendRedis = "backend-redis"
-	SystemRedis  = "system-redis"
+	BackendRedis = component.BackendRedis
+	SystemRedis  = component.SystemRedis
 )
 
 // Restore modes.

@@ -3,6 +3,8 @@ package repo
 import (
 	"fmt"
 	"strings"
+
+	"github.com/3scale-ops/3scale-ops/internal/component"
 )
 
 // Readme renders README.txt: how to restore the snapshot by hand with
@@ -46,7 +48,7 @@ func Readme(m *Manifest, location string) []byte {
 		p("   Below, DECODE stands for `%s`.\n\n", decode)
 	}
 	p("2. Components, in the order of the restore runbook\n\n")
-	order := []string{"secrets", "configmaps", "apimanager", "system-mysql", "system-storage", "zync-postgres", "backend-redis", "system-redis"}
+	order := component.Restorable()
 	seen := map[string]bool{}
 	for _, name := range order {
 		if c := m.Component(name); c != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/kubeobjects"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
@@ -70,12 +71,11 @@ type Options struct {
 	PodSteps map[string]string
 }
 
-// dataOrder is the runbook order of the data components.
-var dataOrder = []string{StepSecrets, StepConfigMaps, StepAPIManager, StepSystemMySQL, StepStorage,
-	StepZyncPostgres, StepBackendRedis, StepSystemRedis}
+// dataOrder is the runbook order of the restorable components.
+var dataOrder = component.Restorable()
 
 // metaComponents hold no restorable data of their own.
-var metaComponents = map[string]bool{"verify": true}
+var metaComponents = map[string]bool{component.Verify: true}
 
 // rolloutAfterRestore are the workloads the guide rolls out after a restore.
 var rolloutAfterRestore = []string{"backend-worker", "system-app", "system-sidekiq", "system-sphinx", "system-searchd"}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 )
 
@@ -23,14 +24,14 @@ import (
 const (
 	StepPreflight    = "preflight"
 	StepQuiesce      = "quiesce"
-	StepSecrets      = "secrets"
-	StepConfigMaps   = "configmaps"
-	StepAPIManager   = "apimanager"
-	StepSystemMySQL  = "system-mysql"
-	StepStorage      = "system-storage"
-	StepZyncPostgres = "zync-postgres"
-	StepBackendRedis = "backend-redis"
-	StepSystemRedis  = "system-redis"
+	StepSecrets      = component.Secrets
+	StepConfigMaps   = component.ConfigMaps
+	StepAPIManager   = component.APIManager
+	StepSystemMySQL  = component.SystemMySQL
+	StepStorage      = component.SystemStorage
+	StepZyncPostgres = component.ZyncPostgres
+	StepBackendRedis = component.BackendRedis
+	StepSystemRedis  = component.SystemRedis
 	StepScaleBack    = "scale-back"
 	StepRollout      = "rollout"
 	StepZyncResync   = "zync-resync"

@@ -9,17 +9,21 @@ import (
 	"strings"
 
 	"github.com/3scale-ops/3scale-ops/internal/errs"
-	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
-	corev1 "k8s.io/api/core/v1"
 )
 
-func (e *Engine) pod(ctx context.Context) (*corev1.Pod, error) {
-	if e.kc == nil {
+func (e *Engine) pod(ctx context.Context) (Pod, error) {
+	if e.pods == nil {
 		return nil, errs.UsageError("pass --system-storage dir:///PATH or s3://HOST/BUCKET/PREFIX, or run with Kubernetes access",
 			"system-storage: pod mode needs Kubernetes (it execs into %s)", e.opts.Workload)
 	}
-	return kube.FindPod(ctx, e.kc.Typed, e.ns, e.opts.Workload)
+	return e.pods(ctx, e.opts.Workload, e.opts.Container)
+}
+
+// exitErr reports whether err says the command ran and exited non-zero.
+func exitErr(err error) bool {
+	var ee interface{ ExitCode() int }
+	return errors.As(err, &ee)
 }
 
 func (e *Engine) execErr(pod string, what string, err error) error {
@@ -35,7 +39,7 @@ func (e *Engine) backupPod(ctx context.Context, w io.Writer, task *progress.Task
 	if err != nil {
 		return err
 	}
-	meta.Pod = pod.Name
+	meta.Pod = pod.Name()
 	pr, pw := io.Pipe()
 	type result struct {
 		st  Stats
@@ -51,20 +55,18 @@ func (e *Engine) backupPod(ctx context.Context, w io.Writer, task *progress.Task
 		done <- result{st, err}
 	}()
 	cmd := []string{"tar", "-C", e.loc.Path, "-cf", "-", "."}
-	err = kube.Exec(ctx, e.kc.Config, e.ns, pod.Name, e.opts.Container, cmd, nil,
-		io.MultiWriter(progress.Writer{W: w, Task: task}, pw), nil)
+	err = pod.Exec(ctx, cmd, nil, io.MultiWriter(progress.Writer{W: w, Task: task}, pw))
 	if err != nil {
 		pw.CloseWithError(io.ErrUnexpectedEOF)
 	} else {
 		pw.Close()
 	}
 	res := <-done
-	var ee *kube.ExitError
-	if errors.As(err, &ee) || (err != nil && res.err == nil) {
-		return e.execErr(pod.Name, "archive", err)
+	if exitErr(err) || (err != nil && res.err == nil) {
+		return e.execErr(pod.Name(), "archive", err)
 	}
 	if res.err != nil {
-		return e.execErr(pod.Name, "archive", res.err)
+		return e.execErr(pod.Name(), "archive", res.err)
 	}
 	meta.setStats(res.st)
 	return nil
@@ -91,8 +93,8 @@ func (e *Engine) restorePod(ctx context.Context, r io.Reader, task *progress.Tas
 		feedErr <- err
 	}()
 	cmd := []string{"tar", "-xf", "-", "-C", e.loc.Path}
-	err = kube.Exec(ctx, e.kc.Config, e.ns, pod.Name, e.opts.Container, cmd, pr, nil, nil)
-	pr.CloseWithError(fmt.Errorf("tar in pod %s ended", pod.Name))
+	err = pod.Exec(ctx, cmd, pr, nil)
+	pr.CloseWithError(fmt.Errorf("tar in pod %s ended", pod.Name()))
 	ferr := <-feedErr
 	// A bad archive (code usage/mismatch) is the cause even when it made the
 	// remote tar fail; otherwise the remote side's failure comes first.
@@ -100,7 +102,7 @@ func (e *Engine) restorePod(ctx context.Context, r io.Reader, task *progress.Tas
 		return ferr
 	}
 	if err != nil {
-		return e.execErr(pod.Name, "extract into", err)
+		return e.execErr(pod.Name(), "extract into", err)
 	}
 	return ferr
 }
@@ -145,9 +147,9 @@ func (e *Engine) podEmpty(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	var out strings.Builder
-	err = kube.Exec(ctx, e.kc.Config, e.ns, pod.Name, e.opts.Container, []string{"ls", "-A", e.loc.Path}, nil, &out, nil)
+	err = pod.Exec(ctx, []string{"ls", "-A", e.loc.Path}, nil, &out)
 	if err != nil {
-		return false, e.execErr(pod.Name, "list", err)
+		return false, e.execErr(pod.Name(), "list", err)
 	}
 	return strings.TrimSpace(out.String()) == "", nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/config"
+	"github.com/3scale-ops/3scale-ops/internal/engines"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/kube/kubetest"
@@ -160,7 +161,7 @@ func podEnv(t *testing.T, dir string) (*kube.Clients, string, *kubetest.Server) 
 func TestPodRoundTrip(t *testing.T) {
 	src := makeTree(t)
 	kc, ns, srv := podEnv(t, src)
-	mem, meta := backup(t, storage.New(config.Storage{Kind: "pod"}, kc, ns, storage.Options{}))
+	mem, meta := backup(t, storage.New(config.Storage{Kind: "pod"}, engines.StoragePods(kc, ns), ns, storage.Options{}))
 	if meta.Files != 6 || meta.Symlinks != 2 || meta.Pod != "system-app-1-x7k2p" {
 		t.Fatalf("meta = %+v", meta)
 	}
@@ -176,7 +177,7 @@ func TestPodRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	kc2, ns2, srv2 := podEnv(t, dst)
-	e := storage.New(config.Storage{Kind: "pod"}, kc2, ns2, storage.Options{})
+	e := storage.New(config.Storage{Kind: "pod"}, engines.StoragePods(kc2, ns2), ns2, storage.Options{})
 	ctx := context.Background()
 	if err := e.Preflight(ctx, mem); err != nil {
 		t.Fatalf("preflight: %v", err)
@@ -196,7 +197,7 @@ func TestPodRoundTrip(t *testing.T) {
 
 func TestPodTarFails(t *testing.T) {
 	kc, ns, _ := podEnv(t, filepath.Join(t.TempDir(), "missing"))
-	err := storage.New(config.Storage{Kind: "pod"}, kc, ns, storage.Options{}).Backup(context.Background(), artifact.NewMemory(), nil)
+	err := storage.New(config.Storage{Kind: "pod"}, engines.StoragePods(kc, ns), ns, storage.Options{}).Backup(context.Background(), artifact.NewMemory(), nil)
 	var ee *kube.ExitError
 	if err == nil || !strings.Contains(err.Error(), ns+"/system-app-1-x7k2p") || !strings.Contains(err.Error(), "code 2") ||
 		!asExit(err, &ee) || errs.Hint(err) == "" {
@@ -210,7 +211,7 @@ func TestPodRestoreRefusesUnsafeArchive(t *testing.T) {
 	_ = exec.Command("mkdir", dst).Run()
 	kc, ns, srv := podEnv(t, dst)
 	data := makeTar(t, entry{name: "ok.txt", typ: '0', data: "fine"}, entry{name: "../evil.txt", typ: '0', data: "pwned"})
-	err := storage.New(config.Storage{Kind: "pod"}, kc, ns, storage.Options{}).Restore(context.Background(), artifactWith(t, data, 1), nil)
+	err := storage.New(config.Storage{Kind: "pod"}, engines.StoragePods(kc, ns), ns, storage.Options{}).Restore(context.Background(), artifactWith(t, data, 1), nil)
 	if err == nil || !strings.Contains(err.Error(), "refusing the archive") {
 		t.Fatalf("err = %v", err)
 	}

@@ -20,14 +20,13 @@ import (
 	"log/slog"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
-	"github.com/3scale-ops/3scale-ops/internal/config"
+	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
-	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 )
 
 // Component is the component name in snapshots and on the command line.
-const Component = "system-storage"
+const Component = component.SystemStorage
 
 // FileName and MetaKey are what a backup writes into the sink.
 const (
@@ -45,10 +44,60 @@ type Options struct {
 	Logger    *slog.Logger
 }
 
+// Location is where system-storage lives.
+type Location struct {
+	Kind   string // "dir", "s3" or "pod"
+	Path   string // dir: local directory; pod: path inside the system-app pod
+	S3     S3Location
+	Source string // where the location was found (flag, secret), for display
+}
+
+// S3Location is an S3 bucket and prefix with its credentials.
+type S3Location struct {
+	Endpoint  string // host[:port]
+	Bucket    string
+	Prefix    string
+	AccessKey string
+	SecretKey string
+	Region    string
+	Insecure  bool // plain http
+	PathStyle bool
+}
+
+// PodPath is where system-app mounts the system-storage PVC.
+const PodPath = "/opt/system/public/system"
+
+// Redacted describes the location for display.
+func (s Location) Redacted() string {
+	switch s.Kind {
+	case "dir":
+		return "dir://" + s.Path
+	case "s3":
+		return "s3://" + s.S3.Endpoint + "/" + s.S3.Bucket + "/" + s.S3.Prefix
+	default:
+		return "pod system-app:" + s.Path
+	}
+}
+
+// Pod runs commands in the container that mounts the storage (pod mode).
+// The Kubernetes layer implements it (internal/kube.PodExec, through
+// internal/engines); this package never talks to Kubernetes itself.
+type Pod interface {
+	// Name is the pod's name, for messages and the metadata.
+	Name() string
+	// Exec runs command, streaming stdin (nil: none) to it and its stdout
+	// to stdout (nil: discarded). A command that ran and exited non-zero
+	// is an error with an ExitCode() int method.
+	Exec(ctx context.Context, command []string, stdin io.Reader, stdout io.Writer) error
+}
+
+// PodFinder returns a running pod of workload, to exec in container.
+type PodFinder func(ctx context.Context, workload, container string) (Pod, error)
+
 // Engine backs up and restores system-storage at one location.
 type Engine struct {
-	loc  config.Storage
-	kc   *kube.Clients
+	loc  Location
+	pods PodFinder
 	ns   string
 	opts Options
 	log  *slog.Logger
@@ -66,9 +115,9 @@ type Meta struct {
 	Skipped  int64  `json:"skipped,omitempty"`
 }
 
-// New returns the engine for loc. kc is needed only for pod mode (nil
-// otherwise), namespace is the 3scale namespace.
-func New(loc config.Storage, kc *kube.Clients, namespace string, opts Options) *Engine {
+// New returns the engine for loc. pods is needed only for pod mode (nil
+// otherwise: no Kubernetes), namespace is the 3scale namespace.
+func New(loc Location, pods PodFinder, namespace string, opts Options) *Engine {
 	if opts.Workload == "" {
 		opts.Workload = "system-app"
 	}
@@ -76,13 +125,13 @@ func New(loc config.Storage, kc *kube.Clients, namespace string, opts Options) *
 		opts.Container = "system-master"
 	}
 	if loc.Kind == "pod" && loc.Path == "" {
-		loc.Path = config.PodStoragePath
+		loc.Path = PodPath
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Engine{loc: loc, kc: kc, ns: namespace, opts: opts, log: log}
+	return &Engine{loc: loc, pods: pods, ns: namespace, opts: opts, log: log}
 }
 
 // Name implements the engine contract.

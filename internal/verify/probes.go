@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/gateway/backend"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/redact"
@@ -29,7 +30,7 @@ import (
 )
 
 // Component is the snapshot component holding the probes.
-const Component = "verify"
+const Component = component.Verify
 
 // Probe is one recorded authorization.
 type Probe struct {
