@@ -1,3 +1,5 @@
 package backend
 
-var authrepCases, reportCases, oauthCases []smCase
+var authrepCases = authrepCasesAll()
+
+var oauthCases []smCase

@@ -29,6 +29,12 @@ func (b *Backend) record(ctx context.Context, sid, aid string, usage map[string]
 func (b *Backend) queueRecord(ctx context.Context, pipe redis.Pipeliner, sid, aid string, usage map[string]usageValue, code string, at time.Time) {
 	wrote := false
 	bump := func(key string, u usageValue, p Period) {
+		if u.set && u.n == 0 {
+			// "#0" leaves no counter behind: apisonator deletes the key
+			// rather than storing a zero.
+			pipe.Del(ctx, key)
+			return
+		}
 		if u.set {
 			pipe.Set(ctx, key, u.n, 0)
 		} else {

@@ -23,10 +23,11 @@ type Transaction struct {
 }
 
 // reportWindow bounds the timestamps a report may carry (older or newer
-// transactions are dropped, as apisonator's report job does).
+// transactions are dropped, as apisonator's report job does with its
+// REPORT_DEADLINE_PAST and REPORT_DEADLINE_FUTURE: one day, one hour).
 const (
 	reportMaxAge    = 24 * time.Hour
-	reportMaxFuture = 24 * time.Hour
+	reportMaxFuture = time.Hour
 )
 
 var txKeyRe = regexp.MustCompile(`^transactions\[([^\]]*)\](.*)$`)
@@ -172,12 +173,10 @@ func (b *Backend) Report(ctx context.Context, sid string, txs []Transaction, ext
 		if err != nil {
 			return err
 		}
+		// A timestamp that cannot be read means "now", as apisonator's
+		// Transaction#timestamp= does.
 		at := now
-		if t.Timestamp != "" {
-			ts, ok := parseTimestamp(t.Timestamp)
-			if !ok {
-				return newErr(400, "bad_request", "transaction timestamp \""+t.Timestamp+"\" is invalid")
-			}
+		if ts, ok := parseTimestamp(t.Timestamp); ok {
 			if now.Sub(ts) > reportMaxAge {
 				return newErr(403, "transaction_timestamp_too_old", "reporting transactions older than "+itoa(int64(reportMaxAge.Seconds()))+" seconds is not allowed")
 			}
@@ -199,14 +198,23 @@ func (b *Backend) Report(ctx context.Context, sid string, txs []Transaction, ext
 	return err
 }
 
-// parseTimestamp accepts a UNIX timestamp or "YYYY-MM-DD HH:MM:SS" with an
-// optional "+HH:MM"/"-HH:MM" offset (UTC without one).
+// parseTimestamp accepts a UNIX timestamp, or a date ("YYYY-MM-DD" or
+// "YYYY/MM/DD") with an optional "HH:MM:SS" and an optional "+HH:MM",
+// "+HHMM" or "UTC" zone (UTC without one) — the forms apisonator's
+// Time.parse_to_utc is given in practice.
 func parseTimestamp(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, false
+	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return time.Unix(n, 0).UTC(), true
 	}
-	for _, f := range []string{"2006-01-02 15:04:05 -07:00", "2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05"} {
+	s = strings.ReplaceAll(s, "/", "-")
+	if strings.HasSuffix(s, " UTC") {
+		s = strings.TrimSuffix(s, " UTC")
+	}
+	for _, f := range []string{"2006-01-02 15:04:05 -07:00", "2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05", "2006-01-02T15:04:05Z07:00", "2006-01-02"} {
 		if t, err := time.Parse(f, s); err == nil {
 			return t.UTC(), true
 		}
