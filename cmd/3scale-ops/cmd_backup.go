@@ -109,6 +109,7 @@ type snapshotSummary struct {
 	End        time.Time          `json:"end,omitzero"`
 	Size       int64              `json:"size"`
 	Encrypted  bool               `json:"encrypted"`
+	Damaged    string             `json:"damaged,omitempty"` // why the snapshot cannot be read
 	Tags       map[string]string  `json:"tags,omitempty"`
 	Components []componentSummary `json:"components"`
 }

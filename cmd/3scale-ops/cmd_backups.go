@@ -46,6 +46,7 @@ func backupsCommand() *cli.Command {
 					&cli.IntFlag{Name: "keep-weekly", EnvVars: []string{"THREESCALE_OPS_KEEP_WEEKLY"}, Usage: "keep the newest snapshot of each of the last N weeks"},
 					&cli.IntFlag{Name: "keep-monthly", EnvVars: []string{"THREESCALE_OPS_KEEP_MONTHLY"}, Usage: "keep the newest snapshot of each of the last N months"},
 					&cli.BoolFlag{Name: "dry-run", Usage: "print what would be kept and removed"},
+					&cli.BoolFlag{Name: "forget-damaged", Usage: "also remove snapshots whose manifest cannot be read or verified (without it, one such snapshot makes prune remove nothing)"},
 					&cli.BoolFlag{Name: "unlock-stale", EnvVars: []string{"THREESCALE_OPS_UNLOCK_STALE"}, Usage: "remove repository locks that are stale"},
 				}, Action: backupsPrune},
 		},
@@ -58,30 +59,30 @@ func backupsList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	snaps, err := r.Snapshots(c.Context)
+	snaps, _, err := r.Catalog(c.Context)
 	if err != nil {
 		return err
 	}
 	list := []snapshotSummary{}
-	warned := false
+	var damaged []string
 	for _, s := range snaps {
-		if !s.Complete {
-			continue
-		}
-		m, err := r.LoadManifest(c.Context, s.ID)
-		if err != nil {
-			if errs.Code(err) != errs.Usage || !r.Encrypted() {
-				return err
-			}
-			// Encrypted without the key: what the listing itself tells.
-			if !warned {
-				g.warnf("%s; showing ids and sizes only", err)
-				warned = true
-			}
+		switch {
+		case s.Readable():
+			list = append(list, summary(s.Manifest, ""))
+		case s.NoKey:
 			list = append(list, snapshotSummary{ID: s.ID, Time: s.Time, Size: s.Size, Encrypted: true, Components: []componentSummary{}})
-			continue
+		default:
+			list = append(list, snapshotSummary{ID: s.ID, Time: s.Time, Size: s.Size, Encrypted: r.Encrypted(),
+				Damaged: s.Damage, Components: []componentSummary{}})
+			damaged = append(damaged, s.ID)
 		}
-		list = append(list, summary(m, ""))
+	}
+	if r.Encrypted() && len(snaps) > 0 && snaps[0].NoKey {
+		g.warnf("repository %s is encrypted and no key was given: showing ids and sizes only", r.Location())
+	}
+	if len(damaged) > 0 {
+		g.warnf("%d snapshot(s) cannot be read and are listed as DAMAGED (%s): do not count on them; `3scale-ops backups verify` tells more",
+			len(damaged), strings.Join(damaged, ", "))
 	}
 	if g.JSON() {
 		return g.printJSON(list)
@@ -101,9 +102,13 @@ func backupsList(c *cli.Context) error {
 		if s.Encrypted {
 			enc = "yes"
 		}
-		rows = append(rows, []string{s.ID, s.Time.Local().Format("2006-01-02 15:04:05"), humanBytes(s.Size), strings.Join(comps, ","), strings.Join(tags, ","), enc})
+		status := "ok"
+		if s.Damaged != "" {
+			status = "DAMAGED: " + s.Damaged
+		}
+		rows = append(rows, []string{s.ID, s.Time.Local().Format("2006-01-02 15:04:05"), humanBytes(s.Size), strings.Join(comps, ","), strings.Join(tags, ","), enc, status})
 	}
-	table(g.Stdout, []string{"ID", "TIME", "SIZE", "COMPONENTS", "TAGS", "ENCRYPTED"}, rows)
+	table(g.Stdout, []string{"ID", "TIME", "SIZE", "COMPONENTS", "TAGS", "ENCRYPTED", "STATUS"}, rows)
 	return nil
 }
 
@@ -351,34 +356,42 @@ func backupsPrune(c *cli.Context) error {
 		}
 		defer lock.Release(context.WithoutCancel(ctx))
 	}
-	res, err := r.Prune(ctx, p, dry)
-	if err != nil {
-		return err
+	res, perr := r.Prune(ctx, p, repo.PruneOptions{DryRun: dry, ForgetDamaged: c.Bool("forget-damaged")})
+	if res == nil {
+		return perr
 	}
 	if g.JSON() {
-		return g.printJSON(res)
+		if err := g.printJSON(res); err != nil {
+			return err
+		}
+		return perr
+	}
+	verb := func(s string) string {
+		if res.Blocked != "" {
+			return "keep (blocked)"
+		}
+		if dry {
+			return "would " + s
+		}
+		return s
 	}
 	rows := [][]string{}
 	for _, d := range res.Decisions {
 		action := "keep"
 		if !d.Keep {
-			action = "remove"
-			if dry {
-				action = "would remove"
-			}
+			action = verb("remove")
 		}
 		rows = append(rows, []string{action, d.ID, strings.Join(d.Reasons, ", ")})
 	}
+	for _, d := range res.Damaged {
+		rows = append(rows, []string{verb("remove"), d.ID, "DAMAGED: " + d.Reason})
+	}
 	for _, s := range res.Incomplete {
-		action := "remove"
-		if dry {
-			action = "would remove"
-		}
-		rows = append(rows, []string{action, s.ID, "incomplete (no manifest): a backup that never finished, " + humanBytes(s.Size)})
+		rows = append(rows, []string{verb("remove"), s.ID, "incomplete (no manifest): a backup that never finished, " + humanBytes(s.Size)})
 	}
 	table(g.Stdout, []string{"ACTION", "SNAPSHOT", "WHY"}, rows)
-	if !dry {
+	if !dry && perr == nil {
 		g.printf("removed %d snapshot(s)\n", len(res.Removed))
 	}
-	return nil
+	return perr
 }

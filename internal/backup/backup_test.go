@@ -197,7 +197,7 @@ func TestS3ServerKilledMidBackup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.Prune(ctx, repo.Policy{Last: 10}, false)
+	res, err := r.Prune(ctx, repo.Policy{Last: 10}, repo.PruneOptions{})
 	_ = lock.Release(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -3,37 +3,83 @@ package repo
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"github.com/3scale-ops/3scale-ops/internal/errs"
 )
+
+// PruneOptions change how Prune treats what it finds.
+type PruneOptions struct {
+	DryRun bool
+	// ForgetDamaged removes snapshots whose manifest cannot be read or
+	// verified; without it, one such snapshot makes Prune remove nothing.
+	ForgetDamaged bool
+}
+
+// DamagedSnapshot is a committed snapshot whose manifest cannot be used.
+type DamagedSnapshot struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+}
 
 // PruneResult reports what Prune kept and removed.
 type PruneResult struct {
-	DryRun     bool          `json:"dry_run"`
-	Decisions  []Decision    `json:"decisions"`
-	Incomplete []SnapshotRef `json:"incomplete"` // snapshot directories without a manifest
-	Removed    []string      `json:"removed"`
+	DryRun     bool              `json:"dry_run"`
+	Decisions  []Decision        `json:"decisions"`
+	Damaged    []DamagedSnapshot `json:"damaged"`
+	Incomplete []SnapshotRef     `json:"incomplete"` // snapshot directories without a manifest
+	Removed    []string          `json:"removed"`
+	// Blocked says why nothing was removed; "" when prune went ahead.
+	Blocked string `json:"blocked,omitempty"`
 }
 
-// Prune applies the policy to the committed snapshots and removes those it
-// does not keep, and removes snapshot directories that have no manifest
-// (backups that never completed). The caller must hold the exclusive lock
-// unless dryRun is set.
-func (r *Repository) Prune(ctx context.Context, p Policy, dryRun bool) (*PruneResult, error) {
-	snaps, err := r.Snapshots(ctx)
+// Prune applies the policy to the readable snapshots (only they count as
+// kept), removes those it does not keep, and removes snapshot directories
+// that have no manifest (backups that never completed). While any
+// committed snapshot is damaged it removes nothing and returns an
+// errs.Mismatch error saying why, unless ForgetDamaged is set, which
+// removes the damaged ones too. The caller must hold the exclusive lock
+// unless DryRun is set.
+func (r *Repository) Prune(ctx context.Context, p Policy, o PruneOptions) (*PruneResult, error) {
+	if r.Encrypted() && len(r.ids) == 0 {
+		return nil, errs.New(errs.Usage,
+			"give the repository's passphrase (--password-file or THREESCALE_OPS_PASSWORD) or an age identity (--identity-file)",
+			"repository %s is encrypted: prune needs its key to tell readable snapshots from damaged or forged ones", r.Location())
+	}
+	snaps, incomplete, err := r.Catalog(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res := &PruneResult{DryRun: dryRun, Removed: []string{}, Incomplete: []SnapshotRef{}}
-	var complete []SnapshotRef
+	res := &PruneResult{DryRun: o.DryRun, Removed: []string{}, Incomplete: []SnapshotRef{}, Damaged: []DamagedSnapshot{}}
+	res.Incomplete = append(res.Incomplete, incomplete...)
+	var readable []SnapshotRef
 	for _, s := range snaps {
-		if s.Complete {
-			complete = append(complete, s)
+		if s.Readable() {
+			readable = append(readable, s.SnapshotRef)
 		} else {
-			res.Incomplete = append(res.Incomplete, s)
+			res.Damaged = append(res.Damaged, DamagedSnapshot{ID: s.ID, Reason: s.Damage})
 		}
 	}
-	res.Decisions = ApplyPolicy(complete, p)
-	if dryRun {
+	res.Decisions = ApplyPolicy(readable, p)
+	if len(res.Damaged) > 0 && !o.ForgetDamaged {
+		ids := make([]string, len(res.Damaged))
+		for i, d := range res.Damaged {
+			ids[i] = d.ID
+		}
+		res.Blocked = fmt.Sprintf("%d snapshot(s) cannot be read (%s): nothing is removed while a snapshot prune decides on is damaged",
+			len(ids), strings.Join(ids, ", "))
+		return res, errs.New(errs.Mismatch,
+			"check the repository's storage and `3scale-ops backups verify`; to remove the damaged snapshots and prune the rest, run prune with --forget-damaged",
+			"prune: %s", res.Blocked)
+	}
+	if o.DryRun {
 		return res, nil
+	}
+	for _, d := range res.Damaged {
+		if err := r.DeleteSnapshot(ctx, d.ID); err != nil {
+			return res, fmt.Errorf("prune: remove damaged snapshot %s: %w", d.ID, err)
+		}
+		res.Removed = append(res.Removed, d.ID)
 	}
 	for _, d := range res.Decisions {
 		if d.Keep {

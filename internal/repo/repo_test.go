@@ -360,7 +360,7 @@ func TestAbortAndIncomplete(t *testing.T) {
 	if id, err := r.ResolveID(ctx, "latest"); err != nil || id != good.ID {
 		t.Fatalf("latest = %s, %v", id, err)
 	}
-	res, err := r.Prune(ctx, Policy{Last: 5}, false)
+	res, err := r.Prune(ctx, Policy{Last: 5}, PruneOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -199,9 +199,12 @@ func (r *Repository) ResolveID(ctx context.Context, ref string) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	if ref == "latest" {
+		return r.latestReadable(ctx, snaps)
+	}
 	var match []string
 	for _, s := range snaps {
-		if s.Complete && (ref == "latest" || s.ID == ref || strings.HasPrefix(s.ID, ref)) {
+		if s.Complete && (s.ID == ref || strings.HasPrefix(s.ID, ref)) {
 			match = append(match, s.ID)
 		}
 	}
@@ -209,8 +212,6 @@ func (r *Repository) ResolveID(ctx context.Context, ref string) (string, error) 
 	case len(match) == 0:
 		return "", errs.New(errs.Usage, "run `3scale-ops backups list` to see the snapshots",
 			"no snapshot %q in %s: %w", ref, r.Location(), artifactNotFound)
-	case ref == "latest":
-		return match[len(match)-1], nil
 	case len(match) > 1:
 		return "", errs.UsageError("give more characters of the id", "snapshot id %q is ambiguous (%d match)", ref, len(match))
 	}
