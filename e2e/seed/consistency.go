@@ -308,8 +308,9 @@ func (c *checker) limits() error {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var sid, pid, mid, v int64
+		var sid, pid, mid int64
 		var period string
+		var v sql.NullString // bigint unsigned: compared as text
 		if err := rows.Scan(&sid, &pid, &mid, &period, &v); err != nil {
 			return err
 		}
@@ -321,8 +322,8 @@ func (c *checker) limits() error {
 		if err != nil && err != redis.Nil {
 			return fmt.Errorf("read backend-redis: %w", err)
 		}
-		if got != strconv.FormatInt(v, 10) {
-			c.add("8 usage limit", key, "backend-redis %q, MySQL %d", got, v)
+		if got != v.String {
+			c.add("8 usage limit", key, "backend-redis %q, MySQL %q", got, v.String)
 		}
 	}
 	return rows.Err()

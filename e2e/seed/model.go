@@ -3,6 +3,7 @@ package seed
 import (
 	"encoding/hex"
 	"fmt"
+	"math"
 	"math/bits"
 	"math/rand/v2"
 	"time"
@@ -95,7 +96,7 @@ type metric struct {
 type limit struct {
 	MetricID int64
 	Period   string
-	Value    int64
+	Value    uint64 // usage_limits.value is bigint unsigned in Porta
 }
 
 type plan struct {
@@ -307,9 +308,13 @@ func (m *model) newService(r *rand.Rand, p *provider, a *account, name, sysName,
 		pl := &plan{ID: m.id("plans"), IssuerID: s.ID, IssuerType: "Service", TenantID: a.TenantID, Type: "ApplicationPlan", Name: pn, SystemName: fmt.Sprintf("%s_%s", sysName, pn), State: "published"}
 		switch i {
 		case 0:
-			pl.Limits = append(pl.Limits, limit{hits.ID, "day", 1000 + int64(r.IntN(9000))}, limit{hits.ID, "month", 50000}, limit{s.Metrics[1].ID, "minute", 10}, limit{s.Metrics[2].ID, "eternity", 0})
+			pl.Limits = append(pl.Limits, limit{hits.ID, "day", 1000 + uint64(r.IntN(9000))}, limit{hits.ID, "month", 50000}, limit{s.Metrics[1].ID, "minute", 10}, limit{s.Metrics[2].ID, "eternity", 0})
 		case 1:
 			pl.Limits = append(pl.Limits, limit{hits.ID, "hour", 5000}, limit{hits.ID, "week", 200000}, limit{hits.ID, "year", 5000000}, limit{s.Metrics[1].ID, "day", 100000})
+		case 2:
+			// The largest value the unsigned column holds, as "unlimited"
+			// plans set it: readers must not assume it fits an int64.
+			pl.Limits = append(pl.Limits, limit{hits.ID, "eternity", math.MaxUint64})
 		}
 		s.AppPlans = append(s.AppPlans, pl)
 	}

@@ -3,6 +3,7 @@ package seed
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 )
 
@@ -220,7 +221,7 @@ func (m *model) modelTables() []mysqlTable {
 					w.Int(id)
 					w.Int(l.MetricID)
 					w.Str(l.Period)
-					w.Int(l.Value)
+					w.Str(strconv.FormatUint(l.Value, 10))
 					w.Time(m.now.AddDate(-1, 0, 0))
 					w.Time(m.now.AddDate(-1, 0, 0))
 					w.Int(pl.ID)

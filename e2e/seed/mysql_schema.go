@@ -71,7 +71,7 @@ var portaTables = []string{
   UNIQUE KEY index_metrics_on_owner_type_and_owner_id_and_system_name (owner_type, owner_id, system_name), KEY index_metrics_on_parent_id (parent_id),
   UNIQUE KEY index_metrics_on_service_id_and_system_name (service_id, system_name), KEY index_metrics_on_owner_type_and_owner_id (owner_type, owner_id))`,
 	`CREATE TABLE usage_limits (
-  id bigint NOT NULL AUTO_INCREMENT, metric_id bigint DEFAULT NULL, period varchar(255) DEFAULT NULL, value bigint DEFAULT NULL,
+  id bigint NOT NULL AUTO_INCREMENT, metric_id bigint DEFAULT NULL, period varchar(255) DEFAULT NULL, value bigint unsigned DEFAULT '0',
   created_at datetime DEFAULT NULL, updated_at datetime DEFAULT NULL, plan_id bigint DEFAULT NULL, plan_type varchar(255) NOT NULL, tenant_id bigint DEFAULT NULL,
   PRIMARY KEY (id), UNIQUE KEY index_usage_limits_on_metric_id_and_plan_id_and_period (metric_id, plan_id, period), KEY index_usage_limits_on_plan_id (plan_id))`,
 	`CREATE TABLE cinstances (

@@ -150,7 +150,7 @@ func (m *model) writeBackend(ctx context.Context, c *redis.Client, budget int64,
 		b.sadd("metric", "metrics/service_id:"+sid+"/ids", mids...)
 		for _, pl := range s.AppPlans {
 			for _, l := range pl.Limits {
-				b.set("usage_limit", fmt.Sprintf("usage_limit/service_id:%s/plan_id:%d/metric_id:%d/%s", sid, pl.ID, l.MetricID, l.Period), strconv.FormatInt(l.Value, 10))
+				b.set("usage_limit", fmt.Sprintf("usage_limit/service_id:%s/plan_id:%d/metric_id:%d/%s", sid, pl.ID, l.MetricID, l.Period), strconv.FormatUint(l.Value, 10))
 			}
 		}
 		var aids []string

@@ -203,10 +203,13 @@ func checkUsageLimits(ctx context.Context, db *sql.DB, rdb *redis.Client, task *
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var sid, pid, mid, val int64
+		var sid, pid, mid int64
+		// value is bigint unsigned in Porta: read it as its decimal text,
+		// which is also how backend-redis stores it.
 		var period string
+		var val sql.NullString
 		if err := rows.Scan(&sid, &pid, &mid, &period, &val); err != nil {
-			return c, err
+			return c, fmt.Errorf("read usage_limits: %w", err)
 		}
 		c.Checked++
 		key := fmt.Sprintf("usage_limit/service_id:%d/plan_id:%d/metric_id:%d/%s", sid, pid, mid, period)
@@ -214,8 +217,8 @@ func checkUsageLimits(ctx context.Context, db *sql.DB, rdb *redis.Client, task *
 		if err != nil && err != redis.Nil {
 			return c, err
 		}
-		if got != strconv.FormatInt(val, 10) {
-			c.fail("service %d plan %d metric %d %s: limit %q, system says %d", sid, pid, mid, period, got, val)
+		if got != val.String {
+			c.fail("service %d plan %d metric %d %s: limit %q, system says %q", sid, pid, mid, period, got, val.String)
 		}
 	}
 	task.AddItems(c.Checked)

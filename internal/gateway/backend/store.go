@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"math"
 	"sort"
 	"strconv"
 	"sync"
@@ -339,6 +340,12 @@ func (s *store) loadLimits(ctx context.Context, sid, pid string, m *metrics) ([]
 				continue
 			}
 			n, err := strconv.ParseInt(sv, 10, 64)
+			if errors.Is(err, strconv.ErrRange) && n == math.MaxInt64 {
+				// System's column is bigint unsigned: a limit above
+				// int64 (up to 18446744073709551615) can never be
+				// reached, so it is held as the int64 maximum.
+				err = nil
+			}
 			if err != nil {
 				continue
 			}
