@@ -184,7 +184,13 @@ func s3Repo(t *testing.T) *repo {
 func command(ctx context.Context, r *repo, args ...string) *exec.Cmd {
 	full := append(append([]string{"--no-progress"}, r.Args...), args...)
 	cmd := exec.CommandContext(ctx, bin, full...)
-	cmd.Env = append(append(os.Environ(), "THREESCALE_OPS_PASSWORD=", "KUBECONFIG=/nonexistent"), r.Env...)
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "THREESCALE_OPS_PASSWORD=") { // set but empty is refused
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(append(env, "KUBECONFIG=/nonexistent"), r.Env...)
 	return cmd
 }
 

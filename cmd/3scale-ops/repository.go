@@ -20,7 +20,15 @@ func (g *globals) repoOptions() (repo.Options, error) {
 			return o, errs.UsageError("check --password-file", "read password file: %v", err)
 		}
 		o.Keys.Passphrase = strings.TrimRight(string(b), "\r\n")
-	} else if pw := os.Getenv("THREESCALE_OPS_PASSWORD"); pw != "" {
+		if strings.TrimSpace(o.Keys.Passphrase) == "" {
+			return o, errs.UsageError("put the repository passphrase in the file (a Kubernetes secret mounted empty gives an empty file), or leave --password-file out for an unencrypted repository",
+				"password file %s is empty: refusing to treat it as \"no encryption\"", g.PasswordFile)
+		}
+	} else if pw, ok := os.LookupEnv("THREESCALE_OPS_PASSWORD"); ok {
+		if strings.TrimSpace(pw) == "" {
+			return o, errs.UsageError("set THREESCALE_OPS_PASSWORD to the repository passphrase, or unset it for an unencrypted repository",
+				"THREESCALE_OPS_PASSWORD is set but empty: refusing to treat it as \"no encryption\"")
+		}
 		o.Keys.Passphrase = pw
 	}
 	redact.Add(o.Keys.Passphrase)

@@ -49,8 +49,15 @@ func ParseRecipients(r io.Reader) ([]string, error) {
 	return out, nil
 }
 
+// errBlankPassphrase refuses a passphrase of only white space: it is a
+// mistake (an empty secret), never a key.
+var errBlankPassphrase = errors.New("the passphrase is empty or only white space")
+
 // newEncryption builds the encryption parameters of a new repository.
 func newEncryption(repoID string, k Keys) (*Encryption, error) {
+	if k.Passphrase != "" && strings.TrimSpace(k.Passphrase) == "" {
+		return nil, errBlankPassphrase
+	}
 	enc := &Encryption{Scheme: "age"}
 	for _, r := range k.Recipients {
 		if _, err := age.ParseX25519Recipient(r); err != nil {
