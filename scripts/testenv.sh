@@ -7,6 +7,9 @@
 #   MinIO (S3)                      etcd + kube-apiserver (CRDs for DeploymentConfig,
 #                                   Route, APIManager and the 3scale capability kinds)
 #
+# and TLS variants verifying client certificates (scripts/testenv-tls.sh):
+# MariaDB, PostgreSQL, two Redis 7 with ACL users, redis-sentinel.
+#
 # Usage:
 #   scripts/testenv.sh install          apt packages + cached Go builds (idempotent)
 #   scripts/testenv.sh up [DIR]         start everything, write DIR/env and DIR/kubeconfig
@@ -16,6 +19,7 @@
 # DIR defaults to .testenv in the repository root. Knobs:
 #   TESTENV_NO_KUBE=1   skip etcd/kube-apiserver (the demo in --local mode)
 #   TESTENV_NO_S3=1     skip MinIO
+#   TESTENV_NO_TLS=1    skip the TLS variants
 #   CACHE_DIR           where built binaries are cached ($HOME/.cache/3scale-ops)
 #   KUBE_VERSION        k8s.io/kubernetes release to build (v1.32.0)
 #   MINIO_VERSION       github.com/minio/minio version to build
@@ -31,6 +35,8 @@ MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
 log() { echo "[testenv] $*" >&2; }
+# shellcheck source=scripts/testenv-tls.sh
+. "$ROOT/scripts/testenv-tls.sh"
 die() { log "ERROR: $*"; exit 1; }
 
 # ------------------------------------------------------------- install ----
@@ -41,6 +47,7 @@ apt_install() {
   [ -x "$PG_BIN/postgres" ] || missing+=(postgresql-15)
   command -v pg_dump >/dev/null || missing+=(postgresql-client-15)
   command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)
   [ -x /usr/bin/etcd ] || missing+=(etcd-server)
   command -v zstd >/dev/null || missing+=(zstd)
   command -v openssl >/dev/null || missing+=(openssl)
@@ -304,7 +311,8 @@ up() {
   start_postgres
   start_redis backend-redis yes; BACKEND_REDIS_PORT=$REDIS_PORT
   start_redis system-redis yes; SYSTEM_REDIS_PORT=$REDIS_PORT
-  S3_PORT=""; KUBE_PORT=""
+  S3_PORT=""; KUBE_PORT=""; TLS_MYSQL_PORT=""
+  [ "${TESTENV_NO_TLS:-0}" = 1 ] || start_tls
   [ "${TESTENV_NO_S3:-0}" = 1 ] || start_minio
   [ "${TESTENV_NO_KUBE:-0}" = 1 ] || start_kube
   {
@@ -325,6 +333,7 @@ up() {
       echo "TESTENV_S3_SECRET_KEY=$S3_SECRET_KEY"
     fi
     [ -n "$KUBE_PORT" ] && echo "TESTENV_KUBECONFIG=$DIR/kubeconfig"
+    tls_env
   } > "$DIR/env"
   chmod 600 "$DIR/env"
   trap - EXIT

@@ -239,6 +239,7 @@ func drillTarget(c *cli.Context, g *globals) (args []string, desc string, comps 
 		for _, f := range connFlags {
 			args = append(args, f.flag+"=")
 		}
+		args = append(args, tlsFlagArgs(g.Overrides, true)...)
 		return args, "namespace " + ns, nil, nil
 	}
 	src := g.overrideFlags()
@@ -253,6 +254,7 @@ func drillTarget(c *cli.Context, g *globals) (args []string, desc string, comps 
 			comps = append(comps, f.component)
 		}
 	}
+	args = append(args, tlsFlagArgs(g.Overrides, true)...)
 	if len(comps) == 0 {
 		return nil, "", nil, errs.UsageError("give --target-namespace, or --target-system-db-url and the other --target-* flags", "the drill has no target")
 	}
@@ -281,6 +283,7 @@ func (g *globals) forwardArgs() []string {
 			a = append(a, f.flag, v)
 		}
 	}
+	a = append(a, tlsFlagArgs(g.Overrides, false)...)
 	return append(a, g.repoArgs()...)
 }
 

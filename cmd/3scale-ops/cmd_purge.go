@@ -57,7 +57,7 @@ func openPurger(ctx context.Context, g *globals, age purge.Age, batch int) (*pur
 	case "mysql":
 		dsn, err = db.MySQLDSN()
 	case "postgresql":
-		dsn, err = db.PostgresURL()
+		dsn, err = db.PostgresDSN()
 	}
 	if err != nil {
 		return nil, err

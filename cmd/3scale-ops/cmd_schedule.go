@@ -194,7 +194,7 @@ func childEnv(g *globals) []string {
 	add("THREESCALE_BACKEND_REDIS_QUEUES_URL", ov.BackendRedisQueues)
 	add("THREESCALE_SYSTEM_REDIS_URL", ov.SystemRedis)
 	add("THREESCALE_SYSTEM_STORAGE", ov.SystemStorage)
-	return env
+	return append(env, tlsFlagEnv(ov)...)
 }
 
 // parseChildResult picks the snapshot id and size out of a child's JSON

@@ -42,7 +42,7 @@ type globals struct {
 const globalsKey = "3scale-ops-globals"
 
 func globalFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, EnvVars: []string{"THREESCALE_NAMESPACE"}, Usage: "namespace of the 3scale installation (default: the kubeconfig context's)"},
 		&cli.StringFlag{Name: "kubeconfig", EnvVars: []string{"KUBECONFIG"}, Usage: "kubeconfig file (default: ~/.kube/config, or in-cluster)"},
 		&cli.StringFlag{Name: "context", EnvVars: []string{"THREESCALE_OPS_CONTEXT"}, Usage: "kubeconfig context"},
@@ -63,7 +63,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "backend-redis-queues-url", EnvVars: []string{"THREESCALE_BACKEND_REDIS_QUEUES_URL"}, Usage: "backend-redis queues, e.g. redis://host:6379/1"},
 		&cli.StringFlag{Name: "system-redis-url", EnvVars: []string{"THREESCALE_SYSTEM_REDIS_URL"}, Usage: "system-redis, e.g. redis://host:6379/1"},
 		&cli.StringFlag{Name: "system-storage", EnvVars: []string{"THREESCALE_SYSTEM_STORAGE"}, Usage: "system-storage: dir:///path, s3://HOST/BUCKET/PREFIX or pod (default: pod, or S3 when the installation stores files in S3)"},
-	}
+	}, connectionTLSFlags()...)
 }
 
 func setupGlobals(c *cli.Context) error {
@@ -80,6 +80,7 @@ func setupGlobals(c *cli.Context) error {
 		},
 		Stdout: c.App.Writer, Stderr: c.App.ErrWriter, Stdin: c.App.Reader,
 	}
+	tlsOverrides(c, &g.Overrides)
 	for _, u := range []string{g.Overrides.SystemDB, g.Overrides.ZyncDB, g.Overrides.BackendRedis,
 		g.Overrides.BackendRedisQueues, g.Overrides.SystemRedis, g.Overrides.SystemStorage} {
 		redact.AddURL(u)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/redact"
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -19,14 +21,36 @@ import (
 
 // Status is the outcome of resolving and checking one connection.
 type Status struct {
-	Component string `json:"component"`
-	Target    string `json:"target"` // redacted
-	Source    string `json:"source,omitempty"`
-	Reachable bool   `json:"reachable"`
-	Version   string `json:"version,omitempty"`
-	LatencyMS int64  `json:"latency_ms,omitempty"`
-	Error     string `json:"error,omitempty"` // redacted
-	Hint      string `json:"hint,omitempty"`  // what to do about Error
+	Component string     `json:"component"`
+	Target    string     `json:"target"` // redacted
+	Source    string     `json:"source,omitempty"`
+	Reachable bool       `json:"reachable"`
+	Version   string     `json:"version,omitempty"`
+	LatencyMS int64      `json:"latency_ms,omitempty"`
+	Error     string     `json:"error,omitempty"` // redacted
+	Hint      string     `json:"hint,omitempty"`  // what to do about Error
+	Code      int        `json:"exit_code,omitempty"`
+	TLS       *TLSStatus `json:"tls,omitempty"`
+}
+
+// TLSStatus is the transport security of one connection: as configured,
+// and, after a check, as the handshake showed it.
+type TLSStatus struct {
+	Enabled        bool       `json:"enabled"`
+	Mode           string     `json:"mode"`
+	ModeSource     string     `json:"mode_source,omitempty"`
+	CASource       string     `json:"ca_source,omitempty"`
+	ClientCert     string     `json:"client_certificate_source,omitempty"`
+	Handshake      bool       `json:"handshake"`             // a TLS handshake took place
+	Verified       bool       `json:"verified"`              // the server certificate was verified
+	ServerName     string     `json:"server_name,omitempty"` // the name it was verified for
+	Subject        string     `json:"subject,omitempty"`     // of the server certificate
+	NotAfter       *time.Time `json:"certificate_expiry,omitempty"`
+	ClientCertSent bool       `json:"client_certificate_sent"`
+	Sentinel       bool       `json:"sentinel,omitempty"`      // reached through Sentinel
+	SentinelTLS    bool       `json:"sentinel_tls,omitempty"`  // TLS to the sentinels
+	SentinelAuth   bool       `json:"sentinel_auth,omitempty"` // a sentinel password is configured
+	ACLUser        string     `json:"acl_user,omitempty"`      // Redis ACL username
 }
 
 // Components lists every connection in display order.
@@ -74,14 +98,24 @@ func Check(ctx context.Context, c *Connections, kc *kube.Clients, check bool) []
 			continue
 		}
 		st.Target, st.Source, _ = c.Target(name)
+		st.TLS = c.tlsStatus(name)
 		if check {
 			cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			start := time.Now()
-			v, err := probe(cctx, name, c, kc)
+			obs := &Observed{}
+			v, err := probe(cctx, name, c, kc, obs)
 			cancel()
 			st.LatencyMS = time.Since(start).Milliseconds()
+			if st.TLS != nil {
+				st.TLS.Handshake, st.TLS.Verified, st.TLS.ServerName, st.TLS.Subject = obs.Handshake, obs.Verified, obs.ServerName, obs.Subject
+				st.TLS.ClientCertSent = obs.ClientCertSent
+				if obs.Handshake {
+					na := obs.NotAfter.UTC()
+					st.TLS.NotAfter = &na
+				}
+			}
 			if err != nil {
-				st.Error, st.Hint = redact.String(err.Error()), redact.String(errs.Hint(err))
+				st.Error, st.Hint, st.Code = redact.String(firstLine(err.Error())), redact.String(errs.Hint(err)), errs.Code(err)
 			} else {
 				st.Reachable, st.Version = true, v
 			}
@@ -91,28 +125,65 @@ func Check(ctx context.Context, c *Connections, kc *kube.Clients, check bool) []
 	return out
 }
 
-func probe(ctx context.Context, name string, c *Connections, kc *kube.Clients) (string, error) {
+// firstLine keeps an error to one line (driver errors can span several).
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// tlsStatus is the configured TLS state of a connection (nil for storage).
+func (c *Connections) tlsStatus(name string) *TLSStatus {
+	var t TLS
+	st := &TLSStatus{}
+	switch name {
+	case SystemDB:
+		t = c.SystemDB.TLS
+	case ZyncDB:
+		t = c.ZyncDB.TLS
+	default:
+		r := c.redis(name)
+		if r == nil {
+			return nil
+		}
+		t = r.TLS
+		st.Sentinel, st.SentinelAuth, st.ACLUser = len(r.SentinelAddrs) > 0, r.SentinelPassword != "", r.Username
+		st.SentinelTLS = st.Sentinel && (r.SentinelTLS || (!r.sentinelScheme && t.On()))
+	}
+	st.Enabled, st.Mode, st.ModeSource, st.CASource, st.ClientCert = t.On(), t.Mode, t.ModeSource, t.CASource, t.CertSource
+	if st.Mode == "" {
+		st.Mode = ModeOff
+	}
+	return st
+}
+
+func probe(ctx context.Context, name string, c *Connections, kc *kube.Clients, obs *Observed) (string, error) {
 	switch name {
 	case SystemDB, ZyncDB:
 		d := c.SystemDB
 		if name == ZyncDB {
 			d = c.ZyncDB
 		}
-		return probeDB(ctx, d)
+		v, err := probeDB(ctx, d, obs)
+		return v, d.TLS.ExplainTLS(d.Addr(), err)
 	case BackendRedis, BackendRedisQueues, SystemRedis:
-		return probeRedis(ctx, *c.redis(name))
+		return probeRedis(ctx, *c.redis(name), obs)
 	default:
 		return probeStorage(ctx, c.SystemStorage, kc, c.Namespace)
 	}
 }
 
-func probeDB(ctx context.Context, d DB) (string, error) {
+func probeDB(ctx context.Context, d DB, obs *Observed) (string, error) {
 	switch d.Kind {
 	case "mysql":
-		db, err := d.OpenMySQL()
+		mc, err := d.mysqlConfig(obs)
 		if err != nil {
 			return "", err
 		}
+		conn, err := mysql.NewConnector(mc)
+		if err != nil {
+			return "", err
+		}
+		db := sql.OpenDB(conn)
 		defer db.Close()
 		var v string
 		if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err != nil {
@@ -120,11 +191,11 @@ func probeDB(ctx context.Context, d DB) (string, error) {
 		}
 		return "MySQL " + v, nil
 	case "postgresql":
-		u, err := d.PostgresURL()
+		cfg, err := d.PostgresConfig(obs)
 		if err != nil {
 			return "", err
 		}
-		conn, err := pgx.Connect(ctx, u)
+		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err != nil {
 			return "", fmt.Errorf("PostgreSQL at %s: %w", d.Addr(), err)
 		}
@@ -139,15 +210,19 @@ func probeDB(ctx context.Context, d DB) (string, error) {
 	}
 }
 
-func probeRedis(ctx context.Context, r Redis) (string, error) {
-	o, err := r.Options()
+func probeRedis(ctx context.Context, r Redis, obs *Observed) (string, error) {
+	o, err := r.options(ctx, obs)
 	if err != nil {
 		return "", err
 	}
+	o.MaxRetries = -1
 	cl := redis.NewClient(o)
 	defer cl.Close()
 	info, err := cl.Info(ctx, "server").Result()
 	if err != nil {
+		if e := r.TLS.ExplainTLS(o.Addr, err); e != err {
+			return "", e
+		}
 		return "", fmt.Errorf("Redis at %s: %w", o.Addr, err)
 	}
 	for _, l := range strings.Split(info, "\n") {

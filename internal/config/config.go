@@ -9,10 +9,8 @@ package config
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -103,14 +101,14 @@ func ResolveWithFallback(ctx context.Context, kc *kube.Clients, namespace string
 		}
 	}
 
-	c.SystemDB, c.Errs[SystemDB] = resolveDB(sec, ov.SystemDB, "--system-db-url", "system-database", "URL", "DB_USER", "DB_PASSWORD")
-	c.ZyncDB, c.Errs[ZyncDB] = resolveDB(sec, ov.ZyncDB, "--zync-db-url", "zync", "DATABASE_URL", "", "ZYNC_DATABASE_PASSWORD")
-	c.BackendRedis, c.Errs[BackendRedis] = resolveRedis(sec, ov.BackendRedis, "--backend-redis-url", "backend-redis",
-		"REDIS_STORAGE_URL", "REDIS_STORAGE_SENTINEL_HOSTS", "REDIS_STORAGE_USERNAME", "REDIS_STORAGE_PASSWORD", "redis://backend-redis:6379/0")
-	c.BackendRedisQueues, c.Errs[BackendRedisQueues] = resolveRedis(sec, ov.BackendRedisQueues, "--backend-redis-queues-url", "backend-redis",
-		"REDIS_QUEUES_URL", "REDIS_QUEUES_SENTINEL_HOSTS", "REDIS_QUEUES_USERNAME", "REDIS_QUEUES_PASSWORD", "redis://backend-redis:6379/1")
-	c.SystemRedis, c.Errs[SystemRedis] = resolveRedis(sec, ov.SystemRedis, "--system-redis-url", "system-redis",
-		"URL", "SENTINEL_HOSTS", "REDIS_USERNAME", "REDIS_PASSWORD", "redis://system-redis:6379/1")
+	c.SystemDB, c.Errs[SystemDB] = resolveDB(sec, SystemDB, ov.SystemDB, ov.TLS[SystemDB], "--system-db-url", "system-database", "URL", "DB_USER", "DB_PASSWORD")
+	c.ZyncDB, c.Errs[ZyncDB] = resolveDB(sec, ZyncDB, ov.ZyncDB, ov.TLS[ZyncDB], "--zync-db-url", "zync", "DATABASE_URL", "", "ZYNC_DATABASE_PASSWORD")
+	c.BackendRedis, c.Errs[BackendRedis] = resolveRedis(sec, BackendRedis, ov.BackendRedis, ov, "--backend-redis-url", "backend-redis",
+		"REDIS_STORAGE_URL", "REDIS_STORAGE_SENTINEL_HOSTS", "REDIS_STORAGE_USERNAME", "REDIS_STORAGE_PASSWORD", "redis://backend-redis:6379/0", storageKeys)
+	c.BackendRedisQueues, c.Errs[BackendRedisQueues] = resolveRedis(sec, BackendRedisQueues, ov.BackendRedisQueues, ov, "--backend-redis-queues-url", "backend-redis",
+		"REDIS_QUEUES_URL", "REDIS_QUEUES_SENTINEL_HOSTS", "REDIS_QUEUES_USERNAME", "REDIS_QUEUES_PASSWORD", "redis://backend-redis:6379/1", queuesKeys)
+	c.SystemRedis, c.Errs[SystemRedis] = resolveRedis(sec, SystemRedis, ov.SystemRedis, ov, "--system-redis-url", "system-redis",
+		"URL", "SENTINEL_HOSTS", "REDIS_USERNAME", "REDIS_PASSWORD", "redis://system-redis:6379/1", systemRedisKeys)
 	c.SystemStorage, c.Errs[SystemStorage] = resolveStorage(sec, ov.SystemStorage)
 	for k, v := range c.Errs {
 		if v == nil {
@@ -206,66 +204,105 @@ func missing(flag, secret, key string, err error, ns string) error {
 	return errs.UsageError(fmt.Sprintf("add key %s to secret %s, or pass %s", key, secret, flag), "secret %s/%s has no key %s", ns, secret, key)
 }
 
-func resolveDB(s *secrets, override, flag, secret, urlKey, userKey, pwKey string) (DB, error) {
+func resolveDB(s *secrets, component, override string, tov TLSOverride, flag, secret, urlKey, userKey, pwKey string) (DB, error) {
+	var d DB
+	var err error
+	fromSecret := override == ""
 	if override != "" {
-		d, err := ParseDB(override)
-		if err != nil {
+		if d, err = ParseDB(override); err != nil {
 			return DB{}, errs.Wrap(errs.Usage, err, "fix "+flag)
 		}
 		d.Source = "flag " + flag
+	} else {
+		raw, ok, err := s.value(secret, urlKey)
+		if err != nil || !ok {
+			return DB{}, missing(flag, secret, urlKey, err, s.ns)
+		}
+		if d, err = ParseDB(raw); err != nil {
+			return DB{}, errs.Wrap(errs.Usage, fmt.Errorf("secret %s key %s: %w", secret, urlKey, err), "fix the secret or pass "+flag)
+		}
+		d.Source = s.source(secret, urlKey)
+		// Credentials kept beside the URL fill what the URL leaves out.
+		if d.User == "" && userKey != "" {
+			if v, ok, _ := s.value(secret, userKey); ok {
+				d.User = v
+			}
+		}
+		if d.Password == "" && pwKey != "" {
+			if v, ok, _ := s.value(secret, pwKey); ok {
+				d.Password = v
+			}
+		}
+	}
+	mode, modeSrc, err := urlSSLMode(&d)
+	if err != nil {
+		return DB{}, errs.UsageError("fix the sslmode parameter of "+d.Source, "%s: %s: %v", component, d.Source, err)
+	}
+	// In --local mode no secret is read; with a URL from a flag the
+	// secret's TLS keys would describe another server.
+	fromSecret = fromSecret && s.kc != nil
+	if d.Kind == "oracle" {
 		return d, nil
 	}
-	raw, ok, err := s.value(secret, urlKey)
-	if err != nil || !ok {
-		return DB{}, missing(flag, secret, urlKey, err, s.ns)
-	}
-	d, err := ParseDB(raw)
-	if err != nil {
-		return DB{}, errs.Wrap(errs.Usage, fmt.Errorf("secret %s key %s: %w", secret, urlKey, err), "fix the secret or pass "+flag)
-	}
-	d.Source = s.source(secret, urlKey)
-	// Credentials kept beside the URL fill what the URL leaves out.
-	if d.User == "" && userKey != "" {
-		if v, ok, _ := s.value(secret, userKey); ok {
-			d.User = v
-		}
-	}
-	if d.Password == "" && pwKey != "" {
-		if v, ok, _ := s.value(secret, pwKey); ok {
-			d.Password = v
-		}
+	if d.TLS, err = resolveTLS(s, component, secret, d.Kind, dbTLSKeys, tov, mode, modeSrc, fromSecret); err != nil {
+		return DB{}, err
 	}
 	return d, nil
 }
 
-func resolveRedis(s *secrets, override, flag, secret, urlKey, sentinelKey, userKey, pwKey, def string) (Redis, error) {
+func resolveRedis(s *secrets, component, override string, ov Overrides, flag, secret, urlKey, sentinelKey, userKey, pwKey, def string, keys tlsKeys) (Redis, error) {
+	sov := ov.Sentinel[component]
+	var r Redis
+	var err error
+	fromSecret := override == "" && s.kc != nil
 	if override != "" {
-		r, err := ParseRedis(override, "")
-		if err != nil {
+		if r, err = ParseRedis(override, sov.Hosts); err != nil {
 			return Redis{}, errs.Wrap(errs.Usage, err, "fix "+flag)
 		}
 		r.Source = "flag " + flag
-		return r, nil
+	} else {
+		raw, ok, err := s.value(secret, urlKey)
+		if err != nil {
+			return Redis{}, missing(flag, secret, urlKey, err, s.ns)
+		}
+		src := s.source(secret, urlKey)
+		if !ok {
+			raw, src = def, "default (secret "+secret+" has no "+urlKey+")"
+		}
+		sentinels := sov.Hosts
+		if sentinels == "" {
+			sentinels, _, _ = s.value(secret, sentinelKey)
+		}
+		if r, err = ParseRedis(raw, sentinels); err != nil {
+			return Redis{}, errs.Wrap(errs.Usage, fmt.Errorf("secret %s key %s: %w", secret, urlKey, err), "fix the secret or pass "+flag)
+		}
+		r.Source = src
+		if v, ok, _ := s.value(secret, userKey); ok && r.Username == "" {
+			r.Username = v
+		}
+		if v, ok, _ := s.value(secret, pwKey); ok && r.Password == "" {
+			r.Password = v
+		}
+		if v, ok, _ := s.value(secret, keys.sentinelUser); ok && r.SentinelUsername == "" {
+			r.SentinelUsername = v
+		}
+		if v, ok, _ := s.value(secret, keys.sentinelPass); ok && r.SentinelPassword == "" {
+			r.SentinelPassword = v
+		}
+		r.SentinelRole, _, _ = s.value(secret, keys.sentinelRole)
 	}
-	raw, ok, err := s.value(secret, urlKey)
-	if err != nil {
-		return Redis{}, missing(flag, secret, urlKey, err, s.ns)
+	if sov.Username != "" {
+		r.SentinelUsername = sov.Username
 	}
-	src := s.source(secret, urlKey)
-	if !ok {
-		raw, src = def, "default (secret "+secret+" has no "+urlKey+")"
+	if sov.Password != "" {
+		redact.Add(sov.Password)
+		r.SentinelPassword = sov.Password
 	}
-	sentinels, _, _ := s.value(secret, sentinelKey)
-	r, err := ParseRedis(raw, sentinels)
-	if err != nil {
-		return Redis{}, errs.Wrap(errs.Usage, fmt.Errorf("secret %s key %s: %w", secret, urlKey, err), "fix the secret or pass "+flag)
-	}
-	r.Source = src
-	if v, ok, _ := s.value(secret, userKey); ok && r.Username == "" {
-		r.Username = v
-	}
-	if v, ok, _ := s.value(secret, pwKey); ok && r.Password == "" {
-		r.Password = v
+	r.component = component
+	scheme := r.TLS
+	tov := ov.TLS[component]
+	if r.TLS, err = resolveTLS(s, component, secret, "redis", keys, tov, scheme.Mode, scheme.ModeSource, fromSecret); err != nil {
+		return Redis{}, err
 	}
 	return r, nil
 }
@@ -356,12 +393,4 @@ func resolveStorage(s *secrets, override string) (Storage, error) {
 			"system-environment sets FILE_UPLOAD_STORAGE=s3 but no secret in namespace %q has AWS_BUCKET", s.ns)
 	}
 	return Storage{Kind: "pod", Path: PodStoragePath, Source: "default (system-storage volume of the system-app pod)"}, nil
-}
-
-func tlsConfig(addr string) *tls.Config {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	return &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 }

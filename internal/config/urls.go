@@ -1,7 +1,6 @@
 package config
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"net"
@@ -10,10 +9,15 @@ import (
 	"strings"
 	"time"
 
+	"crypto/sha256"
+	"encoding/hex"
+
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/redact"
 	"github.com/go-sql-driver/mysql"
-	"github.com/redis/go-redis/v9"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // DB is a resolved SQL database connection.
@@ -27,6 +31,7 @@ type DB struct {
 	Database string
 	Params   url.Values
 	Source   string // where it came from, e.g. "secret system-database key URL"
+	TLS      TLS    // transport security (mode, CA, client certificate)
 }
 
 // ParseDB parses the database URL forms 3scale uses: mysql2://, mysql://,
@@ -88,44 +93,66 @@ func (d DB) Addr() string { return net.JoinHostPort(d.Host, strconv.Itoa(d.Port)
 // Redacted is the URL with its password masked, for display.
 func (d DB) Redacted() string { return redact.URL(d.URL) }
 
-// MySQLDSN returns a go-sql-driver DSN (utf8mb4, no time parsing).
-func (d DB) MySQLDSN() (string, error) {
+// mysqlConfig returns the go-sql-driver configuration (utf8mb4, no time
+// parsing), its TLS built from d.TLS; obs records the handshake.
+func (d DB) mysqlConfig(obs *Observed) (*mysql.Config, error) {
 	switch d.Kind {
 	case "mysql":
 	case "oracle":
-		return "", oracleError()
+		return nil, oracleError()
 	default:
-		return "", errs.UsageError("pass a mysql2:// URL", "system database %s is %s, not MySQL", d.Redacted(), d.Kind)
+		return nil, errs.UsageError("pass a mysql2:// URL", "system database %s is %s, not MySQL", d.Redacted(), d.Kind)
 	}
 	c := mysql.NewConfig()
 	c.User, c.Passwd, c.Net, c.Addr, c.DBName = d.User, d.Password, "tcp", d.Addr(), d.Database
-	c.Params = map[string]string{"charset": "utf8mb4"}
-	c.Collation = "utf8mb4_unicode_ci"
+	if err := c.Apply(mysql.Charset("utf8mb4", "utf8mb4_unicode_ci")); err != nil {
+		return nil, err
+	}
 	c.Timeout = 10 * time.Second
 	c.AllowNativePasswords = true
 	c.MaxAllowedPacket = 0 // ask the server
-	if v := firstParam(d.Params, "ssl_mode", "sslmode", "tls"); v != "" {
-		switch strings.ToLower(v) {
-		case "disabled", "false", "disable":
-		case "verify_identity", "verify-full", "true":
-			c.TLSConfig = "true"
-		default:
-			c.TLSConfig = "skip-verify"
+	tc, err := d.TLS.Config(d.Addr(), obs)
+	if err != nil {
+		return nil, err
+	}
+	c.TLS = tc
+	c.AllowFallbackToPlaintext = d.TLS.Mode == ModePrefer
+	return c, nil
+}
+
+// MySQLDSN returns a go-sql-driver DSN. Its TLS configuration (CA, client
+// certificate and key) is registered with the driver in memory under a
+// name derived from the settings; the DSN carries only that name.
+func (d DB) MySQLDSN() (string, error) {
+	c, err := d.mysqlConfig(nil)
+	if err != nil {
+		return "", err
+	}
+	if c.TLS != nil {
+		name := tlsName(d.TLS, d.Addr())
+		if err := mysql.RegisterTLSConfig(name, c.TLS); err != nil {
+			return "", err
 		}
+		c.TLS, c.TLSConfig = nil, name
 	}
 	return c.FormatDSN(), nil
 }
 
 // OpenMySQL opens a database handle (connections are made lazily).
 func (d DB) OpenMySQL() (*sql.DB, error) {
-	dsn, err := d.MySQLDSN()
+	c, err := d.mysqlConfig(nil)
 	if err != nil {
 		return nil, err
 	}
-	return sql.Open("mysql", dsn)
+	conn, err := mysql.NewConnector(c)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(conn), nil
 }
 
-// PostgresURL returns a postgres:// URL for pgx.
+// PostgresURL returns a postgres:// URL without TLS settings (sslmode=disable
+// when TLS is handled by PostgresConfig): connect with PostgresConfig.
 func (d DB) PostgresURL() (string, error) {
 	switch d.Kind {
 	case "postgresql":
@@ -149,8 +176,61 @@ func (d DB) PostgresURL() (string, error) {
 	if q.Get("connect_timeout") == "" {
 		q.Set("connect_timeout", "10")
 	}
+	q.Set("sslmode", "disable")
 	u.RawQuery = q.Encode()
 	return u.String(), nil
+}
+
+// PostgresConfig returns the pgx configuration with d.TLS applied: the
+// mode's fallbacks (prefer: TLS then plain; allow: plain then TLS), the CA
+// and the client certificate. obs records the handshake.
+func (d DB) PostgresConfig(obs *Observed) (*pgx.ConnConfig, error) {
+	u, err := d.PostgresURL()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgx.ParseConfig(u)
+	if err != nil {
+		return nil, errs.UsageError("fix the zync database URL", "%s: %s", d.Redacted(), redact.String(err.Error()))
+	}
+	tc, err := d.TLS.Config(d.Addr(), obs)
+	if err != nil {
+		return nil, err
+	}
+	plain := &pgconn.FallbackConfig{Host: cfg.Host, Port: cfg.Port}
+	secure := &pgconn.FallbackConfig{Host: cfg.Host, Port: cfg.Port, TLSConfig: tc}
+	switch d.TLS.Mode {
+	case ModeOff, "":
+	case ModeAllow:
+		cfg.Fallbacks = []*pgconn.FallbackConfig{secure}
+	case ModePrefer:
+		cfg.TLSConfig, cfg.Fallbacks = tc, []*pgconn.FallbackConfig{plain}
+	default:
+		cfg.TLSConfig = tc
+	}
+	return cfg, nil
+}
+
+// PostgresDSN registers the pgx configuration for database/sql (driver
+// "pgx") and returns the name to open.
+func (d DB) PostgresDSN() (string, error) {
+	cfg, err := d.PostgresConfig(nil)
+	if err != nil {
+		return "", err
+	}
+	return stdlib.RegisterConnConfig(cfg), nil
+}
+
+// tlsName is a stable name for a TLS configuration in the driver's
+// registry: the same settings share one entry, different ones never
+// replace each other.
+func tlsName(t TLS, addr string) string {
+	h := sha256.New()
+	for _, b := range [][]byte{[]byte(t.component), []byte(addr), []byte(t.Mode), t.CA, t.Cert, t.Key} {
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return "3scale-ops-" + hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 func firstParam(v url.Values, keys ...string) string {
@@ -160,114 +240,4 @@ func firstParam(v url.Values, keys ...string) string {
 		}
 	}
 	return ""
-}
-
-// Redis is a resolved Redis connection (plain, TLS or through Sentinel).
-type Redis struct {
-	URL           string
-	Addr          string // host:port; for Sentinel, resolved by Options
-	DB            int
-	Username      string
-	Password      string
-	TLS           bool
-	SentinelAddrs []string // host:port of each sentinel; empty without Sentinel
-	MasterName    string   // Sentinel master group name
-	Source        string
-}
-
-// ParseRedis parses redis:// and rediss:// URLs with an optional db number;
-// sentinels (the REDIS_*_SENTINEL_HOSTS list) turn the URL host into the
-// master group name.
-func ParseRedis(raw, sentinels string) (Redis, error) {
-	redact.AddURL(raw)
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Host == "" {
-		return Redis{}, fmt.Errorf("malformed Redis URL (%s): want redis://[USER:PASSWORD@]HOST[:PORT][/DB]", shape(raw))
-	}
-	r := Redis{URL: raw}
-	switch u.Scheme {
-	case "redis":
-	case "rediss":
-		r.TLS = true
-	default:
-		return Redis{}, fmt.Errorf("unsupported Redis URL scheme %q in %s: want redis:// or rediss://", u.Scheme, redact.URL(raw))
-	}
-	if u.User != nil {
-		r.Username = u.User.Username()
-		r.Password, _ = u.User.Password()
-		redact.Add(r.Password)
-	}
-	if p := strings.Trim(u.Path, "/"); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return Redis{}, fmt.Errorf("bad database number %q in Redis URL %s", p, redact.URL(raw))
-		}
-		r.DB = n
-	}
-	if s := strings.TrimSpace(sentinels); s != "" {
-		r.MasterName = u.Hostname()
-		for _, h := range strings.Split(s, ",") {
-			h = strings.TrimSpace(h)
-			if h == "" {
-				continue
-			}
-			if strings.Contains(h, "://") {
-				su, err := url.Parse(h)
-				if err != nil || su.Host == "" {
-					return Redis{}, fmt.Errorf("malformed sentinel host %q", redact.URL(h))
-				}
-				h = su.Host
-			}
-			if _, _, err := net.SplitHostPort(h); err != nil {
-				h = net.JoinHostPort(h, "26379")
-			}
-			r.SentinelAddrs = append(r.SentinelAddrs, h)
-		}
-		return r, nil
-	}
-	port := u.Port()
-	if port == "" {
-		port = "6379"
-	}
-	r.Addr = net.JoinHostPort(u.Hostname(), port)
-	return r, nil
-}
-
-// Redacted is the URL with its password masked.
-func (r Redis) Redacted() string {
-	s := redact.URL(r.URL)
-	if len(r.SentinelAddrs) > 0 {
-		s += " via sentinels " + strings.Join(r.SentinelAddrs, ",")
-	}
-	return s
-}
-
-// Options returns go-redis options for the server; with Sentinel it asks
-// the sentinels for the current master address first.
-func (r Redis) Options() (*redis.Options, error) {
-	o := &redis.Options{Addr: r.Addr, DB: r.DB, Username: r.Username, Password: r.Password,
-		DialTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second}
-	if r.TLS {
-		o.TLSConfig = tlsConfig(r.Addr)
-	}
-	if len(r.SentinelAddrs) == 0 {
-		return o, nil
-	}
-	var lastErr error
-	for _, s := range r.SentinelAddrs {
-		sc := redis.NewSentinelClient(&redis.Options{Addr: s, DialTimeout: 5 * time.Second})
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		addr, err := sc.GetMasterAddrByName(ctx, r.MasterName).Result()
-		cancel()
-		sc.Close()
-		if err == nil && len(addr) == 2 {
-			o.Addr = net.JoinHostPort(addr[0], addr[1])
-			if r.TLS {
-				o.TLSConfig = tlsConfig(o.Addr)
-			}
-			return o, nil
-		}
-		lastErr = err
-	}
-	return nil, fmt.Errorf("no sentinel (%s) knows master %q: %v", strings.Join(r.SentinelAddrs, ","), r.MasterName, lastErr)
 }

@@ -61,11 +61,11 @@ func TestMySQLDSNAndPostgresURL(t *testing.T) {
 
 func TestParseRedis(t *testing.T) {
 	r, err := ParseRedis("redis://backend-redis:6379/1", "")
-	if err != nil || r.Addr != "backend-redis:6379" || r.DB != 1 || r.TLS {
+	if err != nil || r.Addr != "backend-redis:6379" || r.DB != 1 || r.TLS.On() {
 		t.Fatalf("%+v %v", r, err)
 	}
 	r, err = ParseRedis("rediss://user:pw@redis.example.com/0", "")
-	if err != nil || r.Addr != "redis.example.com:6379" || !r.TLS || r.Username != "user" || r.Password != "pw" {
+	if err != nil || r.Addr != "redis.example.com:6379" || !r.TLS.On() || r.Username != "user" || r.Password != "pw" {
 		t.Fatalf("%+v %v", r, err)
 	}
 	r, err = ParseRedis("redis://:mpw@mymaster/2", "redis://s1:26379, s2 ,redis://s3:26380")

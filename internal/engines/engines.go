@@ -80,6 +80,9 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 			return nil, err
 		}
 		e := pgdump.New(u)
+		if e.Config, err = c.ZyncDB.PostgresConfig(nil); err != nil {
+			return nil, err
+		}
 		e.DropExisting = o.DropExisting
 		return e, nil
 	case component.BackendRedis:

@@ -56,6 +56,9 @@ const (
 type Engine struct {
 	// URL is the postgres:// connection URL (config.DB.PostgresURL()).
 	URL string
+	// Config, when set, is used (copied) instead of parsing URL: it
+	// carries what a URL cannot, such as TLS settings held in memory.
+	Config *pgx.ConnConfig
 	// Parallel is the number of worker connections (default 4).
 	Parallel int
 	// ChunkPages splits tables larger than this many 8 KiB pages into
@@ -160,7 +163,12 @@ func (e *Engine) connect(ctx context.Context, app string) (*pgx.Conn, error) {
 // connectDB is connect to database db of the same server ("" = the URL's
 // own); the error is the driver's, unwrapped, for the caller to inspect.
 func (e *Engine) connectDB(ctx context.Context, app, db string) (*pgx.Conn, *pgx.ConnConfig, error) {
-	cfg, err := pgx.ParseConfig(e.URL)
+	cfg, err := e.Config, error(nil)
+	if cfg != nil {
+		cfg = cfg.Copy()
+	} else {
+		cfg, err = pgx.ParseConfig(e.URL)
+	}
 	if err != nil {
 		return nil, nil, errs.New(errs.Usage, "check the zync database URL (--zync-db-url or the zync secret)",
 			"zync-postgres: invalid connection URL: %s", redact.String(err.Error()))

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -20,6 +21,9 @@ type RedisOptions struct {
 	Save       bool     // keep the default save points (off: save "")
 	Dir        string   // data directory; default a fresh t.TempDir()
 	ExtraConf  []string // extra redis.conf lines, e.g. `rename-command SYNC ""`
+	// TLS makes the server TLS-only with the test CA, client certificates
+	// required, the default user off and the ACL users of TLSRedisUsers.
+	TLS bool
 }
 
 // Redis is a redis-server process owned by one test.
@@ -29,10 +33,16 @@ type Redis struct {
 	Dir  string // data directory (dump.rdb, appendonly files)
 	Conf string // path of redis.conf
 
-	opts RedisOptions
-	t    testing.TB
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	// With TLS: the password of every ACL user (admin, backup, scanner, sentinel).
+	Password string
+
+	opts     RedisOptions
+	tlsc     *tls.Config
+	pingUser string // ACL user of the readiness probe (default admin)
+	bin      string
+	t        testing.TB
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when cmd has exited
 }
 
 // StartRedis starts a private redis-server on a free loopback port. It is
@@ -68,6 +78,17 @@ func StartRedis(t testing.TB, opts RedisOptions) *Redis {
 	} else {
 		conf.WriteString("save \"\"\n")
 	}
+	if opts.TLS {
+		te := TLS(t)
+		r.Password, r.tlsc = Unique("pw"), te.ClientConfig(t, "client")
+		r.URL = "rediss://" + r.Addr + "/0"
+		fmt.Fprintf(&conf, "port 0\ntls-port %d\ntls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients yes\ntls-replication yes\n",
+			port, te.File("server.crt"), te.File("server.key"), te.File("ca.crt"))
+		for _, u := range TLSRedisUsers {
+			fmt.Fprintf(&conf, "user %s on >%s %s\n", u[0], r.Password, u[1])
+		}
+		fmt.Fprintf(&conf, "user default off\nmasteruser admin\nmasterauth %s\n", r.Password)
+	}
 	for _, l := range opts.ExtraConf {
 		conf.WriteString(l + "\n")
 	}
@@ -81,6 +102,9 @@ func StartRedis(t testing.TB, opts RedisOptions) *Redis {
 
 func (r *Redis) start(bin string) {
 	r.t.Helper()
+	if r.bin != "" {
+		bin = r.bin
+	}
 	log, err := os.OpenFile(filepath.Join(r.Dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		r.t.Fatal(err)
@@ -96,7 +120,7 @@ func (r *Redis) start(bin string) {
 	go func() { _ = cmd.Wait(); log.Close(); close(done) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if pingRedis(r.Addr) {
+		if r.ping() {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -118,7 +142,7 @@ func (r *Redis) Stop() {
 	}
 	_ = r.cmd.Process.Kill()
 	r.cmd = nil
-	for i := 0; i < 100 && pingRedis(r.Addr); i++ {
+	for i := 0; i < 100 && r.ping(); i++ {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
@@ -136,17 +160,60 @@ func (r *Redis) Restart() {
 	r.start(bin)
 }
 
+// TLSRedisUsers are the ACL users of a TLS test Redis, with their rules:
+// admin may do everything; backup only what a backup needs (replication,
+// and SCAN+DUMP for the fallback); scanner the same without replication;
+// sentinel what redis-sentinel needs.
+var TLSRedisUsers = [][2]string{
+	{"admin", "~* &* +@all"},
+	{"backup", "~* &* -@all +ping +info +select +psync +sync +replconf +scan +dump +pttl +type +dbsize +config|get"},
+	{"scanner", "~* &* -@all +ping +info +select +scan +dump +pttl +type +dbsize +config|get"},
+	{"sentinel", "~* &* +@all"},
+}
+
+// UserURL is the server's URL with an ACL user's credentials.
+func (r *Redis) UserURL(user string) string {
+	return strings.Replace(r.URL, "://", "://"+user+":"+r.Password+"@", 1)
+}
+
+func (r *Redis) ping() bool {
+	if r.tlsc == nil {
+		return pingRedis(r.Addr)
+	}
+	d := &net.Dialer{Timeout: 200 * time.Millisecond}
+	c, err := tls.DialWithDialer(d, "tcp", r.Addr, r.tlsc)
+	if err != nil {
+		return false
+	}
+	user := r.pingUser
+	if user == "" {
+		user = "admin"
+	}
+	return pingConn(c, "AUTH "+user+" "+r.Password+"\r\nPING\r\n", 2)
+}
+
 func pingRedis(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
 		return false
 	}
+	return pingConn(c, "PING\r\n", 1)
+}
+
+// pingConn sends cmds and reports whether the last of n replies is +PONG.
+func pingConn(c net.Conn, cmds string, n int) bool {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+	if _, err := c.Write([]byte(cmds)); err != nil {
 		return false
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	br := bufio.NewReader(c)
+	for i := 1; i < n; i++ {
+		if _, err := br.ReadString('\n'); err != nil {
+			return false
+		}
+	}
+	line, err := br.ReadString('\n')
 	// -LOADING means the server is up but still reading its data files.
 	return err == nil && strings.HasPrefix(line, "+PONG")
 }

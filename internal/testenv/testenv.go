@@ -52,6 +52,7 @@ type Env struct {
 	S3AccessKey     string
 	S3SecretKey     string
 	Kubeconfig      string
+	TLS             TLSEnv // the TLS servers (empty with TESTENV_NO_TLS)
 }
 
 var (
@@ -112,7 +113,7 @@ func Load() (*Env, error) {
 			SystemRedisDir: v["TESTENV_SYSTEM_REDIS_DIR"], RedisServer: v["TESTENV_REDIS_SERVER"],
 			PGBin: v["TESTENV_PG_BIN"], S3Endpoint: v["TESTENV_S3_ENDPOINT"],
 			S3AccessKey: v["TESTENV_S3_ACCESS_KEY"], S3SecretKey: v["TESTENV_S3_SECRET_KEY"],
-			Kubeconfig: v["TESTENV_KUBECONFIG"],
+			Kubeconfig: v["TESTENV_KUBECONFIG"], TLS: loadTLS(v),
 		}
 	})
 	return loaded, loadErr
