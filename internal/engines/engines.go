@@ -83,6 +83,9 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 		if e.Config, err = c.ZyncDB.PostgresConfig(nil); err != nil {
 			return nil, err
 		}
+		if t := c.ZyncDB.TLS; t.On() {
+			e.TLS = &pgdump.TLS{Mode: t.Mode, CA: t.CA, Cert: t.Cert, Key: t.Key, Verifies: t.Verifies()}
+		}
 		e.DropExisting = o.DropExisting
 		return e, nil
 	case component.BackendRedis:

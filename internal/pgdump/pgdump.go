@@ -59,6 +59,8 @@ type Engine struct {
 	// Config, when set, is used (copied) instead of parsing URL: it
 	// carries what a URL cannot, such as TLS settings held in memory.
 	Config *pgx.ConnConfig
+	// TLS is what pg_dump needs for the same connection (see TLS).
+	TLS *TLS
 	// Parallel is the number of worker connections (default 4).
 	Parallel int
 	// ChunkPages splits tables larger than this many 8 KiB pages into

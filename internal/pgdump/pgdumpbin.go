@@ -132,8 +132,16 @@ func (e *Engine) runPgDump(ctx context.Context, bin string, w io.Writer, args ..
 	if err != nil {
 		return err
 	}
+	tlsEnv, cleanup, err := e.TLS.libpqEnv()
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if e.TLS != nil && e.TLS.Mode != "" {
+		conn = withoutSSLMode(conn)
+	}
 	cmd := exec.CommandContext(ctx, bin, append(args, "--dbname="+conn)...)
-	env := []string{"PGAPPNAME=" + appDump, "PGCONNECT_TIMEOUT=30"}
+	env := append([]string{"PGAPPNAME=" + appDump, "PGCONNECT_TIMEOUT=30"}, tlsEnv...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "PG") {
 			env = append(env, kv)
