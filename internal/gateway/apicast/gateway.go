@@ -200,16 +200,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("X-3scale-service-id", string(s.ID))
 		h.Set("X-3scale-service-name", s.SystemName)
 	}
-	if len(u.matched) == 0 {
-		writeErr(w, s.Proxy.ErrorStatusNoMatch, 404, s.Proxy.ErrorHeadersNoMatch, s.Proxy.ErrorNoMatch, "No Mapping Rule matched")
-		return
-	}
+	// Credentials first, then mapping rules, as APIcast's rewrite phase:
+	// a request without credentials is "auth missing" even where no rule
+	// matches.
 	creds, ok := extractCredentials(s, r, args)
 	if debug {
 		w.Header().Set("X-3scale-credentials", creds.encode())
 	}
 	if !ok {
 		writeErr(w, s.Proxy.ErrorStatusAuthMissing, 401, s.Proxy.ErrorHeadersAuthMissing, s.Proxy.ErrorAuthMissing, "Authentication parameters missing")
+		return
+	}
+	if len(u.matched) == 0 {
+		writeErr(w, s.Proxy.ErrorStatusNoMatch, 404, s.Proxy.ErrorHeadersNoMatch, s.Proxy.ErrorNoMatch, "No Mapping Rule matched")
 		return
 	}
 	dec := g.authorize(r.Context(), s, creds, u)
@@ -464,6 +467,9 @@ func (g *Gateway) reverseProxy(s *svc) *httputil.ReverseProxy {
 			if s.Proxy.SecretToken != "" {
 				pr.Out.Header[hdrSecret] = []string{s.Proxy.SecretToken}
 			}
+			// APIcast sends the api_backend host without its port, or
+			// hostname_rewrite when set.
+			pr.Out.Host = s.upstream.Hostname()
 			if s.Proxy.HostnameRewrite != "" {
 				pr.Out.Host = s.Proxy.HostnameRewrite
 			}
