@@ -191,7 +191,8 @@ func child(phase, _, dir string, workers int, cpuprofile string) error {
 		if err != nil {
 			return err
 		}
-		return e.Restore(ctx, s, task)
+		_, err = e.Restore(ctx, s, task)
+		return err
 	}
 	return fmt.Errorf("unknown phase %q", phase)
 }

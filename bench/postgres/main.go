@@ -269,7 +269,8 @@ func runChild(mode, repoDir, dbURL, snap string, parallel, threads int, compress
 		task := progress.NewTask("restore")
 		stop := logPhases(task)
 		defer stop()
-		return e.Restore(ctx, src, task)
+		_, err = e.Restore(ctx, src, task)
+		return err
 	default:
 		return fmt.Errorf("unknown child mode %q", mode)
 	}

@@ -210,7 +210,8 @@ func runChild(what, addr, dir string) error {
 		if err := e.Preflight(ctx, dirStore(dir)); err != nil {
 			return err
 		}
-		return e.Restore(ctx, dirStore(dir), nil)
+		_, err = e.Restore(ctx, dirStore(dir), nil)
+		return err
 	}
 	return fmt.Errorf("unknown child %q", what)
 }

@@ -22,6 +22,16 @@ var ErrCorrupt = errors.New("artifact is corrupt")
 // ErrNotFound is wrapped when a named file or metadata key does not exist.
 var ErrNotFound = errors.New("not found")
 
+// Result is what an engine reports when a restore ends: what it wrote and
+// one line for the report; Detail carries machine-readable specifics (the
+// Kubernetes objects' change report) for the JSON output.
+type Result struct {
+	Items   int64          `json:"items"` // rows, keys, files or objects restored
+	Bytes   int64          `json:"bytes"` // plain bytes read from the artifact
+	Summary string         `json:"summary"`
+	Detail  map[string]any `json:"detail,omitempty"`
+}
+
 // Sink receives the files of one component during a backup. It is safe
 // for concurrent use: parallel workers may each Create their own files.
 type Sink interface {

@@ -32,7 +32,7 @@ type Engine interface {
 	Name() string
 	Backup(ctx context.Context, sink artifact.Sink, task *progress.Task) error
 	Preflight(ctx context.Context, src artifact.Source) error
-	Restore(ctx context.Context, src artifact.Source, task *progress.Task) error
+	Restore(ctx context.Context, src artifact.Source, task *progress.Task) (artifact.Result, error)
 }
 
 // Options are the user's choices that engines honour.

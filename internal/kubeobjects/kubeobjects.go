@@ -79,7 +79,6 @@ type Engine struct {
 	component string
 	opts      Options
 	log       *slog.Logger
-	report    *Report
 }
 
 // Meta is the component metadata of a backup.

@@ -105,15 +105,21 @@ func (e *Engine) mapper(objs []*unstructured.Unstructured) (map[schema.GroupVers
 	return out, nil
 }
 
-// Restore creates or updates every object of the snapshot; the Report is
-// then available from LastReport.
-func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progress.Task) error {
-	_, err := e.RestoreReport(ctx, src, task)
-	return err
+// Restore creates or updates every object of the snapshot; the Result
+// carries the change report (Detail "objects").
+func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progress.Task) (artifact.Result, error) {
+	rep, err := e.RestoreReport(ctx, src, task)
+	if err != nil {
+		return artifact.Result{}, err
+	}
+	res := artifact.Result{Items: int64(len(rep.Created) + len(rep.Updated) + len(rep.Unchanged)),
+		Summary: fmt.Sprintf("%d created, %d updated, %d unchanged", len(rep.Created), len(rep.Updated), len(rep.Unchanged)),
+		Detail:  map[string]any{"objects": rep}}
+	for _, u := range rep.Updated {
+		res.Summary += fmt.Sprintf("; %s: %s", u.Object, strings.Join(u.Keys, ","))
+	}
+	return res, nil
 }
-
-// LastReport returns the report of the last Restore (nil before).
-func (e *Engine) LastReport() *Report { return e.report }
 
 // RestoreReport creates the objects that do not exist, updates those that
 // differ (listing the differing keys) and leaves the others alone. No
@@ -121,7 +127,6 @@ func (e *Engine) LastReport() *Report { return e.report }
 // done before it.
 func (e *Engine) RestoreReport(ctx context.Context, src artifact.Source, task *progress.Task) (*Report, error) {
 	rep := &Report{Component: e.component, Namespace: e.ns, Created: []string{}, Updated: []Change{}, Unchanged: []string{}}
-	e.report = rep
 	objs, err := readList(ctx, src, e.component)
 	if err != nil {
 		return rep, err

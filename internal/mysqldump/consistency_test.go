@@ -119,7 +119,7 @@ func TestPointInTimeUnderWrites(t *testing.T) {
 		t.Fatalf("consistency: %+v", m.Consistency)
 	}
 	dst := testenv.MySQL(t)
-	if err := newEngine(t, dst.DSN, Options{Workers: 4}).Restore(context.Background(), mem, nil); err != nil {
+	if _, err := newEngine(t, dst.DSN, Options{Workers: 4}).Restore(context.Background(), mem, nil); err != nil {
 		t.Fatal(err)
 	}
 	checkInvariant(t, openDB(t, dst.DSN))
@@ -144,7 +144,7 @@ func TestFallbackWithoutReloadPrivilege(t *testing.T) {
 		t.Errorf("MariaDB binlog snapshot position not recorded: %+v", m.Consistency)
 	}
 	dst := testenv.MySQL(t)
-	if err := newEngine(t, dst.DSN, Options{Workers: 2}).Restore(context.Background(), mem, nil); err != nil {
+	if _, err := newEngine(t, dst.DSN, Options{Workers: 2}).Restore(context.Background(), mem, nil); err != nil {
 		t.Fatal(err)
 	}
 	checkInvariant(t, openDB(t, dst.DSN))

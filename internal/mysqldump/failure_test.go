@@ -109,7 +109,7 @@ func TestDamagedArtifactRefusedBeforeAnyTable(t *testing.T) {
 			dst := testenv.MySQL(t)
 			db := openDB(t, dst.DSN)
 			e := newEngine(t, dst.DSN, Options{Workers: 2})
-			err := e.Restore(context.Background(), c.src, progress.NewTask("restore"))
+			_, err := e.Restore(context.Background(), c.src, progress.NewTask("restore"))
 			if err == nil {
 				t.Fatal("restore of a damaged snapshot succeeded")
 			}
@@ -147,7 +147,7 @@ func TestNonEmptyTargetRefused(t *testing.T) {
 	e := newEngine(t, dst.DSN, Options{})
 	for _, f := range []func() error{
 		func() error { return e.Preflight(context.Background(), mem) },
-		func() error { return e.Restore(context.Background(), mem, nil) },
+		func() error { _, err := e.Restore(context.Background(), mem, nil); return err },
 	} {
 		err := f()
 		if err == nil || !strings.Contains(err.Error(), "table acct_a") || !strings.Contains(err.Error(), "table keep_me") || !strings.Contains(errs.Hint(err), "--drop-existing") {
@@ -159,7 +159,7 @@ func TestNonEmptyTargetRefused(t *testing.T) {
 	}
 	// With consent the objects are dropped and the dump loaded.
 	e = newEngine(t, dst.DSN, Options{DropExisting: true})
-	if err := e.Restore(context.Background(), mem, nil); err != nil {
+	if _, err := e.Restore(context.Background(), mem, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := tableNames(t, db, dst.Name); fmt.Sprint(got) != "[acct_a acct_b ledger]" {

@@ -266,7 +266,7 @@ func compatible(source, target string) error {
 // in parallel (each file in one transaction, verified before commit),
 // the deferred indexes, then routines, views and triggers; it finally
 // compares every table's row count with the dump's.
-func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progress.Task) error {
+func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *progress.Task) error {
 	task.SetPhase("preflight")
 	t, err := e.preflight(ctx, src)
 	if err != nil {
@@ -379,4 +379,17 @@ func (e *Engine) loadError(err error, what string, touched bool) error {
 		code = errs.Usage
 	}
 	return errs.Wrap(code, fmt.Errorf("system-mysql %s/%s: %s: %w", e.cfg.Addr, e.cfg.DBName, what, err), hint)
+}
+
+// Restore restores the artifact and reports what it wrote (the counts its
+// progress task kept).
+func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progress.Task) (artifact.Result, error) {
+	if task == nil {
+		task = progress.NewTask(e.Name())
+	}
+	if err := e.restoreData(ctx, src, task); err != nil {
+		return artifact.Result{}, err
+	}
+	st := task.Stats()
+	return artifact.Result{Items: st.Items, Bytes: st.Bytes, Summary: fmt.Sprintf("%d rows, %d bytes", st.Items, st.Bytes)}, nil
 }

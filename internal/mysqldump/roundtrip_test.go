@@ -104,7 +104,7 @@ func TestRoundTripPorta(t *testing.T) {
 	if err := e.Preflight(context.Background(), mem); err != nil {
 		t.Fatalf("preflight into an empty database: %v", err)
 	}
-	if err := e.Restore(context.Background(), mem, task); err != nil {
+	if _, err := e.Restore(context.Background(), mem, task); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	if st := task.Stats(); st.Items != st.TotalItems || st.Items == 0 {

@@ -131,7 +131,7 @@ INSERT INTO public.accounts SELECT i, 1000, repeat('p', 200) FROM generate_serie
 	}
 
 	dst := testenv.Postgres(t)
-	if err := New(dst.URL).Restore(context.Background(), sink.Memory, nil); err != nil {
+	if _, err := New(dst.URL).Restore(context.Background(), sink.Memory, nil); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	c, err := pgx.Connect(context.Background(), dst.URL)

@@ -69,7 +69,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("preflight: %v", err)
 	}
 	task := progress.NewTask("restore")
-	if err := e.Restore(context.Background(), mem, task); err != nil {
+	if _, err := e.Restore(context.Background(), mem, task); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	if st := task.Stats(); !st.Done || st.Items != 3005+300+1000+5+3+200+480+2+3+4 {
@@ -159,7 +159,7 @@ func TestTruncatedOrCorruptArtifactRefusedBeforeTouchingTables(t *testing.T) {
 			bad := cloneMemory(t, mem, edit, nil)
 			dst := testenv.Postgres(t)
 			e := New(dst.URL)
-			err := e.Restore(context.Background(), bad, nil)
+			_, err := e.Restore(context.Background(), bad, nil)
 			if err == nil || !errors.Is(err, artifact.ErrCorrupt) || !strings.Contains(err.Error(), victim) {
 				t.Fatalf("want a corruption error naming %s, got %v", victim, err)
 			}
@@ -195,7 +195,7 @@ func TestNonEmptyTargetRefusedUnlessConsented(t *testing.T) {
 	e := New(dst.URL)
 	for _, run := range []func() error{
 		func() error { return e.Preflight(context.Background(), mem) },
-		func() error { return e.Restore(context.Background(), mem, nil) },
+		func() error { _, err := e.Restore(context.Background(), mem, nil); return err },
 	} {
 		err := run()
 		if err == nil || errs.Code(err) != errs.Usage || !strings.Contains(err.Error(), "public.leftover") || !strings.Contains(errs.Hint(err), "--drop-existing") {
@@ -206,7 +206,7 @@ func TestNonEmptyTargetRefusedUnlessConsented(t *testing.T) {
 	if err := e.Preflight(context.Background(), mem); err != nil {
 		t.Fatalf("preflight with consent: %v", err)
 	}
-	if err := e.Restore(context.Background(), mem, nil); err != nil {
+	if _, err := e.Restore(context.Background(), mem, nil); err != nil {
 		t.Fatalf("restore with consent: %v", err)
 	}
 	compareFingerprints(t, want, fingerprint(t, dst.URL))
@@ -231,7 +231,7 @@ func TestOlderTargetAndBadMetadataRefused(t *testing.T) {
 		}
 		return v
 	})
-	if err := New(dst.URL).Restore(context.Background(), noTables, nil); err == nil || !errors.Is(err, artifact.ErrNotFound) {
+	if _, err := New(dst.URL).Restore(context.Background(), noTables, nil); err == nil || !errors.Is(err, artifact.ErrNotFound) {
 		t.Fatalf("want missing metadata error, got %v", err)
 	}
 	assertEmpty(t, dst.URL)

@@ -20,7 +20,7 @@ const hintPartial = "the target is partly restored: fix the cause, then restore 
 // target, then runs pre-data in one transaction, COPYs the data files in
 // parallel, builds keys and indexes in parallel, adds foreign keys and
 // triggers, sets sequence values, ANALYZEs and compares row counts.
-func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progress.Task) error {
+func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *progress.Task) error {
 	task.SetPhase("verify")
 	m, err := readMeta(src)
 	if err != nil {
@@ -318,4 +318,17 @@ func checkCounts(ctx context.Context, conns []*pgx.Conn, m *Meta) error {
 		}
 		return nil
 	})
+}
+
+// Restore restores the artifact and reports what it wrote (the counts its
+// progress task kept).
+func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progress.Task) (artifact.Result, error) {
+	if task == nil {
+		task = progress.NewTask(e.Name())
+	}
+	if err := e.restoreData(ctx, src, task); err != nil {
+		return artifact.Result{}, err
+	}
+	st := task.Stats()
+	return artifact.Result{Items: st.Items, Bytes: st.Bytes, Summary: fmt.Sprintf("%d rows, %d bytes", st.Items, st.Bytes)}, nil
 }

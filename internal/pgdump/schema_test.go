@@ -159,7 +159,7 @@ func TestSchemaRestoresExactly(t *testing.T) {
 				if err := r.Preflight(context.Background(), mem); err != nil {
 					t.Fatalf("preflight: %v", err)
 				}
-				if err := r.Restore(context.Background(), mem, nil); err != nil {
+				if _, err := r.Restore(context.Background(), mem, nil); err != nil {
 					t.Fatalf("restore: %v", err)
 				}
 				check(t, dst.URL)
@@ -170,7 +170,7 @@ func TestSchemaRestoresExactly(t *testing.T) {
 				if err := r.Preflight(context.Background(), mem); err != nil {
 					t.Fatalf("preflight of a missing database: %v", err)
 				}
-				if err := r.Restore(context.Background(), mem, nil); err != nil {
+				if _, err := r.Restore(context.Background(), mem, nil); err != nil {
 					t.Fatalf("restore: %v", err)
 				}
 				check(t, dst)

@@ -32,7 +32,7 @@ func TestReplayIntoDB4OfSharedServer(t *testing.T) {
 	if err := e.Preflight(ctx, m); err != nil {
 		t.Fatalf("preflight refuses empty dbs 4 and 5 because db 0 holds a key: %v", err)
 	}
-	if err := e.Restore(ctx, m, nil); err != nil {
+	if _, err := e.Restore(ctx, m, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := contents2(t, dst, map[int]int{4: 0, 5: 1})
@@ -58,7 +58,7 @@ func TestReplayIntoDB4OfSharedServer(t *testing.T) {
 	if err := e.Preflight(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Restore(ctx, m, nil); err != nil {
+	if _, err := e.Restore(ctx, m, nil); err != nil {
 		t.Fatal(err)
 	}
 	sameContents(t, want, contents2(t, dst, map[int]int{4: 0, 5: 1}), "dbs 4 and 5 after the restore with --drop-existing")
@@ -95,7 +95,7 @@ func TestReplaySystemRedisIntoOtherDB(t *testing.T) {
 	if err := e.Preflight(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Restore(ctx, m, nil); err != nil {
+	if _, err := e.Restore(ctx, m, nil); err != nil {
 		t.Fatal(err)
 	}
 	d3 := rc(t, dst, 3)

@@ -58,7 +58,7 @@ func testSyncRoundTrip(t *testing.T, conf, transfer string) {
 	if err := e.Preflight(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Restore(ctx, m, nil); err != nil {
+	if _, err := e.Restore(ctx, m, nil); err != nil {
 		t.Fatal(err)
 	}
 	sameContents(t, want, contents(t, dst), "after replay restore")
@@ -89,7 +89,7 @@ func TestFallbackBackupLoadsInRedisServer(t *testing.T) {
 
 	// And replay restores it.
 	dst := testenv.StartRedis(t, testenv.RedisOptions{AppendOnly: true})
-	if err := mustEngine(t, Config{Component: BackendRedis, Server: opts(dst)}).Restore(ctx, m, nil); err != nil {
+	if _, err := mustEngine(t, Config{Component: BackendRedis, Server: opts(dst)}).Restore(ctx, m, nil); err != nil {
 		t.Fatal(err)
 	}
 	sameContents(t, want, contents(t, dst), "replay of the fallback RDB")
@@ -121,7 +121,7 @@ func TestDamagedRDBRefusedBeforeFlush(t *testing.T) {
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
 			bad := memWith(t, map[string][]byte{"dump.rdb": data}, &meta)
-			err := mustEngine(t, Config{Component: BackendRedis, Server: opts(dst), Overwrite: true}).Restore(ctx, bad, nil)
+			_, err := mustEngine(t, Config{Component: BackendRedis, Server: opts(dst), Overwrite: true}).Restore(ctx, bad, nil)
 			if err == nil {
 				t.Fatal("damaged RDB restored")
 			}
@@ -147,7 +147,7 @@ func TestSkipQueuesLeavesQueueDB(t *testing.T) {
 	dst := testenv.StartRedis(t, testenv.RedisOptions{AppendOnly: true})
 	rc(t, dst, 1).RPush(ctx, "resque:queue:priority", "live-job")
 	rc(t, dst, 0).Set(ctx, "stale", "x", 0)
-	if err := mustEngine(t, Config{Component: BackendRedis, Server: opts(dst), SkipQueues: true}).Restore(ctx, m, nil); err != nil {
+	if _, err := mustEngine(t, Config{Component: BackendRedis, Server: opts(dst), SkipQueues: true}).Restore(ctx, m, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := contents(t, dst)
@@ -186,7 +186,7 @@ func TestSystemRedisSkipsSidekiqQueues(t *testing.T) {
 	d := rc(t, dst, 0)
 	d.RPush(ctx, "queue:default", "new-job")
 	d.Set(ctx, "session:stale", "x", 0)
-	if err := mustEngine(t, Config{Component: SystemRedis, Server: opts(dst), SkipQueues: true}).Restore(ctx, m, nil); err != nil {
+	if _, err := mustEngine(t, Config{Component: SystemRedis, Server: opts(dst), SkipQueues: true}).Restore(ctx, m, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := contents(t, dst)

@@ -93,7 +93,7 @@ func TestFileModeRoundTripAndResume(t *testing.T) {
 	cfg := Config{Component: BackendRedis, Server: opts(dst), Mode: ModeFile, File: target, Journal: j, Overwrite: true}
 
 	// First attempt: the copy into the pod fails midway.
-	err := mustEngine(t, cfg).Restore(ctx, m, nil)
+	_, err := mustEngine(t, cfg).Restore(ctx, m, nil)
 	if err == nil || !strings.Contains(err.Error(), StepCopyDump) {
 		t.Fatalf("want a copy-dump failure, got %v", err)
 	}
@@ -102,7 +102,7 @@ func TestFileModeRoundTripAndResume(t *testing.T) {
 		t.Fatalf("journal after failure: %v", done)
 	}
 	// Resume: finishes from copy-dump on.
-	if err := mustEngine(t, cfg).Restore(ctx, m, nil); err != nil {
+	if _, err := mustEngine(t, cfg).Restore(ctx, m, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(j.Steps()); n != 8 {
@@ -123,7 +123,7 @@ func TestFileModeRoundTripAndResume(t *testing.T) {
 
 	// Running again with the finished journal changes nothing.
 	before := target.rollouts
-	if err := mustEngine(t, cfg).Restore(ctx, m, nil); err != nil || target.rollouts != before {
+	if _, err := mustEngine(t, cfg).Restore(ctx, m, nil); err != nil || target.rollouts != before {
 		t.Fatalf("finished journal re-ran steps: %v, rollouts %d→%d", err, before, target.rollouts)
 	}
 }

@@ -150,7 +150,7 @@ func (e *Engine) header(ctx context.Context, src artifact.Source, name string) (
 
 // Restore replaces the target's data with the snapshot's, in the
 // configured mode. Every file is verified end to end first.
-func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progress.Task) error {
+func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *progress.Task) error {
 	var meta Meta
 	if err := src.Get(MetaKey, &meta); err != nil && !errors.Is(err, artifact.ErrNotFound) {
 		return fmt.Errorf("%s: metadata: %w", e.cfg.Component, err)
@@ -493,4 +493,17 @@ func (e *Engine) compareCounts(ctx context.Context, s server, restored, kept, vo
 			"%s: key counts on %s differ after the restore: %s", e.cfg.Component, s.opts.Addr, strings.Join(diffs, "; "))
 	}
 	return nil
+}
+
+// Restore restores the artifact and reports what it wrote (the counts its
+// progress task kept).
+func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progress.Task) (artifact.Result, error) {
+	if task == nil {
+		task = progress.NewTask(e.Name())
+	}
+	if err := e.restoreData(ctx, src, task); err != nil {
+		return artifact.Result{}, err
+	}
+	st := task.Stats()
+	return artifact.Result{Items: st.Items, Bytes: st.Bytes, Summary: fmt.Sprintf("%d keys, %d bytes", st.Items, st.Bytes)}, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
-	"github.com/3scale-ops/3scale-ops/internal/kubeobjects"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 )
 
@@ -21,7 +20,7 @@ import (
 type Engine interface {
 	Name() string
 	Preflight(ctx context.Context, src artifact.Source) error
-	Restore(ctx context.Context, src artifact.Source, task *progress.Task) error
+	Restore(ctx context.Context, src artifact.Source, task *progress.Task) (artifact.Result, error)
 }
 
 // Snapshot is the snapshot being restored.
@@ -194,7 +193,8 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 						_ = o.Cluster.ScaleTo(sctx, map[string]int32{w: 0}, o.Timeout)
 					}()
 				}
-				if err := eng.Restore(ctx, src, task); err != nil {
+				er, err := eng.Restore(ctx, src, task)
+				if err != nil {
 					return Result{}, err
 				}
 				if c == StepAPIManager && o.Cluster != nil && !o.NoQuiesce {
@@ -204,18 +204,7 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 						return Result{}, fmt.Errorf("keep 3scale scaled down after restoring the APIManager: %w", err)
 					}
 				}
-				st := task.Stats()
-				res := Result{Items: st.Items, Summary: fmt.Sprintf("%d items, %d bytes", st.Items, st.Bytes)}
-				if r, ok := eng.(interface{ LastReport() *kubeobjects.Report }); ok && r.LastReport() != nil {
-					rep := r.LastReport()
-					res.Items = int64(len(rep.Created) + len(rep.Updated) + len(rep.Unchanged))
-					res.Summary = fmt.Sprintf("%d created, %d updated, %d unchanged", len(rep.Created), len(rep.Updated), len(rep.Unchanged))
-					for _, u := range rep.Updated {
-						res.Summary += fmt.Sprintf("; %s: %s", u.Object, strings.Join(u.Keys, ","))
-					}
-					res.Detail = map[string]any{"objects": rep}
-				}
-				return res, nil
+				return Result{Items: er.Items, Summary: er.Summary, Detail: er.Detail}, nil
 			}})
 	}
 

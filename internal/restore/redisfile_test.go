@@ -173,7 +173,7 @@ func TestKubeRedisFileModeRestoresThroughConfigMapRolloutAndExec(t *testing.T) {
 	if err := eng.Preflight(ctx, mem); err != nil {
 		t.Fatal(err)
 	}
-	if err := eng.Restore(ctx, mem, nil); err != nil {
+	if _, err := eng.Restore(ctx, mem, nil); err != nil {
 		t.Fatal(err)
 	}
 	if saves == 0 || len(j.Values) == 0 {

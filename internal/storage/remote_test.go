@@ -85,7 +85,7 @@ func TestS3RoundTrip(t *testing.T) {
 	if err := dst.Preflight(ctx, mem); err != nil {
 		t.Fatalf("preflight: %v", err)
 	}
-	if err := dst.Restore(ctx, mem, progress.NewTask("r")); err != nil {
+	if _, err := dst.Restore(ctx, mem, progress.NewTask("r")); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	got := listObjects(t, c, bucket, "restored/system/")
@@ -104,7 +104,7 @@ func TestS3RoundTrip(t *testing.T) {
 
 	// The S3 snapshot also extracts to a directory.
 	dir := t.TempDir()
-	if err := storage.New(config.Storage{Kind: "dir", Path: dir}, nil, "", storage.Options{}).Restore(ctx, mem, nil); err != nil {
+	if _, err := storage.New(config.Storage{Kind: "dir", Path: dir}, nil, "", storage.Options{}).Restore(ctx, mem, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err := exec.Command("cat", filepath.Join(dir, "provider-name/docs/guide.pdf")).Output()
@@ -182,7 +182,7 @@ func TestPodRoundTrip(t *testing.T) {
 	if err := e.Preflight(ctx, mem); err != nil {
 		t.Fatalf("preflight: %v", err)
 	}
-	if err := e.Restore(ctx, mem, nil); err != nil {
+	if _, err := e.Restore(ctx, mem, nil); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	sameTreeUnit(t, src, dst, time.Second)
@@ -211,7 +211,7 @@ func TestPodRestoreRefusesUnsafeArchive(t *testing.T) {
 	_ = exec.Command("mkdir", dst).Run()
 	kc, ns, srv := podEnv(t, dst)
 	data := makeTar(t, entry{name: "ok.txt", typ: '0', data: "fine"}, entry{name: "../evil.txt", typ: '0', data: "pwned"})
-	err := storage.New(config.Storage{Kind: "pod"}, engines.StoragePods(kc, ns), ns, storage.Options{}).Restore(context.Background(), artifactWith(t, data, 1), nil)
+	_, err := storage.New(config.Storage{Kind: "pod"}, engines.StoragePods(kc, ns), ns, storage.Options{}).Restore(context.Background(), artifactWith(t, data, 1), nil)
 	if err == nil || !strings.Contains(err.Error(), "refusing the archive") {
 		t.Fatalf("err = %v", err)
 	}

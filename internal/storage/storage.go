@@ -199,7 +199,7 @@ func (e *Engine) Preflight(ctx context.Context, src artifact.Source) error {
 }
 
 // Restore writes the files of the snapshot to the location.
-func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progress.Task) error {
+func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *progress.Task) error {
 	var meta Meta
 	if err := src.Get(MetaKey, &meta); err == nil {
 		task.SetTotal(meta.Bytes, meta.Files+meta.Dirs+meta.Symlinks)
@@ -259,4 +259,17 @@ func scanArtifact(ctx context.Context, src artifact.Source, meta Meta) error {
 			"system-storage: %s holds %d files, its metadata says %d", FileName, st.Files, meta.Files)
 	}
 	return nil
+}
+
+// Restore restores the artifact and reports what it wrote (the counts its
+// progress task kept).
+func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progress.Task) (artifact.Result, error) {
+	if task == nil {
+		task = progress.NewTask(e.Name())
+	}
+	if err := e.restoreData(ctx, src, task); err != nil {
+		return artifact.Result{}, err
+	}
+	st := task.Stats()
+	return artifact.Result{Items: st.Items, Bytes: st.Bytes, Summary: fmt.Sprintf("%d entries, %d bytes", st.Items, st.Bytes)}, nil
 }

@@ -56,7 +56,7 @@ func TestDirRoundTrip(t *testing.T) {
 		t.Fatalf("preflight: %v", err)
 	}
 	task := progress.NewTask("restore")
-	if err := e.Restore(ctx, mem, task); err != nil {
+	if _, err := e.Restore(ctx, mem, task); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	sameTree(t, src, dst)
@@ -89,7 +89,7 @@ func TestDirRoundTrip(t *testing.T) {
 	if err := e.Preflight(ctx, mem); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Restore(ctx, mem, nil); err != nil {
+	if _, err := e.Restore(ctx, mem, nil); err != nil {
 		t.Fatalf("restore over existing files: %v", err)
 	}
 	sameTree(t, src, dst)
@@ -190,7 +190,7 @@ func TestCorruptArtifact(t *testing.T) {
 		t.Fatalf("preflight on truncated tar: %v", err)
 	}
 	dst := t.TempDir()
-	if err := dirEngine(dst, storage.Options{}).Restore(ctx, truncated, nil); err == nil || errs.Code(err) != errs.Mismatch {
+	if _, err := dirEngine(dst, storage.Options{}).Restore(ctx, truncated, nil); err == nil || errs.Code(err) != errs.Mismatch {
 		t.Fatalf("restore of truncated tar: %v", err)
 	}
 
