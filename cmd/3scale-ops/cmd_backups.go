@@ -27,7 +27,7 @@ func backupsCommand() *cli.Command {
 			{Name: "list", Usage: "list snapshots", UsageText: "3scale-ops backups list\n3scale-ops -o json backups list", Action: backupsList},
 			{Name: "show", Usage: "show a snapshot's manifest (or one component's details)", ArgsUsage: "ID|latest [COMPONENT]",
 				UsageText: "3scale-ops backups show latest\n3scale-ops backups show 20261123T020000Z-a1b2c3 backend-redis", Action: backupsShow},
-			{Name: "verify", Usage: "check snapshots: every file present with its size; --read-data re-reads and re-hashes", ArgsUsage: "[ID…]",
+			{Name: "verify", Usage: "check snapshots: every file present with its size, README.txt matching the manifest; --read-data re-reads and re-hashes every file", ArgsUsage: "[ID…]",
 				UsageText: "3scale-ops backups verify latest\n3scale-ops backups verify --all --read-data",
 				Flags: []cli.Flag{
 					&cli.BoolFlag{Name: "all", Usage: "verify every snapshot"},

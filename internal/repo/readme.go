@@ -1,14 +1,51 @@
 package repo
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"sort"
 	"strings"
 
+	"filippo.io/age"
 	"github.com/3scale-ops/3scale-ops/internal/component"
 )
 
-// Readme renders README.txt: how to restore the snapshot by hand with
-// standard tools, from its manifest.
+// README.txt tells how to restore the snapshot by hand with standard
+// tools. Every command is on a line of its own starting with "    $ ",
+// written for sh, from the snapshot's directory, with the targets in the
+// shell variables listed at the top: followed literally, the lines restore
+// the snapshot (a test does exactly that). Lines that are not commands
+// say what the operator does in between (stop or start a server).
+//
+// In an encrypted repository README.txt says only how to decrypt
+// README.txt.age, which holds the instructions: file names list tables and
+// their sizes, which an unencrypted README would reveal.
+
+const readmeAged = readmeName + ageSuffix
+
+// ReadmeStub is the plain README.txt of an encrypted snapshot.
+func ReadmeStub(m *Manifest, location string) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "3scale backup snapshot %s\nrepository: %s\n\n", m.ID, location)
+	b.WriteString(`This snapshot is encrypted with age (https://age-encryption.org). How to restore
+it, with 3scale-ops or by hand, is in README.txt.age, next to this file:
+
+    age -d -i key.txt README.txt.age
+
+With the repository passphrase instead of an identity file, first recover the
+repository key from config.json at the repository root (age asks for the
+passphrase):
+
+    jq -r .encryption.passphrase_key config.json | age -d > key.txt
+`)
+	return []byte(b.String())
+}
+
+// Readme renders the restore instructions of a snapshot from its manifest.
 func Readme(m *Manifest, location string) []byte {
 	var b strings.Builder
 	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
@@ -21,33 +58,27 @@ func Readme(m *Manifest, location string) []byte {
 		p(", 3scale %s", m.ThreescaleVersion)
 	}
 	p("\nrepository: %s\n\n", location)
-	p("The easy way: `3scale-ops restore %s`, or `3scale-ops backups export %s COMPONENT`.\n", m.ID, m.ID)
-	p("The hard way, with standard tools only, is below. manifest.json%s lists every file\n", map[bool]string{true: ".age", false: ""}[m.Encrypted])
+	p("The easy way: `3scale-ops restore %s`, or `3scale-ops backups export %s COMPONENT`.\n\n", m.ID, m.ID)
+	p("The hard way, with standard tools only (zstd or gzip, %smariadb or mysql, psql,\n", map[bool]string{true: "age, ", false: ""}[m.Encrypted])
+	p("redis-server and redis-cli, tar, kubectl), follows. manifest.json%s lists every file\n", map[bool]string{true: ".age", false: ""}[m.Encrypted])
 	p("with its sha256 (stored bytes) and raw_sha256 (plain bytes): check them with sha256sum.\n\n")
 
-	p("1. Decode a file\n")
-	decode := "zstd -dc FILE.zst"
-	switch m.Compression {
-	case "gzip":
-		decode = "gzip -dc FILE.gz"
-	case "none":
-		decode = "cat FILE"
+	p("Work in the snapshot's directory (from S3, copy the snapshot's prefix to a local\n")
+	p("directory first, e.g. `aws s3 cp --recursive s3://BUCKET/PREFIX/snapshots/%s .`).\n", m.ID)
+	p("Lines starting with `$` are commands for sh: run them in order. First set the\n")
+	p("variables of the stores you restore (passwords go in MYSQL_PWD and PGPASSWORD):\n\n")
+	vars := readmeVars(m)
+	for _, v := range vars {
+		p("    %s\n", v)
 	}
 	if m.Encrypted {
-		p(`   Files end in .age: they are encrypted with age (https://age-encryption.org).
-   With an age identity file:   age -d -i key.txt FILE.age | %s
-   With the repository passphrase, first recover the repository key from
-   config.json at the repository root (age asks for the passphrase):
-       jq -r .encryption.passphrase_key config.json | age -d > key.txt
-   then use key.txt as above. Decrypt the manifest the same way:
-       age -d -i key.txt manifest.json.age > manifest.json
-`, strings.Replace(decode, "FILE.zst", "-", 1))
-		decode = strings.Replace(decode, " FILE", "", 1)
-		p("   Below, DECODE stands for `age -d -i key.txt FILE | %s`.\n\n", decode)
-	} else {
-		p("   Below, DECODE stands for `%s`.\n\n", decode)
+		p("\nFiles end in .age: they are encrypted with age. With the repository passphrase,\n")
+		p("recover the repository key from config.json at the repository root (age asks for\n")
+		p("the passphrase), and point AGE_KEY at it:\n\n")
+		p("    jq -r .encryption.passphrase_key config.json | age -d > key.txt\n")
+		p("    age -d -i key.txt manifest.json.age > manifest.json\n")
 	}
-	p("2. Components, in the order of the restore runbook\n\n")
+	p("\nComponents, in restore order:\n\n")
 	order := component.Restorable()
 	seen := map[string]bool{}
 	for _, name := range order {
@@ -61,40 +92,278 @@ func Readme(m *Manifest, location string) []byte {
 			readmeComponent(p, c)
 		}
 	}
-	p("3. After the data: scale the deployments back up, run `bundle exec rake zync:resync:domains`\n")
-	p("   in system-sidekiq, and check the routes (Operating 3scale, chapter 7).\n")
+	p("After the data: scale the deployments back up, run `bundle exec rake zync:resync:domains`\n")
+	p("in system-sidekiq, run `bundle exec rake backend:storage:enqueue_rewrite` there when\n")
+	p("backend-redis was restored, and check the routes (Operating 3scale, chapter 7).\n")
 	return []byte(b.String())
 }
 
+// readmeVars lists the shell variables the components of m need.
+func readmeVars(m *Manifest) []string {
+	var out []string
+	has := func(n string) bool { return m.Component(n) != nil }
+	if m.Encrypted {
+		out = append(out, `AGE_KEY=key.txt                     # an age identity of the repository`)
+	}
+	if has("secrets") || has("configmaps") || has("apimanager") {
+		out = append(out, `NAMESPACE=3scale                    # the namespace 3scale runs in`)
+	}
+	if has("system-mysql") {
+		out = append(out, `MYSQL="mariadb -h HOST -P 3306 -u USER DATABASE"   # an empty database`)
+	}
+	if has("system-storage") {
+		out = append(out, `STORAGE_DIR=/opt/system/public/system  # where system's files live`)
+	}
+	if has("zync-postgres") {
+		out = append(out, `PSQL="psql -X -q -v ON_ERROR_STOP=1 -d postgresql://USER@HOST:5432/zync_production"   # an empty database`)
+	}
+	for _, r := range []struct{ comp, v string }{{"backend-redis", "BACKEND_REDIS"}, {"system-redis", "SYSTEM_REDIS"}} {
+		c := m.Component(r.comp)
+		if c == nil {
+			continue
+		}
+		out = append(out,
+			r.v+`_DIR=/var/lib/redis/data        # data directory of the stopped `+r.comp+` server`,
+			r.v+`_URL=redis://HOST:6379         # the same server once started (redis-cli -u)`)
+		if c.file("queues.rdb") != nil {
+			out = append(out,
+				`BACKEND_REDIS_QUEUES_DIR=/var/lib/redis/data  # data directory of the stopped queue server`,
+				`BACKEND_REDIS_QUEUES_URL=redis://HOST:6379  # the queue server once started`)
+		}
+	}
+	return out
+}
+
+func (c *Component) file(name string) *FileEntry {
+	for i := range c.Files {
+		if c.Files[i].Name == name {
+			return &c.Files[i]
+		}
+	}
+	return nil
+}
+
+// decode is the command that writes the plain bytes of f to stdout.
+func decode(f FileEntry) string {
+	path := shq(f.Path)
+	var dec string
+	switch f.Compression {
+	case "zstd":
+		dec = "zstd -dcq"
+	case "gzip":
+		dec = "gzip -dc"
+	}
+	if f.Encryption == "age" {
+		if dec == "" {
+			return `age -d -i "$AGE_KEY" ` + path
+		}
+		return `age -d -i "$AGE_KEY" ` + path + " | " + dec
+	}
+	if dec == "" {
+		return "cat " + path
+	}
+	return dec + " " + path
+}
+
+// shq quotes s for sh when it needs it.
+func shq(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./%+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 func readmeComponent(p func(string, ...any), c *Component) {
+	cmd := func(s string) { p("    $ %s\n", s) }
 	p("%s\n", c.Name)
 	switch c.Name {
 	case "secrets", "configmaps", "apimanager":
-		p("   A Kubernetes v1 List. Apply before the data, into the 3scale namespace:\n")
-		p("       DECODE | kubectl apply -n NAMESPACE -f -\n")
-	case "system-mysql":
-		p("   SQL, loaded in the order listed (schema first):\n")
-		p("       DECODE | mysql -h HOST -u root -p DATABASE        (one file after the other)\n")
-	case "zync-postgres":
-		p("   SQL for psql, loaded in the order listed, with zync and zync-que scaled to 0:\n")
-		p("       DECODE | psql -v ON_ERROR_STOP=1 \"postgresql://USER@HOST/zync_production\"\n")
-	case "backend-redis", "system-redis":
-		p("   dump.rdb files that redis-server loads. Stop Redis (or set appendonly no), place the\n")
-		p("   file as dump.rdb in its data directory (move appendonly.aof aside), start it, then\n")
-		p("   BGREWRITEAOF and `CONFIG SET appendonly yes` once aof_rewrite_in_progress is 0:\n")
-		p("       DECODE > /var/lib/redis/data/dump.rdb\n")
-	case "system-storage":
-		p("   A tar of /opt/system/public/system; extract it there (paths, modes, mtimes kept):\n")
-		p("       DECODE | tar -x -C /opt/system/public/system\n")
-	default:
-		p("   DECODE > FILE (format given below)\n")
-	}
-	for _, f := range c.Files {
-		p("   - %s  (%s, %d bytes plain", f.Path, f.Format, f.RawSize)
-		if f.Count > 0 {
-			p(", %d entries", f.Count)
+		p("   A Kubernetes v1 List, applied into the 3scale namespace (secrets and configmaps\n")
+		p("   before anything else: an operator started without them makes new credentials):\n")
+		for _, f := range c.Files {
+			cmd(decode(f) + ` | kubectl apply -n "$NAMESPACE" -f -`)
 		}
-		p(")\n")
+	case "system-mysql":
+		readmeMySQL(p, cmd, c)
+	case "zync-postgres":
+		readmePostgres(p, cmd, c)
+	case "backend-redis", "system-redis":
+		readmeRedis(p, cmd, c)
+	case "system-storage":
+		p("   A tar of system's files (paths, modes, mtimes kept). Extract it into the local\n")
+		p("   directory (or, for S3 file storage, into a directory you then upload with\n")
+		p("   `aws s3 cp --recursive \"$STORAGE_DIR\" s3://BUCKET/`):\n")
+		cmd(`mkdir -p "$STORAGE_DIR"`)
+		for _, f := range c.Files {
+			cmd(decode(f) + ` | tar -x -C "$STORAGE_DIR"`)
+		}
+	default:
+		p("   Files in the formats given:\n")
+		for _, f := range c.Files {
+			p("   - %s  (%s, %d bytes plain)\n", f.Path, f.Format, f.RawSize)
+		}
 	}
 	p("\n")
+}
+
+// readmeMySQL: tables, then the data files (any order), then routines,
+// views and triggers, which must come after the data (triggers would fire
+// on the loaded rows).
+func readmeMySQL(p func(string, ...any), cmd func(string), c *Component) {
+	p("   SQL for the mariadb/mysql client, into an empty database: the tables, then the\n")
+	p("   data, then routines, views and triggers (after the data, or the triggers fire):\n")
+	var pre, post, data, other []FileEntry
+	for _, f := range c.Files {
+		switch {
+		case f.Name == "schema/tables.sql":
+			pre = append(pre, f)
+		case f.Name == "schema/post-data.sql":
+			post = append(post, f)
+		case strings.HasPrefix(f.Name, "data/"):
+			data = append(data, f)
+		default:
+			other = append(other, f)
+		}
+	}
+	sort.Slice(data, func(i, j int) bool { return data[i].Name < data[j].Name })
+	for _, f := range append(append(append(pre, other...), data...), post...) {
+		cmd(decode(f) + " | $MYSQL")
+	}
+}
+
+// pgTable is what README.txt needs of a zync-postgres table's metadata.
+type pgTable struct {
+	Ident   string `json:"ident"`
+	Columns string `json:"columns"`
+	Files   []struct {
+		Name string `json:"name"`
+	} `json:"files"`
+}
+
+// readmePostgres: pre-data, each .copy file through a COPY … FROM STDIN
+// (they are COPY text data, not SQL), post-data, then the sequences.
+func readmePostgres(p func(string, ...any), cmd func(string), c *Component) {
+	p("   For psql, into an empty database, with zync and zync-que scaled to 0: the schema,\n")
+	p("   the data (COPY text files, each loaded by a COPY … FROM STDIN), the keys, indexes\n")
+	p("   and triggers, then the sequence values:\n")
+	var tables []pgTable
+	_ = json.Unmarshal(c.Meta["tables"], &tables)
+	byName := map[string]FileEntry{}
+	for _, f := range c.Files {
+		byName[f.Name] = f
+	}
+	if f, ok := byName["schema/pre-data.sql"]; ok {
+		cmd(decode(f) + " | $PSQL")
+	}
+	listed := map[string]bool{}
+	for _, t := range tables {
+		for _, tf := range t.Files {
+			f, ok := byName[tf.Name]
+			if !ok {
+				continue
+			}
+			listed[tf.Name] = true
+			cmd(decode(f) + " | $PSQL -c " + shq("COPY "+t.Ident+" ("+t.Columns+") FROM STDIN"))
+		}
+	}
+	for _, f := range c.Files {
+		if strings.HasSuffix(f.Name, ".copy") && !listed[f.Name] {
+			p("   - %s: not in the component's table list; load it with COPY by hand\n", f.Path)
+		}
+	}
+	for _, n := range []string{"schema/post-data.sql", "schema/sequences.sql"} {
+		if f, ok := byName[n]; ok {
+			cmd(decode(f) + " | $PSQL")
+		}
+	}
+}
+
+// readmeRedis: the guide's dump.rdb procedure against one server.
+func readmeRedis(p func(string, ...any), cmd func(string), c *Component) {
+	v := map[string]string{"backend-redis": "BACKEND_REDIS", "system-redis": "SYSTEM_REDIS"}[c.Name]
+	p("   dump.rdb files that redis-server loads when it starts; they hold every database\n")
+	p("   of the source server under its own number. In OpenShift, the Operating guide's\n")
+	p("   procedure does the steps below through the redis-config ConfigMap (save \"\",\n")
+	p("   appendonly no), a rollout and `oc cp` into /var/lib/redis/data.\n")
+	for _, f := range c.Files {
+		dir, url := v+"_DIR", v+"_URL"
+		if f.Name == "queues.rdb" {
+			dir, url = "BACKEND_REDIS_QUEUES_DIR", "BACKEND_REDIS_QUEUES_URL"
+		}
+		p("   %s: with the server stopped, move its old files aside and place the file:\n", f.Name)
+		cmd(fmt.Sprintf(`mkdir -p "$%[1]s/old" && for f in dump.rdb appendonly.aof appendonlydir; do if [ -e "$%[1]s/$f" ]; then mv "$%[1]s/$f" "$%[1]s/old/"; fi; done`, dir))
+		cmd(decode(f) + fmt.Sprintf(` > "$%s/dump.rdb"`, dir))
+		p("   Start Redis with appendonly no (it loads dump.rdb), then turn the AOF on again\n")
+		p("   (Redis writes it from the loaded data) and check the key counts:\n")
+		cmd(fmt.Sprintf(`redis-cli -u "$%s" CONFIG SET appendonly yes`, url))
+		cmd(fmt.Sprintf(`redis-cli -u "$%s" INFO keyspace`, url))
+	}
+}
+
+// putReadme writes README.txt (and README.txt.age when encrypted).
+func (r *Repository) putReadme(ctx context.Context, m *Manifest) error {
+	dir := snapshotsDir + m.ID + "/"
+	if !r.Encrypted() {
+		return r.be.Put(ctx, dir+readmeName, bytes.NewReader(Readme(m, r.Location())))
+	}
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, r.rcpts...)
+	if err != nil {
+		return err
+	}
+	_, _ = w.Write(Readme(m, r.Location()))
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if err := r.be.Put(ctx, dir+readmeAged, &buf); err != nil {
+		return err
+	}
+	return r.be.Put(ctx, dir+readmeName, bytes.NewReader(ReadmeStub(m, r.Location())))
+}
+
+// checkReadme compares the snapshot's README.txt (and README.txt.age)
+// with what its manifest says, and returns the differences.
+func (r *Repository) checkReadme(ctx context.Context, m *Manifest) ([]Problem, error) {
+	dir := snapshotsDir + m.ID + "/"
+	check := func(name string, aged bool, render func(*Manifest, string) []byte) ([]Problem, error) {
+		rc, err := r.be.Get(ctx, dir+name)
+		if errors.Is(err, ErrNotFound) {
+			return []Problem{{m.ID, m.ID + "/" + name, "missing: the snapshot has no restore instructions"}}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		var in io.Reader = rc
+		if aged {
+			if in, err = age.Decrypt(rc, r.ids...); err != nil {
+				return []Problem{{m.ID, m.ID + "/" + name, "cannot be decrypted: " + err.Error()}}, nil
+			}
+		}
+		got, err := io.ReadAll(io.LimitReader(in, 64<<20))
+		if err != nil {
+			return nil, err
+		}
+		loc := r.Location()
+		for _, line := range strings.SplitN(string(got), "\n", 4) {
+			if l, ok := strings.CutPrefix(line, "repository: "); ok {
+				loc = l
+			}
+		}
+		if !bytes.Equal(got, render(m, loc)) {
+			return []Problem{{m.ID, m.ID + "/" + name, "does not match the manifest (its restore instructions would be wrong)"}}, nil
+		}
+		return nil, nil
+	}
+	if !r.Encrypted() {
+		return check(readmeName, false, Readme)
+	}
+	out, err := check(readmeName, false, ReadmeStub)
+	if err != nil {
+		return nil, err
+	}
+	more, err := check(readmeAged, true, Readme)
+	return append(out, more...), err
 }

@@ -225,7 +225,7 @@ func (s *SnapshotWriter) Commit(ctx context.Context, info SnapshotInfo) (*Manife
 	sort.Slice(m.Components, func(i, j int) bool { return m.Components[i].Name < m.Components[j].Name })
 	m.End = s.r.opts.now().UTC()
 	dir := snapshotsDir + s.id + "/"
-	if err := s.r.be.Put(ctx, dir+readmeName, bytes.NewReader(Readme(m, s.r.Location()))); err != nil {
+	if err := s.r.putReadme(ctx, m); err != nil {
 		return nil, fmt.Errorf("snapshot %s: write README.txt: %w", s.id, err)
 	}
 	body, name := marshal(m), dir+manifestPlain

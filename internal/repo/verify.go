@@ -51,6 +51,14 @@ func (r *Repository) VerifyComponents(ctx context.Context, id string, names []st
 		}
 		return res, err
 	}
+	if len(names) == 0 {
+		// A full verification also checks the restore instructions.
+		ps, err := r.checkReadme(ctx, m)
+		if err != nil {
+			return res, err
+		}
+		res.Problems = append(res.Problems, ps...)
+	}
 	if len(names) > 0 {
 		keep := m.Components[:0:0]
 		for _, c := range m.Components {
