@@ -268,6 +268,12 @@ func readmePostgres(p func(string, ...any), cmd func(string), c *Component) {
 			cmd(decode(f) + " | $PSQL -c " + shq("COPY "+t.Ident+" ("+t.Columns+") FROM STDIN"))
 		}
 	}
+	if f, ok := byName["data/large-objects.copy"]; ok {
+		// (oid, bytea) rows: through a temporary table into lo_from_bytea.
+		listed[f.Name] = true
+		cmd(decode(f) + " | $PSQL -c " + shq("CREATE TEMPORARY TABLE lo_in (loid oid, data bytea)") +
+			" -c " + shq("COPY lo_in (loid, data) FROM STDIN") + " -c " + shq("SELECT count(lo_from_bytea(loid, data)) FROM lo_in"))
+	}
 	for _, f := range c.Files {
 		if strings.HasSuffix(f.Name, ".copy") && !listed[f.Name] {
 			p("   - %s: not in the component's table list; load it with COPY by hand\n", f.Path)
