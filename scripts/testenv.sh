@@ -12,6 +12,7 @@
 #
 # Usage:
 #   scripts/testenv.sh install          apt packages + cached Go builds (idempotent)
+#   scripts/testenv.sh kubectl          build kubectl (cached) and print its path
 #   scripts/testenv.sh up [DIR]         start everything, write DIR/env and DIR/kubeconfig
 #   scripts/testenv.sh down [DIR]       stop exactly the processes 'up' started
 #   scripts/testenv.sh status [DIR]
@@ -20,6 +21,7 @@
 #   TESTENV_NO_KUBE=1   skip etcd/kube-apiserver (the demo in --local mode)
 #   TESTENV_NO_S3=1     skip MinIO
 #   TESTENV_NO_TLS=1    skip the TLS variants
+#   TESTENV_NO_KUBECTL=1  do not build kubectl (tests that run it then fail)
 #   CACHE_DIR           where built binaries are cached ($HOME/.cache/3scale-ops)
 #   KUBE_VERSION        k8s.io/kubernetes release to build (v1.32.0)
 #   MINIO_VERSION       github.com/minio/minio version to build
@@ -71,37 +73,46 @@ build_minio() {
   echo "$out"
 }
 
-# kube-apiserver is built through a wrapper module that requires k8s.io/kubernetes
-# and replaces each k8s.io staging module with its published release.
-build_apiserver() {
-  local out="$BIN_DIR/kube-apiserver-$KUBE_VERSION"
+# kube-apiserver and kubectl are built through a wrapper module that requires
+# k8s.io/kubernetes and replaces each k8s.io staging module with its
+# published release, all from the Go module proxy.
+build_kube_cmd() { # build_kube_cmd NAME (kube-apiserver or kubectl) -> path
+  local name=$1 out="$BIN_DIR/$1-$KUBE_VERSION"
   if [ -x "$out" ]; then echo "$out"; return; fi
   mkdir -p "$BIN_DIR"
   local sv="v0.${KUBE_VERSION#v1.}" w kmod
   w=$(mktemp -d)
-  log "building kube-apiserver $KUBE_VERSION (about 6 minutes, once)"
+  log "building $name $KUBE_VERSION (several minutes, once)"
   kmod=$(cd "$w" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
   [ -f "$kmod" ] || die "could not download k8s.io/kubernetes@$KUBE_VERSION"
   {
-    printf 'module local/kube-apiserver-build\n\ngo 1.23.0\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$KUBE_VERSION"
+    printf 'module local/%s-build\n\ngo 1.23.0\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$name" "$KUBE_VERSION"
     grep -E '^\s*k8s\.io/[^ ]+ => \./staging/' "$kmod" | awk -v sv="$sv" '{print "\t" $1 " => " $1 " " sv}'
     printf ')\n'
   } > "$w/go.mod"
   ( cd "$w" && export GOFLAGS=-mod=mod \
-      && go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" >&2 \
+      && go get "k8s.io/kubernetes/cmd/$name@$KUBE_VERSION" >&2 \
       && go build -trimpath -o "$out.tmp" -ldflags "-s -w \
            -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
            -X k8s.io/component-base/version.gitMajor=1 \
-           -X k8s.io/component-base/version.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2)" \
-         k8s.io/kubernetes/cmd/kube-apiserver >&2 ) || die "kube-apiserver build failed (module in $w)"
+           -X k8s.io/component-base/version.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2) \
+           -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION \
+           -X k8s.io/client-go/pkg/version.gitMajor=1 \
+           -X k8s.io/client-go/pkg/version.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2)" \
+         "k8s.io/kubernetes/cmd/$name" >&2 ) || die "$name build failed (module in $w)"
   mv "$out.tmp" "$out"; rm -rf "$w"
   echo "$out"
 }
+build_apiserver() { build_kube_cmd kube-apiserver; }
+build_kubectl() { build_kube_cmd kubectl; }
 
 install_all() {
   apt_install
   [ "${TESTENV_NO_S3:-0}" = 1 ] || build_minio >/dev/null
-  [ "${TESTENV_NO_KUBE:-0}" = 1 ] || build_apiserver >/dev/null
+  if [ "${TESTENV_NO_KUBE:-0}" != 1 ]; then
+    build_apiserver >/dev/null
+    [ "${TESTENV_NO_KUBECTL:-0}" = 1 ] || build_kubectl >/dev/null
+  fi
 }
 
 # ---------------------------------------------------------------- util ----
@@ -295,6 +306,10 @@ EOF
     curl -fsS --cacert "$pki/ca.crt" -H "Authorization: Bearer $token" "https://127.0.0.1:$KUBE_PORT/apis/apps.3scale.net/v1alpha1/apimanagers"
   wait_for kube-apiserver "$(tail -1 "$DIR/pids" | cut -d' ' -f2)" 60 \
     curl -fsS --cacert "$pki/ca.crt" -H "Authorization: Bearer $token" "https://127.0.0.1:$KUBE_PORT/apis/apps.openshift.io/v1/deploymentconfigs"
+  wait_for kube-apiserver "$(tail -1 "$DIR/pids" | cut -d' ' -f2)" 60 \
+    curl -fsS --cacert "$pki/ca.crt" -H "Authorization: Bearer $token" "https://127.0.0.1:$KUBE_PORT/apis/capabilities.3scale.net/v1alpha1/tenants"
+  wait_for kube-apiserver "$(tail -1 "$DIR/pids" | cut -d' ' -f2)" 60 \
+    curl -fsS --cacert "$pki/ca.crt" -H "Authorization: Bearer $token" "https://127.0.0.1:$KUBE_PORT/apis/capabilities.3scale.net/v1beta1/applicationauths"
 }
 
 up() {
@@ -334,6 +349,7 @@ up() {
     fi
     [ -n "$KUBE_PORT" ] && echo "TESTENV_KUBECONFIG=$DIR/kubeconfig"
     tls_env
+    [ -n "$KUBE_PORT" ] && echo "TESTENV_KUBECTL=$BIN_DIR/kubectl-$KUBE_VERSION"
   } > "$DIR/env"
   chmod 600 "$DIR/env"
   trap - EXIT
@@ -375,8 +391,9 @@ status() {
 
 case "$CMD" in
   install) install_all ;;
+  kubectl) build_kubectl ;;
   up) up ;;
   down) down ;;
   status) status ;;
-  *) die "usage: $0 install|up|down|status [DIR]" ;;
+  *) die "usage: $0 install|kubectl|up|down|status [DIR]" ;;
 esac

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -297,7 +298,7 @@ func (m *model) newService(r *rand.Rand, p *provider, a *account, name, sysName,
 	s.Metrics = append(s.Metrics, &metric{ID: m.id("metrics"), ServiceID: s.ID, OwnerID: s.ID, OwnerType: "Service", SystemName: "bandwidth", Friendly: "Bandwidth (KB)", Unit: "kb", TenantID: a.TenantID})
 	if p != nil {
 		b := &backendAPI{ID: m.id("backend_apis"), AccountID: a.ID, TenantID: a.TenantID, Name: name + " backend", SystemName: sysName + "_backend",
-			PrivateEndpoint: fmt.Sprintf("http://%s.backends.internal:8080/api", sysName)}
+			PrivateEndpoint: fmt.Sprintf("http://%s.backends.internal:8080/api", dnsLabel(sysName))}
 		bh := &metric{ID: m.id("metrics"), OwnerID: b.ID, OwnerType: "BackendApi", SystemName: fmt.Sprintf("hits.%d", b.ID), Friendly: "Hits", Unit: "hit", TenantID: a.TenantID}
 		b.Metrics = append(b.Metrics, bh, &metric{ID: m.id("metrics"), OwnerID: b.ID, OwnerType: "BackendApi", SystemName: fmt.Sprintf("backend_read.%d", b.ID), Friendly: "Backend read", Unit: "hit", ParentID: bh.ID, TenantID: a.TenantID})
 		s.Backend, s.BackendPath = b, "/backend"
@@ -321,13 +322,13 @@ func (m *model) newService(r *rand.Rand, p *provider, a *account, name, sysName,
 	s.ServicePlan = &plan{ID: m.id("plans"), IssuerID: s.ID, IssuerType: "Service", TenantID: a.TenantID, Type: "ServicePlan", Name: "Default", SystemName: "default", State: "published"}
 	s.Tokens = []string{hexToken(r, 64)}
 	// proxy and mapping rules
-	host := fmt.Sprintf("%s-%s", sysName, a.S3Prefix)
+	host := fmt.Sprintf("%s-%s", dnsLabel(sysName), a.S3Prefix) // a Route host: no "_"
 	px := &proxy{ID: m.id("proxies"), ServiceID: s.ID, TenantID: a.TenantID,
 		Endpoint: fmt.Sprintf("https://%s.%s:443", host, m.wildcard), Sandbox: fmt.Sprintf("https://%s-staging.%s:443", host, m.wildcard),
 		CredentialsLocation: []string{"query", "headers", "authorization"}[r.IntN(3)], AuthUserKey: "user_key", AuthAppID: "app_id", AuthAppKey: "app_key",
 		SecretToken: "Shared_secret_sent_from_proxy_to_API_backend_" + hexToken(r, 16), LockVersion: int64(1 + r.IntN(9)), Versions: 1 + r.IntN(3)}
 	if r.IntN(3) == 0 {
-		px.HostnameRewrite = sysName + ".internal"
+		px.HostnameRewrite = dnsLabel(sysName) + ".internal"
 	}
 	px.PoliciesConfig = policyChain(r)
 	pos := int64(1)
@@ -396,3 +397,7 @@ func (s *service) allMetrics() []*metric {
 	out := append([]*metric{}, s.Metrics...)
 	return append(out, s.Backend.Metrics...)
 }
+
+// dnsLabel turns a system name into a host name label: a Route's
+// spec.host is a DNS subdomain, where "_" is invalid.
+func dnsLabel(systemName string) string { return strings.ReplaceAll(systemName, "_", "-") }

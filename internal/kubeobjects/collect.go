@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/redact"
@@ -18,6 +17,9 @@ import (
 
 func (e *Engine) readErr(what string, err error) error {
 	hint := "check the namespace (-n) and that your role may get and list " + what
+	if apierrors.IsForbidden(err) {
+		hint = "grant get and list " + what + " in namespace " + e.ns + " (3scale-ops manifests rbac) and run again"
+	}
 	return errs.Wrap(errs.Failure, fmt.Errorf("%s: read %s in namespace %s: %w", e.component, what, e.ns, err), hint)
 }
 
@@ -29,7 +31,7 @@ func (e *Engine) collectCore(ctx context.Context, resource string, names []strin
 	ri := e.kc.Dynamic.Resource(gvr).Namespace(e.ns)
 	want := append(slices.Clone(names), e.opts.ExtraNames...)
 	if resource == "secrets" {
-		refs, err := e.apimanagerSecretRefs(ctx)
+		refs, err := e.referencedSecrets(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -103,111 +105,6 @@ func registerSecret(o *unstructured.Unstructured) {
 	redact.SecretData(plain)
 }
 
-// apimanagerSecretRefs returns the secret names the APIManager CRs refer
-// to (any "...SecretRef"/"secretRef" object with a name, e.g. the S3
-// storage secret), so that they are backed up with the others.
-func (e *Engine) apimanagerSecretRefs(ctx context.Context) ([]string, error) {
-	list, err := e.kc.Dynamic.Resource(APIManagerGVR).Namespace(e.ns).List(ctx, metav1.ListOptions{})
-	if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
-		return nil, nil // no operator here, or not ours to read
-	}
-	if err != nil {
-		return nil, e.readErr("apimanagers", err)
-	}
-	var names []string
-	var walk func(key string, v any)
-	walk = func(key string, v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			if strings.HasSuffix(strings.ToLower(key), "secretref") {
-				if n, ok := x["name"].(string); ok && n != "" {
-					names = append(names, n)
-				}
-			}
-			for k, c := range x {
-				walk(k, c)
-			}
-		case []any:
-			for _, c := range x {
-				walk(key, c)
-			}
-		}
-	}
-	for _, o := range list.Items {
-		walk("", o.Object["spec"])
-	}
-	sort.Strings(names)
-	return slices.Compact(names), nil
-}
-
-// collectCRs reads the APIManager CRs and every listable resource of the
-// capabilities group, skipping groups whose CRDs are not installed.
-func (e *Engine) collectCRs(ctx context.Context) ([]*unstructured.Unstructured, []string, error) {
-	var out, objs []*unstructured.Unstructured
-	var skipped []string
-	var err error
-	if objs, err = e.listCR(ctx, APIManagerGVR, "APIManager"); err != nil {
-		return nil, nil, err
-	}
-	if objs == nil {
-		skipped = append(skipped, "APIManager")
-	}
-	out = append(out, objs...)
-
-	resources, err := e.kc.Typed.Discovery().ServerResourcesForGroupVersion(CapabilitiesGV.String())
-	if apierrors.IsNotFound(err) {
-		return out, append(skipped, CapabilityKinds...), nil
-	}
-	if err != nil {
-		return nil, nil, e.readErr("API discovery of "+CapabilitiesGV.String(), err)
-	}
-	found := map[string]bool{}
-	for _, r := range resources.APIResources {
-		if strings.Contains(r.Name, "/") || !r.Namespaced || !slices.Contains(r.Verbs, "list") {
-			continue
-		}
-		found[r.Kind] = true
-		objs, err := e.listCR(ctx, CapabilitiesGV.WithResource(r.Name), r.Kind)
-		if err != nil {
-			return nil, nil, err
-		}
-		out = append(out, objs...)
-	}
-	caps := out[countKind(out, "APIManager"):]
-	sort.SliceStable(caps, func(i, j int) bool {
-		if caps[i].GetKind() != caps[j].GetKind() {
-			return caps[i].GetKind() < caps[j].GetKind()
-		}
-		return caps[i].GetName() < caps[j].GetName()
-	})
-	for _, k := range CapabilityKinds {
-		if !found[k] {
-			skipped = append(skipped, k)
-		}
-	}
-	return out, skipped, nil
-}
-
-// listCR lists one custom resource; nil (no error) when its CRD is absent.
-func (e *Engine) listCR(ctx context.Context, gvr schema.GroupVersionResource, kind string) ([]*unstructured.Unstructured, error) {
-	list, err := e.kc.Dynamic.Resource(gvr).Namespace(e.ns).List(ctx, metav1.ListOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, e.readErr(gvr.Resource+"."+gvr.Group, err)
-	}
-	out := make([]*unstructured.Unstructured, 0, len(list.Items))
-	for i := range list.Items {
-		o := &list.Items[i]
-		o.SetAPIVersion(gvr.GroupVersion().String())
-		o.SetKind(kind)
-		out = append(out, clean(o))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
-	return out, nil
-}
-
 // clean strips what the server owns or what would block re-creation in
 // another (or a re-created) namespace: uid, resourceVersion,
 // creationTimestamp, generation, managedFields, selfLink, deletion marks,
@@ -220,14 +117,4 @@ func clean(o *unstructured.Unstructured) *unstructured.Unstructured {
 	}
 	unstructured.RemoveNestedField(o.Object, "status")
 	return o
-}
-
-func countKind(objs []*unstructured.Unstructured, kind string) int {
-	n := 0
-	for _, o := range objs {
-		if o.GetKind() == kind {
-			n++
-		}
-	}
-	return n
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 )
 
@@ -56,13 +55,19 @@ var ConfigMapNames = []string{"system-environment", "apicast-environment", "syst
 // LabelSelectors find the other objects labelled as 3scale's.
 var LabelSelectors = []string{"app=3scale-api-management", "threescale_component"}
 
-// Groups of the apimanager component.
-var (
-	APIManagerGVR   = schema.GroupVersionResource{Group: "apps.3scale.net", Version: "v1alpha1", Resource: "apimanagers"}
-	CapabilitiesGV  = schema.GroupVersion{Group: "capabilities.3scale.net", Version: "v1beta1"}
-	CapabilityKinds = []string{"Product", "Backend", "Tenant", "DeveloperAccount", "DeveloperUser", "ActiveDoc",
-		"CustomPolicyDefinition", "OpenAPI", "ProxyConfigPromote"}
-)
+// APIManagerGVR is the resource of the APIManager CR.
+var APIManagerGVR = kube.APIManagerGVR
+
+// CapabilityKinds are the capabilities.3scale.net kinds of the table
+// (kube.Kinds), in restore order; the server's other kinds in the group
+// are backed up too.
+func CapabilityKinds() []string {
+	var out []string
+	for _, k := range kube.KindsInGroup(kube.CapabilitiesGroup) {
+		out = append(out, k.Kind)
+	}
+	return out
+}
 
 // Options tune an engine.
 type Options struct {
@@ -88,6 +93,9 @@ type Meta struct {
 	Objects   []string `json:"objects"`           // Kind/name, in file order
 	Missing   []string `json:"missing,omitempty"` // expected names that did not exist
 	Skipped   []string `json:"skipped,omitempty"` // kinds whose CRD is absent
+	// Forbidden are the optional kinds the role may not read, each with
+	// the missing rule: "Application (needs list applications.capabilities.3scale.net)".
+	Forbidden []string `json:"forbidden,omitempty"`
 }
 
 // New returns the engine of component (Secrets, ConfigMaps or APIManager)
@@ -132,7 +140,7 @@ func (e *Engine) Backup(ctx context.Context, sink artifact.Sink, task *progress.
 	case ConfigMaps:
 		objs, meta.Missing, err = e.collectCore(ctx, "configmaps", ConfigMapNames)
 	case APIManager:
-		objs, meta.Skipped, err = e.collectCRs(ctx)
+		objs, meta.Skipped, meta.Forbidden, err = e.collectCRs(ctx)
 	}
 	if err != nil {
 		return err

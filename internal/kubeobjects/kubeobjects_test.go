@@ -69,6 +69,7 @@ func fixture(t *testing.T, kc *kube.Clients, ns string) {
 		{ObjectMeta: metav1.ObjectMeta{Name: "aws-auth"}, StringData: map[string]string{"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "aws-secret-key-value", "AWS_BUCKET": "bucket"}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "unrelated"}, StringData: map[string]string{"x": "not ours"}},
 	}
+	secrets = append(secrets, referencedSecrets...)
 	for _, s := range secrets {
 		if _, err := kc.Typed.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -87,19 +88,52 @@ func fixture(t *testing.T, kc *kube.Clients, ns string) {
 			t.Fatal(err)
 		}
 	}
-	caps := kubeobjects.CapabilitiesGV
-	for _, o := range []struct {
-		res string
-		obj *unstructured.Unstructured
-	}{
-		{"products", cr(caps.String(), "Product", "petstore", map[string]any{"name": "Petstore", "systemName": "petstore"})},
-		{"backends", cr(caps.String(), "Backend", "petstore-api", map[string]any{"name": "Petstore API", "privateBaseURL": "https://api.example.com"})},
-		{"tenants", cr(caps.String(), "Tenant", "acme", map[string]any{"username": "admin", "organizationName": "ACME"})},
-	} {
-		if _, err := kc.Dynamic.Resource(caps.WithResource(o.res)).Namespace(ns).Create(ctx, o.obj, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
+	for _, o := range capabilityObjects(ns) {
+		if _, err := kc.Dynamic.Resource(gvrOf(t, o)).Namespace(ns).Create(ctx, o, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create %s/%s: %v", o.GetKind(), o.GetName(), err)
 		}
 	}
+}
+
+// capabilityObjects are capability CRs, valid for the operator's CRDs, at
+// their real versions, referring to secrets through every kind of
+// reference the operator has.
+func capabilityObjects(ns string) []*unstructured.Unstructured {
+	const caps = "capabilities.3scale.net/"
+	return []*unstructured.Unstructured{
+		cr(caps+"v1beta1", "Product", "petstore", map[string]any{"name": "Petstore", "systemName": "petstore",
+			"providerAccountRef": map[string]any{"name": "petstore-provider"}}),
+		cr(caps+"v1beta1", "Backend", "petstore-api", map[string]any{"name": "Petstore API", "privateBaseURL": "https://api.example.com"}),
+		cr(caps+"v1alpha1", "Tenant", "acme", map[string]any{"username": "admin", "organizationName": "ACME", "email": "admin@acme.example.com",
+			"systemMasterUrl": "https://master.apps.example.com", "masterCredentialsRef": map[string]any{"name": "system-seed"},
+			"passwordCredentialsRef": map[string]any{"name": "acme-admin-password"}, "tenantSecretRef": map[string]any{"name": "acme-tenant", "namespace": ns}}),
+		cr(caps+"v1beta1", "DeveloperAccount", "acme-dev", map[string]any{"orgName": "ACME developers"}),
+		cr(caps+"v1beta1", "DeveloperUser", "acme-dev-user", map[string]any{"username": "dev", "email": "dev@acme.example.com",
+			"developerAccountRef": map[string]any{"name": "acme-dev"}, "passwordCredentialsRef": map[string]any{"name": "acme-dev-password", "namespace": "elsewhere"}}),
+		cr(caps+"v1beta1", "Application", "acme-app", map[string]any{"name": "ACME app", "description": "the app", "applicationPlanName": "basic",
+			"accountCR": map[string]any{"name": "acme-dev"}, "productCR": map[string]any{"name": "petstore"}}),
+		cr(caps+"v1beta1", "ApplicationAuth", "acme-app-auth", map[string]any{"applicationCRName": "acme-app",
+			"authSecretRef": map[string]any{"name": "acme-app-keys"}, "providerAccountRef": map[string]any{"name": "petstore-provider"}}),
+	}
+}
+
+// referencedSecrets are the secrets capabilityObjects refer to in their namespace.
+var referencedSecrets = []*corev1.Secret{
+	{ObjectMeta: metav1.ObjectMeta{Name: "petstore-provider"}, StringData: map[string]string{"adminURL": "https://acme-admin.apps.example.com", "token": "provider-token-value-1"}},
+	{ObjectMeta: metav1.ObjectMeta{Name: "acme-admin-password"}, StringData: map[string]string{"password": "tenant-admin-pw-2"}},
+	{ObjectMeta: metav1.ObjectMeta{Name: "acme-tenant"}, StringData: map[string]string{"adminURL": "https://acme-admin.apps.example.com", "token": "tenant-token-value-3"}},
+	{ObjectMeta: metav1.ObjectMeta{Name: "acme-app-keys"}, StringData: map[string]string{"UserKey": "user-key-value-4"}},
+}
+
+// gvrOf is the resource of an object's kind in the table of kinds.
+func gvrOf(t *testing.T, o *unstructured.Unstructured) schema.GroupVersionResource {
+	t.Helper()
+	gvk := o.GroupVersionKind()
+	k, ok := kube.LookupKind(gvk.Group, gvk.Kind)
+	if !ok {
+		t.Fatalf("%s is not in the table of kinds", gvk)
+	}
+	return schema.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: k.Resource}
 }
 
 type run struct {
@@ -133,7 +167,8 @@ func TestBackupAndRestoreToFreshNamespace(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	runs := backupAll(t, kc, src, log)
 
-	if got := strings.Join(runs["secrets"].meta.Objects, " "); got != "Secret/aws-auth Secret/backend-internal-api Secret/custom-tls Secret/system-database Secret/system-seed" {
+	if got := strings.Join(runs["secrets"].meta.Objects, " "); got != "Secret/acme-admin-password Secret/acme-app-keys Secret/acme-tenant Secret/aws-auth "+
+		"Secret/backend-internal-api Secret/custom-tls Secret/petstore-provider Secret/system-database Secret/system-seed" {
 		t.Fatalf("secrets = %s", got)
 	}
 	if m := runs["secrets"].meta.Missing; !contains(m, "system-smtp") || contains(m, "system-seed") {
@@ -142,14 +177,31 @@ func TestBackupAndRestoreToFreshNamespace(t *testing.T) {
 	if got := strings.Join(runs["configmaps"].meta.Objects, " "); got != "ConfigMap/apicast-environment ConfigMap/custom-policies ConfigMap/system-environment" {
 		t.Fatalf("configmaps = %s", got)
 	}
-	if got := strings.Join(runs["apimanager"].meta.Objects, " "); got != "APIManager/apimanager-sample Backend/petstore-api Product/petstore Tenant/acme" {
+	// Table order: what others refer to first; every kind at the version served.
+	if got := strings.Join(runs["apimanager"].meta.Objects, " "); got != "APIManager/apimanager-sample Tenant/acme Backend/petstore-api Product/petstore "+
+		"DeveloperAccount/acme-dev DeveloperUser/acme-dev-user Application/acme-app ApplicationAuth/acme-app-auth" {
 		t.Fatalf("apimanager = %s", got)
+	}
+	if sk := runs["apimanager"].meta.Skipped; contains(sk, "Tenant") || contains(sk, "Application") || contains(sk, "ApplicationAuth") {
+		t.Fatalf("served kinds recorded as skipped: %v", sk)
+	}
+	if !strings.Contains(string(runs["apimanager"].mem.Bytes("apimanager.json")), `"apiVersion":"capabilities.3scale.net/v1alpha1","kind":"Tenant"`) {
+		t.Fatal("the Tenant is not stored at capabilities.3scale.net/v1alpha1")
 	}
 	for name, r := range runs {
 		raw := string(r.mem.Bytes(kubeobjects.FileName(name)))
-		for _, field := range []string{`"uid"`, `"resourceVersion"`, `"creationTimestamp"`, `"managedFields"`, `"ownerReferences"`, `"status":`, `"namespace":`, `"generation"`} {
+		for _, field := range []string{`"uid"`, `"resourceVersion"`, `"creationTimestamp"`, `"managedFields"`, `"ownerReferences"`, `"status":`, `"generation"`} {
 			if strings.Contains(raw, field) {
 				t.Errorf("%s: stored list still has %s", name, field)
+			}
+		}
+		var list struct{ Items []unstructured.Unstructured }
+		if err := json.Unmarshal([]byte(raw), &list); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range list.Items {
+			if o.GetNamespace() != "" {
+				t.Errorf("%s: %s/%s stored with its namespace", name, o.GetKind(), o.GetName())
 			}
 		}
 		if r.mem.Files()[0].Count != int64(r.meta.Count) {
@@ -183,7 +235,7 @@ func TestBackupAndRestoreToFreshNamespace(t *testing.T) {
 		}
 	}
 	// Same data in the new namespace.
-	for _, n := range []string{"system-database", "system-seed", "backend-internal-api", "custom-tls", "aws-auth"} {
+	for _, n := range []string{"system-database", "system-seed", "backend-internal-api", "custom-tls", "aws-auth", "petstore-provider", "acme-admin-password", "acme-tenant", "acme-app-keys"} {
 		a, _ := kc.Typed.CoreV1().Secrets(src).Get(ctx, n, metav1.GetOptions{})
 		b, err := kd.Typed.CoreV1().Secrets(dst).Get(ctx, n, metav1.GetOptions{})
 		if err != nil || !equalBytesMap(a.Data, b.Data) || a.Type != b.Type || len(b.OwnerReferences) != 0 {
@@ -197,25 +249,22 @@ func TestBackupAndRestoreToFreshNamespace(t *testing.T) {
 			t.Fatalf("configmap %s differs after restore (err %v)", n, err)
 		}
 	}
-	for _, c := range []struct {
-		gvr  schema.GroupVersionResource
-		name string
-	}{
-		{kubeobjects.APIManagerGVR, "apimanager-sample"},
-		{kubeobjects.CapabilitiesGV.WithResource("products"), "petstore"},
-		{kubeobjects.CapabilitiesGV.WithResource("tenants"), "acme"},
-	} {
-		a, _ := kc.Dynamic.Resource(c.gvr).Namespace(src).Get(ctx, c.name, metav1.GetOptions{})
-		b, err := kd.Dynamic.Resource(c.gvr).Namespace(dst).Get(ctx, c.name, metav1.GetOptions{})
+	for _, o := range append(capabilityObjects(src), cr("apps.3scale.net/v1alpha1", "APIManager", "apimanager-sample", nil)) {
+		gvr := gvrOf(t, o)
+		a, _ := kc.Dynamic.Resource(gvr).Namespace(src).Get(ctx, o.GetName(), metav1.GetOptions{})
+		b, err := kd.Dynamic.Resource(gvr).Namespace(dst).Get(ctx, o.GetName(), metav1.GetOptions{})
+		if o.GetKind() == "Tenant" && err == nil { // its own namespace, named in the reference, differs by design
+			_ = unstructured.SetNestedField(a.Object, dst, "spec", "tenantSecretRef", "namespace")
+		}
 		if err != nil || !jsonEqual(a.Object["spec"], b.Object["spec"]) {
-			t.Fatalf("%s %s differs after restore (err %v)", c.gvr.Resource, c.name, err)
+			t.Fatalf("%s %s differs after restore (err %v)", gvr.Resource, o.GetName(), err)
 		}
 	}
 
 	// A second restore changes nothing and says so.
 	e, _ := kubeobjects.New(kd, dst, kubeobjects.Secrets, kubeobjects.Options{Logger: log})
 	rep, err := e.RestoreReport(ctx, runs["secrets"].mem, nil)
-	if err != nil || len(rep.Unchanged) != 5 || len(rep.Created)+len(rep.Updated) != 0 {
+	if err != nil || len(rep.Unchanged) != 9 || len(rep.Created)+len(rep.Updated) != 0 {
 		t.Fatalf("second restore: %+v %v", rep, err)
 	}
 
@@ -236,7 +285,7 @@ func TestBackupAndRestoreToFreshNamespace(t *testing.T) {
 	}
 	if len(rep.Updated) != 1 || rep.Updated[0].Object != "Secret/system-database" ||
 		strings.Join(rep.Updated[0].Keys, ",") != "data.DB_PASSWORD,data.DB_USER,data.EXTRA" ||
-		strings.Join(rep.Created, ",") != "Secret/aws-auth" || len(rep.Unchanged) != 3 {
+		strings.Join(rep.Created, ",") != "Secret/aws-auth" || len(rep.Unchanged) != 7 {
 		t.Fatalf("drift report = %+v", rep)
 	}
 	got, _ := kd.Typed.CoreV1().Secrets(dst).Get(ctx, "system-database", metav1.GetOptions{})
@@ -258,7 +307,8 @@ func TestBackupAndRestoreToFreshNamespace(t *testing.T) {
 
 	// No value ever reaches logs or reports.
 	repJSON, _ := json.Marshal(rep)
-	for _, v := range []string{secretPassword, secretToken, "changed-by-someone", "internal-api-pw-xyz", "aws-secret-key-value", "KEY-DATA-private"} {
+	for _, v := range []string{secretPassword, secretToken, "changed-by-someone", "internal-api-pw-xyz", "aws-secret-key-value", "KEY-DATA-private",
+		"provider-token-value-1", "tenant-admin-pw-2", "tenant-token-value-3", "user-key-value-4"} {
 		if strings.Contains(logs.String(), v) || strings.Contains(string(repJSON), v) {
 			t.Errorf("secret value %q leaked into logs or report", v)
 		}

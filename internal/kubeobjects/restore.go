@@ -135,6 +135,8 @@ func (e *Engine) RestoreReport(ctx context.Context, src artifact.Source, task *p
 	if err != nil {
 		return rep, err
 	}
+	var meta Meta
+	_ = src.Get(MetaKey, &meta) // preflight checked it; without it no reference is moved
 	task.SetTotal(0, int64(len(objs)))
 	for _, o := range objs {
 		if err := ctx.Err(); err != nil {
@@ -147,6 +149,7 @@ func (e *Engine) RestoreReport(ctx context.Context, src artifact.Source, task *p
 		ri := e.kc.Dynamic.Resource(gvrs[o.GroupVersionKind()]).Namespace(e.ns)
 		want := o.DeepCopy()
 		want.SetNamespace(e.ns)
+		moveRefs(want, meta.Namespace, e.ns)
 		cur, err := ri.Get(ctx, o.GetName(), metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):

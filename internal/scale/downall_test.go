@@ -136,7 +136,7 @@ func TestDownAllResumeOperator(t *testing.T) {
 
 func TestDownAllRefusesHPA(t *testing.T) {
 	s, kc, ns := newScaler(t)
-	mkAPIManager(t, kc, ns, map[string]any{"apicast": map[string]any{"productionSpec": map[string]any{"hpa": true}}})
+	mkAPIManager(t, kc, ns, map[string]any{"wildcardDomain": "apps.example.com", "apicast": map[string]any{"productionSpec": map[string]any{"hpa": true}}})
 	mkDeployment(t, kc, ns, "apicast-production", 2, "apimanager")
 	mkDeployment(t, kc, ns, "system-app", 1, "apimanager")
 	if _, err := s.DownAll(context.Background()); err == nil {

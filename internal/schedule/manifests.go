@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -28,35 +29,23 @@ const (
 	DefaultNamespace = "3scale"
 	DefaultImage     = "quay.io/3scale-ops/3scale-ops:latest"
 	Name             = "3scale-ops"
+	// MetricsService is the daemon's Service. A Service name is a DNS-1035
+	// label (it must start with a letter), so it cannot be Name-based.
+	MetricsService = "threescale-ops-metrics"
 )
 
 // ManifestKinds are the arguments of `3scale-ops manifests`.
 var ManifestKinds = []string{"cronjob", "rbac", "schedule", "all"}
 
-// Rules is the least-privilege Role of 3scale-ops, derived from the calls
-// the code makes: config reads secrets and configmaps; kubeobjects backs
-// up and restores secrets, configmaps, the APIManager and the capability
-// CRs (create, update, delete-and-recreate of immutable objects); scale
-// reads workloads, patches the APIManager, scale subresources and pod
-// templates, instantiates DeploymentConfigs; storage and zync resync exec
-// into pods found by label; zync reads routes.
-func Rules() []rbacv1.PolicyRule {
-	objects := []string{"get", "list", "create", "update", "delete"}
-	return []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps"}, Verbs: objects},
-		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
-		{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"get", "create"}},
-		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "patch"}},
-		{APIGroups: []string{"apps"}, Resources: []string{"deployments/scale"}, Verbs: []string{"get", "patch"}},
-		{APIGroups: []string{"apps.openshift.io"}, Resources: []string{"deploymentconfigs"}, Verbs: []string{"get", "list", "patch"}},
-		{APIGroups: []string{"apps.openshift.io"}, Resources: []string{"deploymentconfigs/scale"}, Verbs: []string{"get", "patch"}},
-		{APIGroups: []string{"apps.openshift.io"}, Resources: []string{"deploymentconfigs/instantiate"}, Verbs: []string{"create"}},
-		{APIGroups: []string{"apps.3scale.net"}, Resources: []string{"apimanagers"}, Verbs: append(objects, "patch")},
-		{APIGroups: []string{"capabilities.3scale.net"}, Resources: []string{"activedocs", "backends", "custompolicydefinitions",
-			"developeraccounts", "developerusers", "openapis", "products", "proxyconfigpromotes", "tenants"}, Verbs: objects},
-		{APIGroups: []string{"route.openshift.io"}, Resources: []string{"routes"}, Verbs: []string{"get", "list"}},
-	}
-}
+// Rules is the least-privilege Role of 3scale-ops, derived from the table
+// of kinds the tool reads and writes (kube.Kinds): config reads secrets and
+// configmaps; kubeobjects backs up and restores secrets, configmaps, the
+// APIManager and every capability kind (create, update, delete-and-recreate
+// of immutable objects); scale reads workloads, patches the APIManager,
+// scale subresources and pod templates, instantiates DeploymentConfigs;
+// storage, reindex and zync resync exec into pods found by label; zync
+// reads routes.
+func Rules() []rbacv1.PolicyRule { return kube.Rules() }
 
 func (o *ManifestOptions) defaults() {
 	if o.Namespace == "" {
@@ -220,7 +209,7 @@ func (o ManifestOptions) daemon(withBackup bool) []any {
 		},
 	}
 	svc := &corev1.Service{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}, ObjectMeta: o.meta(Name + "-metrics"),
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}, ObjectMeta: o.meta(MetricsService),
 		Spec: corev1.ServiceSpec{Selector: sel, Ports: []corev1.ServicePort{{Name: "metrics", Port: 9090, TargetPort: intstr.FromString("metrics")}}},
 	}
 	return []any{dep, svc}

@@ -1,0 +1,245 @@
+package kubeobjects
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/kube"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// discover returns (as table kinds, their Version the one served) the apimanager component's kinds the server serves, in
+// table order then (capabilities group only) the others by name, each at
+// the group's preferred version when served there, else at the first
+// other served version that has it; and the table kinds not served.
+// In apps.3scale.net only the table's kinds count: APIManagerBackup and
+// APIManagerRestore objects would start the operator's own backup or
+// restore if re-created.
+func (e *Engine) discover(ctx context.Context) ([]kube.Kind, []string, error) {
+	groups, err := e.kc.Typed.Discovery().ServerGroups()
+	if err != nil {
+		return nil, nil, e.readErr("API discovery", err)
+	}
+	var out []kube.Kind
+	var skipped []string
+	for _, group := range []string{kube.AppsGroup, kube.CapabilitiesGroup} {
+		byKind := map[string]kube.Kind{}
+		for _, g := range groups.Groups {
+			if g.Name != group {
+				continue
+			}
+			versions := []string{g.PreferredVersion.Version}
+			for _, v := range g.Versions {
+				if !slices.Contains(versions, v.Version) {
+					versions = append(versions, v.Version)
+				}
+			}
+			for _, v := range versions {
+				rl, err := e.kc.Typed.Discovery().ServerResourcesForGroupVersion(group + "/" + v)
+				if apierrors.IsNotFound(err) {
+					continue
+				}
+				if err != nil {
+					return nil, nil, e.readErr("API discovery of "+group+"/"+v, err)
+				}
+				for _, r := range rl.APIResources {
+					if strings.Contains(r.Name, "/") || !r.Namespaced || !slices.Contains(r.Verbs, "list") {
+						continue
+					}
+					if _, seen := byKind[r.Kind]; seen {
+						continue
+					}
+					k, known := kube.LookupKind(group, r.Kind)
+					if !known {
+						k = kube.Kind{Group: group, Resource: r.Name, Kind: r.Kind, Component: APIManager, Refs: true}
+					}
+					k.Version, k.Resource = v, r.Name
+					byKind[r.Kind] = k
+				}
+			}
+		}
+		for _, k := range kube.KindsInGroup(group) {
+			if s, ok := byKind[k.Kind]; ok {
+				out = append(out, s)
+				delete(byKind, k.Kind)
+			} else {
+				skipped = append(skipped, k.Kind)
+			}
+		}
+		if group == kube.CapabilitiesGroup {
+			extra := make([]string, 0, len(byKind))
+			for kind := range byKind {
+				extra = append(extra, kind)
+			}
+			sort.Strings(extra)
+			for _, kind := range extra {
+				out = append(out, byKind[kind])
+			}
+		}
+	}
+	return out, skipped, nil
+}
+
+// forbidden is a read the caller's role does not allow.
+type forbidden struct {
+	kind, rule string
+}
+
+func (f forbidden) String() string { return f.kind + " (needs " + f.rule + ")" }
+
+// listKind lists one served kind. A Forbidden read of a required kind is
+// an error naming the missing rule; of an optional kind it is returned as
+// a forbidden record. A kind gone since discovery is an empty list.
+func (e *Engine) listKind(ctx context.Context, k kube.Kind) ([]*unstructured.Unstructured, *forbidden, error) {
+	gvr := k.GVR()
+	list, err := e.kc.Dynamic.Resource(gvr).Namespace(e.ns).List(ctx, metav1.ListOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil, nil
+	}
+	if apierrors.IsForbidden(err) {
+		rule := kube.Rule("list", k.Group, k.Resource)
+		if k.Required {
+			return nil, nil, errs.Wrap(errs.Failure, fmt.Errorf("%s: read %s in namespace %s: forbidden", e.component, gvr.Resource+"."+gvr.Group, e.ns),
+				"grant "+rule+" in the namespace (3scale-ops manifests rbac) and run again")
+		}
+		return nil, &forbidden{k.Kind, rule}, nil
+	}
+	if err != nil {
+		return nil, nil, e.readErr(gvr.Resource+"."+gvr.Group, err)
+	}
+	out := make([]*unstructured.Unstructured, 0, len(list.Items))
+	for i := range list.Items {
+		o := &list.Items[i]
+		o.SetAPIVersion(gvr.GroupVersion().String())
+		o.SetKind(k.Kind)
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	return out, nil, nil
+}
+
+// collectCRs reads the APIManager and every capability object, kind by
+// kind in table order. It returns the objects, the table kinds the server
+// does not serve, and the optional kinds the role may not read.
+func (e *Engine) collectCRs(ctx context.Context) ([]*unstructured.Unstructured, []string, []string, error) {
+	kinds, skipped, err := e.discover(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var out []*unstructured.Unstructured
+	var denied []string
+	for _, k := range kinds {
+		objs, f, err := e.listKind(ctx, k)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if f != nil {
+			denied = append(denied, f.String())
+			e.log.Warn(e.component+": not allowed to read a kind; its objects are not in this backup", "kind", f.kind, "missing_rule", f.rule)
+			continue
+		}
+		for _, o := range objs {
+			out = append(out, clean(o))
+		}
+	}
+	return out, skipped, denied, nil
+}
+
+// secretRef reports whether a field names a Secret: providerAccountRef,
+// authSecretRef, masterCredentialsRef, configurationSecretRef and any
+// other "...SecretRef" or "...CredentialsRef".
+func secretRef(key string) bool {
+	k := strings.ToLower(key)
+	return strings.HasSuffix(k, "secretref") || strings.HasSuffix(k, "credentialsref") || k == "provideraccountref"
+}
+
+// referencedSecrets returns the names of the Secrets in the namespace that
+// the APIManager and the capability objects refer to, de-duplicated and
+// sorted, so that they are backed up (and restored, secrets first) with
+// the objects using them. Kinds the role may not read are left to the
+// apimanager component, which records them.
+func (e *Engine) referencedSecrets(ctx context.Context) ([]string, error) {
+	kinds, _, err := e.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, k := range kinds {
+		if !k.Refs {
+			continue
+		}
+		objs, _, err := e.listKind(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			names = append(names, e.refsOf(o)...)
+		}
+	}
+	sort.Strings(names)
+	return slices.Compact(names), nil
+}
+
+// refsOf walks an object's spec for secret references in its namespace.
+func (e *Engine) refsOf(o *unstructured.Unstructured) []string {
+	var names []string
+	var walk func(key string, v any)
+	walk = func(key string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if secretRef(key) {
+				n, _ := x["name"].(string)
+				ns, _ := x["namespace"].(string)
+				switch {
+				case n == "":
+				case ns != "" && ns != e.ns:
+					e.log.Info(e.component+": a secret reference points to another namespace; back that namespace up separately",
+						"object", o.GetKind()+"/"+o.GetName(), "field", key, "namespace", ns)
+				default:
+					names = append(names, n)
+				}
+			}
+			for k, c := range x {
+				walk(k, c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(key, c)
+			}
+		}
+	}
+	walk("", o.Object["spec"])
+	return names
+}
+
+// moveRefs points the secret references of o that name the namespace it
+// was backed up from (from) to the namespace it is restored into (to), so
+// that a restore into another namespace does not use the old one's secrets.
+func moveRefs(o *unstructured.Unstructured, from, to string) {
+	if from == "" || from == to {
+		return
+	}
+	var walk func(key string, v any)
+	walk = func(key string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if secretRef(key) && x["namespace"] == from {
+				x["namespace"] = to
+			}
+			for k, c := range x {
+				walk(k, c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(key, c)
+			}
+		}
+	}
+	walk("", o.Object["spec"])
+}
