@@ -83,7 +83,7 @@ func TestBackupUnderGeneratedRole(t *testing.T) {
 		if err := e.Preflight(context.Background(), runs[name].mem); err != nil {
 			t.Fatalf("preflight %s under the Role: %v", name, err)
 		}
-		if err := e.Restore(context.Background(), runs[name].mem, nil); err != nil {
+		if _, err := e.Restore(context.Background(), runs[name].mem, nil); err != nil {
 			t.Fatalf("restore %s under the Role: %v", name, err)
 		}
 	}
