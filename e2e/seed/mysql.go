@@ -3,6 +3,7 @@ package seed
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"io"
 	"strings"
@@ -63,11 +64,23 @@ func loadMySQL(ctx context.Context, dsn string, m *model, budget int64, opts Opt
 			return Timing{}, fmt.Errorf("create table %s: %w", tableName(ddl), err)
 		}
 	}
-	for _, ddl := range append(triggerDDL(m.master.ID), procedureDDL) {
-		if _, err := db.ExecContext(ctx, ddl); err != nil {
+	// Porta's triggers and procedure were created by Rails over a
+	// utf8mb3 connection under its own sql_mode; a restore must bring
+	// them back with those settings, not the loader's.
+	oc, err := db.Conn(ctx)
+	if err != nil {
+		return Timing{}, err
+	}
+	for _, ddl := range append([]string{"SET NAMES utf8mb3 COLLATE utf8mb3_general_ci",
+		"SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'"},
+		append(triggerDDL(m.master.ID), procedureDDL)...) {
+		if _, err := oc.ExecContext(ctx, ddl); err != nil {
+			oc.Close()
 			return Timing{}, fmt.Errorf("create trigger/procedure: %w", err)
 		}
 	}
+	oc.Raw(func(any) error { return driver.ErrBadConn }) // the session settings must not return to the pool
+	oc.Close()
 
 	tables := append(m.growingTables(budget), m.modelTables()...)
 	var (

@@ -63,6 +63,12 @@ func (e *Engine) Backup(ctx context.Context, sink artifact.Sink, task *progress.
 	for _, t := range sc.Triggers {
 		meta.Triggers = append(meta.Triggers, t.Name)
 	}
+	for _, ev := range sc.Events {
+		meta.Events = append(meta.Events, ev.Name)
+	}
+	for _, sq := range sc.Sequences {
+		meta.Sequences = append(meta.Sequences, sq.Name)
+	}
 
 	// Plan chunks; big tables first so that the last worker does not
 	// start the biggest table alone at the end.
@@ -133,7 +139,7 @@ feed:
 	// Load order: the source's table order (names), which is stable and
 	// what a reader expects; the loader schedules by size itself.
 	for _, t := range sc.Tables {
-		tm := TableMeta{Name: t.Name, Files: results[t.Name]}
+		tm := TableMeta{Name: t.Name, Files: results[t.Name], Versioned: t.Versioned}
 		for _, f := range tm.Files {
 			tm.Rows += f.Rows
 		}
@@ -298,29 +304,43 @@ func writePreData(ctx context.Context, sink artifact.Sink, sc *schema) (FileMeta
 	return writeSchemaFile(ctx, sink, PreDataFile, func(w *bufio.Writer) {
 		w.WriteString("-- 3scale-ops system-mysql schema: tables (load before data)\n")
 		w.WriteString(sessionHeader)
+		for _, sq := range sc.Sequences {
+			// Before the tables: a column DEFAULT may call NEXTVAL.
+			fmt.Fprintf(w, "\n%s;\nDO SETVAL(%s, %d, 0);\n", sq.SQL, quoteIdent(sq.Name), sq.Next)
+		}
 		for _, t := range sc.Tables {
 			fmt.Fprintf(w, "\n%s;\n", t.Create)
 		}
 	})
 }
 
-// writePostData writes routines, views and triggers, each under the
-// sql_mode and collation it was created with, DEFINER removed.
+// writePostData writes routines, views, triggers and events, each under
+// the character_set_client, collation_connection, sql_mode (and, for
+// events, time_zone) it was created with, DEFINER removed.
 func writePostData(ctx context.Context, sink artifact.Sink, sc *schema) (FileMeta, error) {
 	return writeSchemaFile(ctx, sink, PostDataFile, func(w *bufio.Writer) {
-		w.WriteString("-- 3scale-ops system-mysql schema: routines, views, triggers (load after data)\n")
+		w.WriteString("-- 3scale-ops system-mysql schema: routines, views, triggers, events (load after data)\n")
 		w.WriteString("SET NAMES utf8mb4;\nSET time_zone='+00:00';\nDELIMITER ;;\n")
-		for _, group := range [][]namedDDL{sc.Routines, sc.Views, sc.Triggers} {
+		for _, group := range [][]namedDDL{sc.Routines, sc.Views, sc.Triggers, sc.Events} {
 			for _, d := range group {
 				fmt.Fprintf(w, "\n-- %s\n", strings.ReplaceAll(d.Name, "\n", " "))
-				fmt.Fprintf(w, "SET SESSION sql_mode = %s;;\n", quoteString(d.SQLMode))
+				if d.Charset != "" {
+					fmt.Fprintf(w, "SET SESSION character_set_client = %s;;\n", quoteString(d.Charset))
+				}
 				if d.Collation != "" {
 					fmt.Fprintf(w, "SET SESSION collation_connection = %s;;\n", quoteString(d.Collation))
 				}
+				fmt.Fprintf(w, "SET SESSION sql_mode = %s;;\n", quoteString(d.SQLMode))
+				if d.TimeZone != "" {
+					fmt.Fprintf(w, "SET SESSION time_zone = %s;;\n", quoteString(d.TimeZone))
+				}
 				fmt.Fprintf(w, "%s;;\n", d.SQL)
+				if d.TimeZone != "" {
+					w.WriteString("SET SESSION time_zone = '+00:00';;\n")
+				}
 			}
 		}
-		w.WriteString("DELIMITER ;\nSET NAMES utf8mb4;\nSET sql_mode='NO_AUTO_VALUE_ON_ZERO';\n-- end of post-data\n")
+		w.WriteString("DELIMITER ;\nSET NAMES utf8mb4;\nSET sql_mode='" + loadSQLMode + "';\n-- end of post-data\n")
 	})
 }
 

@@ -168,6 +168,8 @@ type Meta struct {
 	Views       []string    `json:"views,omitempty"`
 	Triggers    []string    `json:"triggers,omitempty"`
 	Routines    []string    `json:"routines,omitempty"` // "PROCEDURE name" / "FUNCTION name"
+	Events      []string    `json:"events,omitempty"`   // "EVENT name"
+	Sequences   []string    `json:"sequences,omitempty"`
 	Collations  []string    `json:"collations,omitempty"`
 }
 
@@ -188,6 +190,8 @@ type TableMeta struct {
 	Name  string     `json:"name"`
 	Rows  int64      `json:"rows"`
 	Files []FileMeta `json:"files"`
+	// Versioned: a system-versioned table; Rows counts its history too.
+	Versioned bool `json:"versioned,omitempty"`
 }
 
 // FileMeta identifies one file and what a complete copy of it looks like.

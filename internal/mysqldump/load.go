@@ -210,9 +210,11 @@ func (e *Engine) preflight(ctx context.Context, src artifact.Source) (*target, e
 	}
 	t.exists = n > 0
 	if t.exists {
-		q := `SELECT CONCAT(IF(TABLE_TYPE='VIEW','view ','table '), TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?
-			UNION ALL SELECT CONCAT(LOWER(ROUTINE_TYPE), ' ', ROUTINE_NAME) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?`
-		rows, err := db.QueryContext(ctx, q, e.cfg.DBName, e.cfg.DBName)
+		q := `SELECT CONCAT(CASE TABLE_TYPE WHEN 'VIEW' THEN 'view ' WHEN 'SEQUENCE' THEN 'sequence ' ELSE 'table ' END, TABLE_NAME)
+			FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?
+			UNION ALL SELECT CONCAT(LOWER(ROUTINE_TYPE), ' ', ROUTINE_NAME) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?
+			UNION ALL SELECT CONCAT('event ', EVENT_NAME) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?`
+		rows, err := db.QueryContext(ctx, q, e.cfg.DBName, e.cfg.DBName, e.cfg.DBName)
 		if err != nil {
 			return nil, e.wrap(err, "list the target database's objects")
 		}
@@ -299,7 +301,11 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 		return err
 	}
 	defer db.Close()
-	conns, err := e.loadConns(ctx, db)
+	history := false
+	for _, tm := range m.Tables {
+		history = history || tm.Versioned
+	}
+	conns, err := e.loadConns(ctx, db, history)
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,11 @@ func (e *Engine) prepareTarget(ctx context.Context, t *target) error {
 
 // loadConns opens the loading sessions: no foreign-key or unique checks,
 // UTC, the dump's sql_mode and, if asked and permitted, no binlog.
-func (e *Engine) loadConns(ctx context.Context, db *sql.DB) ([]*sql.Conn, error) {
+//
+// With history (the dump has system-versioned tables), the sessions may
+// write row start and end times (MariaDB 10.11's
+// system_versioning_insert_history), so the history comes back as it was.
+func (e *Engine) loadConns(ctx context.Context, db *sql.DB, history bool) ([]*sql.Conn, error) {
 	var conns []*sql.Conn
 	warned := false
 	for range e.opts.Workers {
@@ -75,12 +79,21 @@ func (e *Engine) loadConns(ctx context.Context, db *sql.DB) ([]*sql.Conn, error)
 		}
 		conns = append(conns, c)
 		for _, q := range []string{"SET SESSION foreign_key_checks = 0", "SET SESSION unique_checks = 0",
-			"SET SESSION time_zone = '+00:00'", "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'"} {
+			"SET SESSION time_zone = '+00:00'", "SET SESSION sql_mode = '" + loadSQLMode + "'"} {
 			if _, err := c.ExecContext(ctx, q); err != nil {
 				for _, c := range conns {
 					c.Close()
 				}
 				return nil, e.wrap(err, "set up the loading session")
+			}
+		}
+		if history {
+			if _, err := c.ExecContext(ctx, "SET SESSION system_versioning_insert_history = 1"); err != nil {
+				for _, c := range conns {
+					c.Close()
+				}
+				return nil, errs.Wrap(errs.Failure, e.wrap(err, "allow loading the history of system-versioned tables"),
+					"restore into MariaDB 10.11 or later, whose system_versioning_insert_history lets the history be written back")
 			}
 		}
 		if e.opts.SkipBinlog {
@@ -266,7 +279,11 @@ func (e *Engine) compareCounts(ctx context.Context, conns []*sql.Conn, m *Meta) 
 			defer wg.Done()
 			for t := range next {
 				var n int64
-				err := c.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+quoteIdent(t.Name)).Scan(&n)
+				q := "SELECT COUNT(*) FROM " + quoteIdent(t.Name)
+				if t.Versioned {
+					q += " FOR SYSTEM_TIME ALL"
+				}
+				err := c.QueryRowContext(ctx, q).Scan(&n)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = e.wrap(err, "count rows of "+t.Name)

@@ -109,6 +109,9 @@ func (c chunk) query() string {
 	}
 	b.WriteString(" FROM ")
 	b.WriteString(quoteIdent(c.Table.Name))
+	if c.Table.Versioned {
+		b.WriteString(" FOR SYSTEM_TIME ALL")
+	}
 	if c.Ranged {
 		pk := quoteIdent(c.Table.PK[0])
 		fmt.Fprintf(&b, " WHERE %s >= %d", pk, c.Lo)
@@ -120,9 +123,15 @@ func (c chunk) query() string {
 	return b.String()
 }
 
+// loadSQLMode is the sql_mode rows are loaded under: 0 stays 0 in an
+// AUTO_INCREMENT column, and dates the source accepted (ALLOW_INVALID_DATES
+// such as 2024-02-30, zero dates) are stored as they are, not zeroed.
+const loadSQLMode = "NO_AUTO_VALUE_ON_ZERO,ALLOW_INVALID_DATES"
+
 // sessionHeader makes a file loadable on its own by the mysql client.
-const sessionHeader = "SET NAMES utf8mb4;\nSET time_zone='+00:00';\nSET sql_mode='NO_AUTO_VALUE_ON_ZERO';\n" +
-	"SET foreign_key_checks=0;\nSET unique_checks=0;\n"
+const sessionHeader = "SET NAMES utf8mb4;\nSET time_zone='+00:00';\nSET sql_mode='" + loadSQLMode + "';\n" +
+	"SET foreign_key_checks=0;\nSET unique_checks=0;\n" +
+	"/*M!101100 SET SESSION system_versioning_insert_history=1 */;\n"
 
 // hashWriter counts and checksums what goes through it.
 type hashWriter struct {

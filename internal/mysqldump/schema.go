@@ -42,7 +42,11 @@ type tableInfo struct {
 	Columns []column
 	PK      []string
 	IntPK   bool // single integer primary key column: chunkable by range
-	EstRows int64
+	// Versioned (system-versioned table): rows are read FOR SYSTEM_TIME
+	// ALL, history included, with their row start and end columns, and
+	// loaded with system_versioning_insert_history.
+	Versioned bool
+	EstRows   int64
 	DataLen int64
 }
 
@@ -54,13 +58,23 @@ type schema struct {
 	Views              []namedDDL
 	Routines           []namedDDL
 	Triggers           []namedDDL
-	Skipped            []string // objects the dump does not carry (sequences, events)
+	Events             []namedDDL
+	Sequences          []sequenceDDL
+	Skipped            []string // objects the dump does not carry
 }
 
 // namedDDL is a CREATE statement with the session settings it was
-// created under.
+// created under (as mysqldump wraps it: character_set_client,
+// collation_connection, sql_mode, and time_zone for events).
 type namedDDL struct {
-	Name, SQL, SQLMode, Collation string
+	Name, SQL, SQLMode, Collation, Charset, TimeZone string
+}
+
+// sequenceDDL is a MariaDB sequence and the value its next NEXTVAL
+// returns after a restart (next_not_cached_value).
+type sequenceDDL struct {
+	Name, SQL string
+	Next      int64
 }
 
 func readSchema(ctx context.Context, c *sql.Conn, db string) (*schema, error) {
@@ -86,6 +100,7 @@ func readSchema(ctx context.Context, c *sql.Conn, db string) (*schema, error) {
 		}
 		switch typ {
 		case "BASE TABLE", "SYSTEM VERSIONED":
+			t.Versioned = typ == "SYSTEM VERSIONED"
 			s.Tables = append(s.Tables, &t)
 			byName[t.Name] = &t
 			if coll != "" {
@@ -93,6 +108,8 @@ func readSchema(ctx context.Context, c *sql.Conn, db string) (*schema, error) {
 			}
 		case "VIEW", "SYSTEM VIEW":
 			views = append(views, t.Name)
+		case "SEQUENCE":
+			s.Sequences = append(s.Sequences, sequenceDDL{Name: t.Name})
 		default:
 			s.Skipped = append(s.Skipped, strings.ToLower(typ)+" "+t.Name)
 		}
@@ -162,6 +179,11 @@ func readSchema(ctx context.Context, c *sql.Conn, db string) (*schema, error) {
 		if err := c.QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteIdent(t.Name)).Scan(&name, &t.Create); err != nil {
 			return nil, fmt.Errorf("SHOW CREATE TABLE %s: %w", t.Name, err)
 		}
+		if t.Versioned {
+			t.IntPK = false // history rows lie outside the current key range
+			start, end := periodColumns(t.Create)
+			t.Columns = append(t.Columns, column{Name: start, Kind: kindString}, column{Name: end, Kind: kindString})
+		}
 	}
 	for k := range colls {
 		s.Collations = append(s.Collations, k)
@@ -174,9 +196,24 @@ func readSchema(ctx context.Context, c *sql.Conn, db string) (*schema, error) {
 			return nil, fmt.Errorf("SHOW CREATE VIEW %s: %w", v, err)
 		}
 		s.Views = append(s.Views, namedDDL{Name: v, SQL: unqualify(stripDefiner(m["Create View"]), db),
-			SQLMode: "", Collation: m["collation_connection"]})
+			SQLMode: "", Collation: m["collation_connection"], Charset: m["character_set_client"]})
 	}
 	s.Views = orderViews(s.Views)
+
+	for i := range s.Sequences {
+		sq := &s.Sequences[i]
+		m, err := showCreate(ctx, c, "SHOW CREATE SEQUENCE "+quoteIdent(sq.Name))
+		if err != nil {
+			return nil, fmt.Errorf("SHOW CREATE SEQUENCE %s: %w", sq.Name, err)
+		}
+		sq.SQL = m["Create Table"]
+		if err := c.QueryRowContext(ctx, "SELECT next_not_cached_value FROM "+quoteIdent(sq.Name)).Scan(&sq.Next); err != nil {
+			return nil, fmt.Errorf("read sequence %s: %w", sq.Name, err)
+		}
+	}
+	if err := readEvents(ctx, c, db, s); err != nil {
+		return nil, err
+	}
 
 	if err := readRoutines(ctx, c, db, s); err != nil {
 		return nil, err
@@ -217,7 +254,7 @@ func readRoutines(ctx context.Context, c *sql.Conn, db string, s *schema) error 
 			return fmt.Errorf("%s %s: the dump user may not read its definition (grant SELECT on mysql.proc, or SHOW_ROUTINE on MySQL 8)", strings.ToLower(typ), name)
 		}
 		s.Routines = append(s.Routines, namedDDL{Name: typ + " " + name, SQL: stripDefiner(body),
-			SQLMode: m["sql_mode"], Collation: m["collation_connection"]})
+			SQLMode: m["sql_mode"], Collation: m["collation_connection"], Charset: m["character_set_client"]})
 	}
 	return nil
 }
@@ -247,7 +284,36 @@ func readTriggers(ctx context.Context, c *sql.Conn, db string, s *schema) error 
 			return fmt.Errorf("SHOW CREATE TRIGGER %s: %w", n, err)
 		}
 		s.Triggers = append(s.Triggers, namedDDL{Name: n, SQL: stripDefiner(m["SQL Original Statement"]),
-			SQLMode: m["sql_mode"], Collation: m["collation_connection"]})
+			SQLMode: m["sql_mode"], Collation: m["collation_connection"], Charset: m["character_set_client"]})
+	}
+	return nil
+}
+
+func readEvents(ctx context.Context, c *sql.Conn, db string, s *schema) error {
+	rows, err := c.QueryContext(ctx, `SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME`, db)
+	if err != nil {
+		return fmt.Errorf("list events: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list events: %w", err)
+	}
+	for _, n := range names {
+		m, err := showCreate(ctx, c, "SHOW CREATE EVENT "+quoteIdent(n))
+		if err != nil {
+			return fmt.Errorf("SHOW CREATE EVENT %s (the dump user needs the EVENT privilege): %w", n, err)
+		}
+		s.Events = append(s.Events, namedDDL{Name: "EVENT " + n, SQL: stripDefiner(m["Create Event"]),
+			SQLMode: m["sql_mode"], Collation: m["collation_connection"], Charset: m["character_set_client"], TimeZone: m["time_zone"]})
 	}
 	return nil
 }
@@ -283,6 +349,23 @@ func showCreate(ctx context.Context, c *sql.Conn, q string) (map[string]string, 
 		m[c] = vals[i].String
 	}
 	return m, rows.Err()
+}
+
+var rowStartRe = regexp.MustCompile("(?m)^\\s*`((?:[^`]|``)+)` [^\n]*GENERATED ALWAYS AS ROW (START|END)")
+
+// periodColumns names the row start and end columns of a system-versioned
+// table: the declared ones, or MariaDB's implicit ROW_START and ROW_END.
+func periodColumns(create string) (start, end string) {
+	start, end = "ROW_START", "ROW_END"
+	for _, m := range rowStartRe.FindAllStringSubmatch(create, -1) {
+		name := strings.ReplaceAll(m[1], "``", "`")
+		if m[2] == "START" {
+			start = name
+		} else {
+			end = name
+		}
+	}
+	return start, end
 }
 
 func titleCase(s string) string {
