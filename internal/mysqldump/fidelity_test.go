@@ -157,7 +157,7 @@ func TestEveryObjectKindRestoresExactly(t *testing.T) {
 	}
 	t.Run("restore", func(t *testing.T) {
 		dst := testenv.MySQL(t)
-		if err := newEngine(t, dst.DSN, Options{Workers: 2, SkipBinlog: true}).Restore(context.Background(), mem, nil); err != nil {
+		if _, err := newEngine(t, dst.DSN, Options{Workers: 2, SkipBinlog: true}).Restore(context.Background(), mem, nil); err != nil {
 			t.Fatalf("restore: %v", err)
 		}
 		sameObjects(t, src, dst)
