@@ -47,7 +47,7 @@ type tableInfo struct {
 	// loaded with system_versioning_insert_history.
 	Versioned bool
 	EstRows   int64
-	DataLen int64
+	DataLen   int64
 }
 
 // schema is the database's objects, read inside the dump's snapshot.
