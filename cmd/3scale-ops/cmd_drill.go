@@ -31,8 +31,8 @@ replaced (--drop-existing is implied). Exit 0 only when every step passed;
     --target-system-db-url mysql2://… --target-backend-redis-url … --target-system-storage dir:///tmp/drill
 3scale-ops -r s3://s3.example.com/backups/prod drill --snapshot latest --target-namespace 3scale-drill`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "snapshot", Usage: "restore-test this existing snapshot (id or latest) instead of taking a new one"},
-			&cli.StringFlag{Name: "report", Usage: "write a JUnit XML report to this file"},
+			&cli.StringFlag{Name: "snapshot", EnvVars: []string{"THREESCALE_OPS_DRILL_SNAPSHOT"}, Usage: "restore-test this existing snapshot (id or latest) instead of taking a new one"},
+			&cli.StringFlag{Name: "report", EnvVars: []string{"THREESCALE_OPS_DRILL_REPORT"}, Usage: "write a JUnit XML report to this file"},
 			&cli.StringFlag{Name: "target-namespace", EnvVars: []string{"THREESCALE_OPS_TARGET_NAMESPACE"}, Usage: "scratch namespace to restore into (connections from its secrets)"},
 			&cli.StringFlag{Name: "target-system-db-url", EnvVars: []string{"THREESCALE_OPS_TARGET_SYSTEM_DB_URL"}, Usage: "scratch system database"},
 			&cli.StringFlag{Name: "target-zync-db-url", EnvVars: []string{"THREESCALE_OPS_TARGET_ZYNC_DB_URL"}, Usage: "scratch zync database"},
@@ -40,7 +40,7 @@ replaced (--drop-existing is implied). Exit 0 only when every step passed;
 			&cli.StringFlag{Name: "target-backend-redis-queues-url", EnvVars: []string{"THREESCALE_OPS_TARGET_BACKEND_REDIS_QUEUES_URL"}, Usage: "scratch backend-redis queues"},
 			&cli.StringFlag{Name: "target-system-redis-url", EnvVars: []string{"THREESCALE_OPS_TARGET_SYSTEM_REDIS_URL"}, Usage: "scratch system-redis"},
 			&cli.StringFlag{Name: "target-system-storage", EnvVars: []string{"THREESCALE_OPS_TARGET_SYSTEM_STORAGE"}, Usage: "scratch system-storage (dir:///path or s3://…)"},
-			&cli.StringSliceFlag{Name: "components", Usage: "drill only these components"},
+			&cli.StringSliceFlag{Name: "components", EnvVars: []string{"THREESCALE_OPS_DRILL_COMPONENTS"}, Usage: "drill only these components"},
 		},
 		Action: runDrill,
 	}

@@ -31,7 +31,7 @@ func gatewayCommand() *cli.Command {
 				UsageText: "3scale-ops gateway serve --config proxy-config.json --backend http://127.0.0.1:3001 --listen 127.0.0.1:8080\n3scale-ops -n 3scale gateway serve --config system-db --backend http://127.0.0.1:3001",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "config", Required: true, EnvVars: []string{"THREESCALE_OPS_GATEWAY_CONFIG"}, Usage: "FILE, URL (system's proxy configs endpoint) or system-db"},
-					&cli.StringFlag{Name: "backend", EnvVars: []string{"THREESCALE_OPS_GATEWAY_BACKEND", "BACKEND_ENDPOINT_OVERRIDE"}, Usage: "Service Management API URL, e.g. the one `3scale-ops backend serve` listens on"},
+					&cli.StringFlag{Name: "backend", EnvVars: []string{"THREESCALE_OPS_GATEWAY_BACKEND", "BACKEND_ENDPOINT_OVERRIDE"}, Usage: "Service Management API URL, e.g. the one \"3scale-ops backend serve\" listens on"},
 					&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8080", EnvVars: []string{"THREESCALE_OPS_GATEWAY_LISTEN"}, Usage: "listen address"},
 					&cli.StringFlag{Name: "environment", Value: "production", EnvVars: []string{"THREESCALE_DEPLOYMENT_ENV"}, Usage: "proxy configuration environment for system-db: production or sandbox (staging)"},
 					&cli.BoolFlag{Name: "path-routing", EnvVars: []string{"APICAST_PATH_ROUTING"}, Usage: "route by mapping rules first, then by host"},

@@ -21,9 +21,9 @@ Repository settings and credentials come from the secret named by --repo-secret
 deploy/ holds "manifests all" as a kustomize base.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "image", Value: schedule.DefaultImage, EnvVars: []string{"THREESCALE_OPS_IMAGE"}, Usage: "container image of 3scale-ops"},
-			&cli.StringFlag{Name: "backup-schedule", Value: "0 2 * * *", Usage: "cron schedule of the backup"},
+			&cli.StringFlag{Name: "backup-schedule", Value: "0 2 * * *", EnvVars: []string{"THREESCALE_OPS_MANIFESTS_BACKUP_SCHEDULE"}, Usage: "cron schedule of the backup"},
 			&cli.StringFlag{Name: "timezone", Value: "UTC", EnvVars: []string{"THREESCALE_OPS_TIMEZONE"}, Usage: "time zone of the schedules"},
-			&cli.StringFlag{Name: "repo-secret", Value: schedule.Name + "-repo", Usage: "secret holding the repository URL and credentials"},
+			&cli.StringFlag{Name: "repo-secret", Value: schedule.Name + "-repo", EnvVars: []string{"THREESCALE_OPS_MANIFESTS_REPO_SECRET"}, Usage: "secret holding the repository URL and credentials"},
 		},
 		Action: func(c *cli.Context) error {
 			g := getGlobals(c)

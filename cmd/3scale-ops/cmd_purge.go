@@ -26,14 +26,14 @@ interrupted purge continues on the next run. Oracle: prints the guide's statemen
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "older-than", Value: "14d", EnvVars: []string{"THREESCALE_OPS_PURGE_OLDER_THAN"}, Usage: "age: 14d, 2w, 36h, 3mo"},
 					&cli.IntFlag{Name: "batch-size", Value: 10000, EnvVars: []string{"THREESCALE_OPS_PURGE_BATCH_SIZE"}, Usage: "rows deleted per statement"},
-					&cli.BoolFlag{Name: "dry-run", Usage: "count only"},
+					&cli.BoolFlag{Name: "dry-run", EnvVars: []string{"THREESCALE_OPS_PURGE_DRY_RUN"}, Usage: "count only"},
 				}, Action: runPurgeAlerts},
 			{Name: "tables", Usage: "purge the tables 3scale purges itself (user_sessions 2w, audits 3mo, log_entries 6mo, event_store_events 1w)",
 				UsageText: "3scale-ops -n 3scale purge tables --dry-run\n3scale-ops -n 3scale purge tables --age audits=6mo",
 				Flags: []cli.Flag{
-					&cli.StringSliceFlag{Name: "age", Usage: "per-table age override TABLE=AGE; repeatable"},
-					&cli.IntFlag{Name: "batch-size", Value: 10000, Usage: "rows deleted per statement"},
-					&cli.BoolFlag{Name: "dry-run", Usage: "count only"},
+					&cli.StringSliceFlag{Name: "age", EnvVars: []string{"THREESCALE_OPS_PURGE_AGE"}, Usage: "per-table age override TABLE=AGE; repeatable"},
+					&cli.IntFlag{Name: "batch-size", Value: 10000, EnvVars: []string{"THREESCALE_OPS_PURGE_BATCH_SIZE"}, Usage: "rows deleted per statement"},
+					&cli.BoolFlag{Name: "dry-run", EnvVars: []string{"THREESCALE_OPS_PURGE_DRY_RUN"}, Usage: "count only"},
 				}, Action: runPurgeTables},
 		},
 	}

@@ -16,7 +16,7 @@ deploymentconfigs/instantiate, else its pod template gets a restartedAt annotati
 that its ConfigChange trigger rolls out; a Deployment gets the restartedAt annotation
 (as kubectl rollout restart). Then it waits until every replica is new and ready.`,
 		Flags: []cli.Flag{
-			&cli.DurationFlag{Name: "timeout", Value: 0, EnvVars: []string{"THREESCALE_OPS_TIMEOUT"}, Usage: "how long to wait for readiness (default 10m)"},
+			&cli.DurationFlag{Name: "timeout", Value: 0, EnvVars: []string{"THREESCALE_OPS_TIMEOUT"}, Usage: "how long to wait for readiness", DefaultText: "10m"},
 		},
 		Action: func(c *cli.Context) error {
 			g := getGlobals(c)

@@ -30,10 +30,10 @@ With an APIManager in the namespace the CR's replica field is patched (the
 operator reverts direct scaling); otherwise the DeploymentConfig's or
 Deployment's scale subresource is used, as oc scale does.`,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "down-all", Usage: "record current replicas and scale every 3scale deployment to 0"},
-			&cli.BoolFlag{Name: "resume", Usage: "scale back to the replicas recorded by --down-all"},
-			&cli.BoolFlag{Name: "wait", Usage: "wait until the new replicas are ready"},
-			&cli.DurationFlag{Name: "timeout", Value: 0, EnvVars: []string{"THREESCALE_OPS_TIMEOUT"}, Usage: "how long --wait waits (default 10m)"},
+			&cli.BoolFlag{Name: "down-all", EnvVars: []string{"THREESCALE_OPS_SCALE_DOWN_ALL"}, Usage: "record current replicas and scale every 3scale deployment to 0"},
+			&cli.BoolFlag{Name: "resume", EnvVars: []string{"THREESCALE_OPS_SCALE_RESUME"}, Usage: "scale back to the replicas recorded by --down-all"},
+			&cli.BoolFlag{Name: "wait", EnvVars: []string{"THREESCALE_OPS_SCALE_WAIT"}, Usage: "wait until the new replicas are ready"},
+			&cli.DurationFlag{Name: "timeout", Value: 0, EnvVars: []string{"THREESCALE_OPS_TIMEOUT"}, Usage: "how long --wait waits", DefaultText: "10m"},
 		},
 		Subcommands: []*cli.Command{
 			{Name: "status", Usage: "kind, desired and ready replicas of every 3scale component", UsageText: "3scale-ops -n 3scale scale status\n3scale-ops -n 3scale -o json scale status",

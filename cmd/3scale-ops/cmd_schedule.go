@@ -49,7 +49,7 @@ Config file (--config, YAML; flags win):
 			&cli.StringFlag{Name: "timezone", Value: "UTC", EnvVars: []string{"THREESCALE_OPS_TIMEZONE"}, Usage: "time zone of the cron specs"},
 			&cli.StringFlag{Name: "config", EnvVars: []string{"THREESCALE_OPS_SCHEDULE_CONFIG"}, Usage: "YAML file with the schedule"},
 			&cli.DurationFlag{Name: "grace", Value: 10 * time.Minute, EnvVars: []string{"THREESCALE_OPS_SCHEDULE_GRACE"}, Usage: "how long a running job may finish after SIGTERM"},
-			&cli.StringFlag{Name: "prune-args", Value: "--keep-daily 7 --keep-weekly 4 --keep-monthly 6", EnvVars: []string{"THREESCALE_OPS_SCHEDULE_PRUNE_ARGS"}, Usage: "arguments of the scheduled `backups prune`"},
+			&cli.StringFlag{Name: "prune-args", Value: "--keep-daily 7 --keep-weekly 4 --keep-monthly 6", EnvVars: []string{"THREESCALE_OPS_SCHEDULE_PRUNE_ARGS"}, Usage: "arguments of the scheduled \"backups prune\""},
 			&cli.StringFlag{Name: "purge-older-than", Value: "14d", EnvVars: []string{"THREESCALE_OPS_PURGE_OLDER_THAN"}, Usage: "age for the scheduled alerts purge"},
 			&cli.IntFlag{Name: "purge-batch-size", Value: 10000, EnvVars: []string{"THREESCALE_OPS_PURGE_BATCH_SIZE"}, Usage: "batch size of the scheduled alerts purge"},
 		},

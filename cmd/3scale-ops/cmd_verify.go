@@ -22,9 +22,9 @@ func verifyCommand() *cli.Command {
 3scale-ops -n 3scale verify --snapshot 20261123T020000Z-a1b2c3
 3scale-ops --local --system-db-url mysql2://… --backend-redis-url redis://… verify --consistency-only`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "snapshot", Value: "latest", Usage: "snapshot whose probes to replay"},
-			&cli.BoolFlag{Name: "probes-only", Usage: "only replay probes"},
-			&cli.BoolFlag{Name: "consistency-only", Usage: "only run consistency checks"},
+			&cli.StringFlag{Name: "snapshot", Value: "latest", EnvVars: []string{"THREESCALE_OPS_VERIFY_SNAPSHOT"}, Usage: "snapshot whose probes to replay"},
+			&cli.BoolFlag{Name: "probes-only", EnvVars: []string{"THREESCALE_OPS_VERIFY_PROBES_ONLY"}, Usage: "only replay probes"},
+			&cli.BoolFlag{Name: "consistency-only", EnvVars: []string{"THREESCALE_OPS_VERIFY_CONSISTENCY_ONLY"}, Usage: "only run consistency checks"},
 		},
 		Action: func(c *cli.Context) error {
 			g := getGlobals(c)

@@ -18,7 +18,7 @@ func zyncCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{Name: "resync", Usage: "run rake zync:resync:domains in system-sidekiq, then check routes",
 				UsageText: "3scale-ops -n 3scale zync resync\n3scale-ops -n 3scale zync resync --check\n3scale-ops -n 3scale -o json zync resync --check",
-				Flags:     []cli.Flag{&cli.BoolFlag{Name: "check", Usage: "only compare expected hosts with zync's routes"}},
+				Flags:     []cli.Flag{&cli.BoolFlag{Name: "check", EnvVars: []string{"THREESCALE_OPS_ZYNC_CHECK"}, Usage: "only compare expected hosts with zync's routes"}},
 				Action:    runZyncResync},
 		},
 	}
