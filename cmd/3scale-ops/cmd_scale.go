@@ -167,9 +167,9 @@ func runScaleStatus(c *cli.Context) error {
 		if r.Recorded != nil {
 			rec = strconv.Itoa(int(*r.Recorded))
 		}
-		out = append(out, []string{r.Component, r.Kind, strconv.Itoa(int(r.Desired)), strconv.Itoa(int(r.Ready)), managed, rec})
+		out = append(out, []string{r.Component, r.Kind, strconv.Itoa(int(r.Desired)), strconv.Itoa(int(r.Ready)), managed, rec, r.Note})
 	}
-	table(g.Stdout, []string{"COMPONENT", "KIND", "DESIRED", "READY", "OPERATOR", "DOWN-ALL RECORD"}, out)
+	table(g.Stdout, []string{"COMPONENT", "KIND", "DESIRED", "READY", "OPERATOR", "DOWN-ALL RECORD", "NOTE"}, out)
 	return nil
 }
 

@@ -24,6 +24,10 @@ type Component struct {
 	// Quiesce marks the components --down-all stops: everything that
 	// serves traffic or writes data, never the databases restore loads into.
 	Quiesce bool
+	// Direct marks the components without a CR field whose replicas the
+	// operator does not enforce (its searchd and memcached reconcilers
+	// leave them alone): they are scaled directly on operator installs too.
+	Direct bool
 }
 
 // components lists every 3scale workload, in quiesce order: traffic first
@@ -37,10 +41,10 @@ var components = []Component{
 	{Name: "system-app", CRPath: []string{"spec", "system", "appSpec"}, Quiesce: true},
 	{Name: "system-sidekiq", CRPath: []string{"spec", "system", "sidekiqSpec"}, Quiesce: true},
 	{Name: "system-sphinx", Quiesce: true},
-	{Name: "system-searchd", Quiesce: true},
+	{Name: "system-searchd", Quiesce: true, Direct: true},
 	{Name: "zync", CRPath: []string{"spec", "zync", "appSpec"}, Quiesce: true},
 	{Name: "zync-que", CRPath: []string{"spec", "zync", "queSpec"}, Quiesce: true},
-	{Name: "system-memcache"},
+	{Name: "system-memcache", Direct: true},
 	{Name: "backend-redis"},
 	{Name: "system-redis"},
 	{Name: "system-mysql"},

@@ -9,18 +9,97 @@ import (
 
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/kube"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
+// crEntry is the record of one component scaled through the APIManager:
+// the count it ran at and, when the CR had no replicas field (for the
+// operator, "not enforced"), how much of the field's path existed, so that
+// --resume removes exactly what --down-all added. It is stored as the
+// count alone when the field was set, else as {"was":N,"existed":"spec.zync"}.
+type crEntry struct {
+	Was     int32
+	Absent  bool
+	Existed []string // the path objects that existed, from "spec"
+}
+
+func (e crEntry) MarshalJSON() ([]byte, error) {
+	if !e.Absent {
+		return json.Marshal(e.Was)
+	}
+	return json.Marshal(map[string]any{"was": e.Was, "existed": strings.Join(e.Existed, ".")})
+}
+
+func (e *crEntry) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &e.Was); err == nil {
+		return nil
+	}
+	var o struct {
+		Was     int32  `json:"was"`
+		Existed string `json:"existed"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return err
+	}
+	*e = crEntry{Was: o.Was, Absent: true, Existed: strings.Split(o.Existed, ".")}
+	return nil
+}
+
 // crRecord parses the APIManager's record of replicas before --down-all.
-func (st *state) crRecord() map[string]int32 {
-	rec := map[string]int32{}
+func (st *state) crRecord() map[string]crEntry {
+	rec := map[string]crEntry{}
 	if st.apim == nil {
 		return rec
 	}
 	if v, ok := st.apim.GetAnnotations()[RecordAnnotation]; ok {
-		_ = json.Unmarshal([]byte(v), &rec) // a hand-mangled record counts as none
+		if json.Unmarshal([]byte(v), &rec) != nil {
+			rec = map[string]crEntry{} // a hand-mangled record counts as none
+		}
 	}
 	return rec
+}
+
+// entry records c as the CR has it now, field presence included.
+func (st *state) entry(c Component, cur int32) crEntry {
+	if _, set := st.crReplicas(c); set {
+		return crEntry{Was: cur}
+	}
+	e := crEntry{Was: cur, Absent: true}
+	for i := range c.CRPath {
+		if _, found, _ := unstructured.NestedMap(st.apim.Object, c.CRPath[:i+1]...); !found {
+			break
+		}
+		e.Existed = c.CRPath[:i+1]
+	}
+	return e
+}
+
+// resumePatch sets spec (a merge patch below "spec") back to what e records.
+func resumePatch(spec map[string]any, c Component, e crEntry) {
+	if !e.Absent {
+		setPath(spec, c.CRPath[1:], "replicas", e.Was)
+		return
+	}
+	if len(e.Existed) >= len(c.CRPath) {
+		setPath(spec, c.CRPath[1:], "replicas", nil)
+		return
+	}
+	// remove the first object down-all created, unless a shorter one goes already
+	n := max(len(e.Existed), 1)
+	m := spec
+	for _, p := range c.CRPath[1:n] {
+		v, ok := m[p]
+		if ok && v == nil {
+			return
+		}
+		next, isMap := v.(map[string]any)
+		if !isMap {
+			next = map[string]any{}
+			m[p] = next
+		}
+		m = next
+	}
+	m[c.CRPath[n]] = nil
 }
 
 // wlRecord reads a workload's record of replicas before --down-all.
@@ -73,11 +152,12 @@ func (s *Scaler) DownAll(ctx context.Context) (map[string]int32, error) {
 		}
 		cur := st.desired(c, w)
 		if st.viaCR(c) {
-			if prev, had := crRec[c.Name]; cur == 0 && had {
-				cur = prev
+			e, had := crRec[c.Name]
+			if cur != 0 || !had {
+				e = st.entry(c, cur)
 			}
-			crRec[c.Name] = cur
-			recorded[c.Name] = cur
+			crRec[c.Name] = e
+			recorded[c.Name] = e.Was
 			setPath(spec, c.CRPath[1:], "replicas", 0)
 			continue
 		}
@@ -93,7 +173,7 @@ func (s *Scaler) DownAll(ctx context.Context) (map[string]int32, error) {
 			if err := s.kc.ScaleWorkload(ctx, s.ns, w.Kind, w.Name, 0); err != nil {
 				return recorded, err
 			}
-			if st.apim != nil {
+			if st.apim != nil && !c.Direct {
 				s.Log.Warn("scaled an operator-managed component directly; the operator may scale it back", "component", c.Name)
 			}
 		}
@@ -153,13 +233,13 @@ func (s *Scaler) Resume(ctx context.Context) (map[string]int32, error) {
 		return restored, nil
 	}
 	spec := map[string]any{}
-	for name, n := range crRec {
-		c, ok := Lookup(name)
+	for _, c := range components { // in order: a removed parent wins over its children
+		e, ok := crRec[c.Name]
 		if !ok || c.CRPath == nil {
 			continue
 		}
-		setPath(spec, c.CRPath[1:], "replicas", n)
-		restored[name] = n
+		resumePatch(spec, c, e)
+		restored[c.Name] = e.Was
 	}
 	patch, _ := json.Marshal(map[string]any{
 		"metadata": map[string]any{"annotations": map[string]any{RecordAnnotation: nil}},
@@ -169,5 +249,18 @@ func (s *Scaler) Resume(ctx context.Context) (map[string]int32, error) {
 		return restored, err
 	}
 	s.Log.Info("resumed through the APIManager", "apimanager", st.apim.GetName())
+	// Without the field the operator no longer sets the count: the
+	// workload goes back to it directly.
+	for _, c := range components {
+		e, ok := crRec[c.Name]
+		w, present := st.workloads[c.Name]
+		if !ok || !e.Absent || !present || c.CRPath == nil {
+			continue
+		}
+		if err := s.kc.ScaleWorkload(ctx, s.ns, w.Kind, w.Name, e.Was); err != nil {
+			return restored, err
+		}
+		s.Log.Info("resumed", "component", c.Name, "kind", w.Kind, "replicas", e.Was, "apimanager_field", "absent, as before")
+	}
 	return restored, nil
 }

@@ -3,6 +3,7 @@ package scale
 import (
 	"context"
 	"maps"
+	"reflect"
 	"testing"
 
 	"github.com/3scale-ops/3scale-ops/internal/kube"
@@ -122,8 +123,11 @@ func TestDownAllResumeOperator(t *testing.T) {
 	if n, _ := crReplicas(t, kc, ns, "spec", "apicast", "productionSpec"); n != 2 {
 		t.Errorf("apicast production resumed to %d", n)
 	}
-	if n, _ := crReplicas(t, kc, ns, "spec", "zync", "appSpec"); n != 1 {
-		t.Errorf("zync resumed to %d", n)
+	if n, found := crReplicas(t, kc, ns, "spec", "zync", "appSpec"); found {
+		t.Errorf("zync: resume left spec.zync.appSpec.replicas = %d, a field the CR did not have", n)
+	}
+	if r := specReplicas(t, kc, ns, kube.KindDeployment, "zync"); r != 1 {
+		t.Errorf("zync deployment resumed to %d, want 1 (the field is absent: the operator no longer sets it)", r)
 	}
 	apim, _ := kc.GetAPIManager(ctx, ns)
 	if _, ok := apim.GetAnnotations()[RecordAnnotation]; ok {
@@ -131,6 +135,49 @@ func TestDownAllResumeOperator(t *testing.T) {
 	}
 	if r := specReplicas(t, kc, ns, kube.KindDeployment, "system-searchd"); r != 1 {
 		t.Errorf("system-searchd resumed to %d", r)
+	}
+}
+
+// --down-all then --resume leaves the APIManager exactly as it was: a
+// replicas field the CR did not have (the operator's default, "not
+// enforced") is removed again, with the objects down-all had to create.
+func TestDownAllResumeKeepsFieldPresence(t *testing.T) {
+	s, kc, ns := newScaler(t)
+	ctx := context.Background()
+	mkAPIManager(t, kc, ns, map[string]any{
+		"wildcardDomain": "apps.example.com",
+		"apicast":        map[string]any{"productionSpec": map[string]any{"replicas": int64(2)}, "stagingSpec": map[string]any{"replicas": int64(0)}},
+		"system":         map[string]any{"appSpec": map[string]any{}},
+		"backend":        map[string]any{"listenerSpec": map[string]any{"hpa": false}},
+	})
+	before, _ := kc.GetAPIManager(ctx, ns)
+	for _, n := range []string{"apicast-production", "apicast-staging", "system-app", "system-sidekiq", "backend-listener", "zync", "zync-que"} {
+		mkDeployment(t, kc, ns, n, 1, "apimanager")
+	}
+	if _, err := s.DownAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, found := crReplicas(t, kc, ns, "spec", "zync", "queSpec"); !found || n != 0 {
+		t.Fatalf("zync-que not scaled down through the CR: %d %v", n, found)
+	}
+	res, err := s.Resume(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res["system-app"] != 1 || res["apicast-production"] != 2 || res["zync-que"] != 1 {
+		t.Errorf("resumed %v", res)
+	}
+	after, _ := kc.GetAPIManager(ctx, ns)
+	if !reflect.DeepEqual(before.Object["spec"], after.Object["spec"]) {
+		t.Errorf("APIManager spec changed by down-all + resume:\nbefore %v\nafter  %v", before.Object["spec"], after.Object["spec"])
+	}
+	if _, ok := after.GetAnnotations()[RecordAnnotation]; ok {
+		t.Error("record left on the APIManager")
+	}
+	for _, n := range []string{"system-app", "system-sidekiq", "backend-listener", "zync", "zync-que"} {
+		if r := specReplicas(t, kc, ns, kube.KindDeployment, n); r != 1 {
+			t.Errorf("%s resumed to %d, want 1", n, r)
+		}
 	}
 }
 

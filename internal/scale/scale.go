@@ -145,6 +145,10 @@ type Status struct {
 	HPA       bool   `json:"hpa,omitempty"`
 	// Recorded is what --down-all recorded, present until --resume.
 	Recorded *int32 `json:"recorded_replicas,omitempty"`
+	// Enforced reports whether the operator enforces the replica count
+	// (it reverts direct scaling); Note says how the component is scaled.
+	Enforced bool   `json:"operator_enforces_replicas"`
+	Note     string `json:"note,omitempty"`
 }
 
 // Status lists every 3scale component present in the namespace, in
@@ -167,10 +171,20 @@ func (s *Scaler) Status(ctx context.Context) ([]Status, error) {
 		}
 		row := Status{Component: c.Name, Kind: w.Kind, Desired: st.desired(c, w), Ready: w.Ready,
 			Managed: st.apim != nil, HPA: st.hpa(c)}
+		switch {
+		case st.apim == nil:
+		case st.viaCR(c):
+			row.Enforced = true
+		case c.Direct:
+			row.Note = "replicas not enforced by the operator: scaled directly"
+		default:
+			row.Enforced = true
+			row.Note = "the operator runs it at a fixed count"
+		}
 		if st.viaCR(c) {
 			row.CRField = c.crField()
-			if n, ok := crRec[c.Name]; ok {
-				row.Recorded = &n
+			if e, ok := crRec[c.Name]; ok {
+				row.Recorded = &e.Was
 			}
 		} else if n, ok := wlRecord(w); ok {
 			row.Recorded = &n
@@ -228,7 +242,7 @@ func (s *Scaler) Scale(ctx context.Context, targets map[string]int32) error {
 				"%s: replicas are controlled by a HorizontalPodAutoscaler (APIManager %s.hpa: true)", c.Name, strings.Join(c.CRPath, "."))
 		case st.viaCR(c):
 			setPath(spec, c.CRPath[1:], "replicas", n)
-		case st.apim != nil:
+		case st.apim != nil && !c.Direct:
 			return errs.New(errs.Failure, "the operator runs it with its fixed replica count; scale it only through restore's quiesce (scale --down-all)",
 				"%s is managed by the 3scale operator and has no replicas field in the APIManager CR (the operator reverts direct scaling)", c.Name)
 		default:

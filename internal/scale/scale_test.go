@@ -70,7 +70,7 @@ func TestScaleThroughAPIManager(t *testing.T) {
 		"apicast":        map[string]any{"productionSpec": map[string]any{"replicas": int64(1)}},
 		"backend":        map[string]any{"listenerSpec": map[string]any{"hpa": true}},
 	})
-	for _, n := range []string{"apicast-production", "backend-listener", "system-searchd", "system-app"} {
+	for _, n := range []string{"apicast-production", "backend-listener", "system-searchd", "system-memcache", "backend-redis", "system-app"} {
 		mkDeployment(t, kc, ns, n, 1, "apimanager")
 	}
 	if k, err := s.Detect(ctx); err != nil || k != Operator {
@@ -94,9 +94,20 @@ func TestScaleThroughAPIManager(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "HorizontalPodAutoscaler") || !strings.Contains(errs.Hint(err), "hpa: false") {
 		t.Errorf("hpa component: err = %v (hint %q)", err, errs.Hint(err))
 	}
-	err = s.Scale(ctx, map[string]int32{"system-searchd": 2})
+	// The operator's searchd and memcached reconcilers do not enforce
+	// replicas: those are scaled directly, and it sticks.
+	if err := s.Scale(ctx, map[string]int32{"system-searchd": 2, "system-memcache": 0}); err != nil {
+		t.Fatalf("searchd and memcache under the operator: %v", err)
+	}
+	if got := specReplicas(t, kc, ns, kube.KindDeployment, "system-searchd"); got != 2 {
+		t.Errorf("system-searchd at %d, want 2", got)
+	}
+	if got := specReplicas(t, kc, ns, kube.KindDeployment, "system-memcache"); got != 0 {
+		t.Errorf("system-memcache at %d, want 0", got)
+	}
+	err = s.Scale(ctx, map[string]int32{"backend-redis": 2})
 	if err == nil || !strings.Contains(err.Error(), "no replicas field") {
-		t.Errorf("searchd under operator: err = %v", err)
+		t.Errorf("backend-redis under operator: err = %v", err)
 	}
 
 	runControllers(t, kc, ns, 100*time.Millisecond)
@@ -120,8 +131,17 @@ func TestScaleThroughAPIManager(t *testing.T) {
 	if r := byName["backend-listener"]; !r.HPA {
 		t.Errorf("status backend-listener = %+v, want hpa", r)
 	}
-	if len(rows) != 4 {
-		t.Errorf("status has %d rows, want 4: %+v", len(rows), rows)
+	if r := byName["apicast-production"]; !r.Enforced || r.Note != "" {
+		t.Errorf("status apicast-production = %+v, want enforced by the operator", r)
+	}
+	if r := byName["system-searchd"]; r.Enforced || !strings.Contains(r.Note, "not enforced") || r.Desired != 2 {
+		t.Errorf("status system-searchd = %+v, want scaled directly, not enforced", r)
+	}
+	if r := byName["backend-redis"]; !r.Enforced || !strings.Contains(r.Note, "fixed") {
+		t.Errorf("status backend-redis = %+v, want enforced at a fixed count", r)
+	}
+	if len(rows) != 6 {
+		t.Errorf("status has %d rows, want 6: %+v", len(rows), rows)
 	}
 }
 
