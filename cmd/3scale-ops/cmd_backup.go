@@ -25,6 +25,7 @@ func backupCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "components", EnvVars: []string{"THREESCALE_OPS_COMPONENTS"}, Usage: "components to back up (default: all that the installation has)"},
 			&cli.StringSliceFlag{Name: "tag", EnvVars: []string{"THREESCALE_OPS_TAGS"}, Usage: "tag k=v recorded in the snapshot; repeatable"},
 			&cli.BoolFlag{Name: "skip-queues", EnvVars: []string{"THREESCALE_OPS_SKIP_QUEUES"}, Usage: "leave out backend-redis db 1 (job queues)"},
+			&cli.StringSliceFlag{Name: "exclude-object", EnvVars: []string{"THREESCALE_OPS_EXCLUDE_OBJECTS"}, Usage: `zync-postgres object to leave out, recorded in the snapshot: "table SCHEMA.NAME", "subscription NAME" or "security-label OBJECT"; repeatable`},
 			&cli.BoolFlag{Name: "progress", EnvVars: []string{"THREESCALE_OPS_PROGRESS"}, Usage: "show progress even when stderr is not a terminal"},
 			&cli.StringFlag{Name: "compression", EnvVars: []string{"THREESCALE_OPS_COMPRESSION"}, Value: "zstd", Usage: "zstd, gzip or none"},
 			&cli.IntFlag{Name: "compression-level", EnvVars: []string{"THREESCALE_OPS_COMPRESSION_LEVEL"}, Usage: "compression level (zstd 1-22, gzip 1-9)", DefaultText: "the algorithm's"},
@@ -61,7 +62,7 @@ func runBackup(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	eo := engines.Options{SkipQueues: c.Bool("skip-queues"), Logger: g.Log}
+	eo := engines.Options{SkipQueues: c.Bool("skip-queues"), Exclude: c.StringSlice("exclude-object"), Logger: g.Log}
 	comps, err := backup.Select(c.StringSlice("components"), engines.BackupNames(), func(name string) (backup.Component, error) {
 		return engines.BuildBackup(name, conns, kc, eo)
 	}, g.Log)

@@ -42,6 +42,7 @@ type Options struct {
 	RedisMode    string                        // replay (default) or file
 	RedisFile    map[string]rdb.FileModeTarget // file mode: the pod of each Redis component
 	RedisJournal map[string]rdb.Journal        // file mode: where sub-steps are recorded for resume
+	Exclude      []string                      // backup: objects left out as asked (--exclude-object)
 	Logger       *slog.Logger
 }
 
@@ -80,6 +81,7 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 			return nil, err
 		}
 		e := pgdump.New(u)
+		e.Exclude = o.Exclude
 		if e.Config, err = c.ZyncDB.PostgresConfig(nil); err != nil {
 			return nil, err
 		}

@@ -59,14 +59,27 @@ func (e *Engine) Backup(ctx context.Context, sink artifact.Sink, task *progress.
 	if meta.PgDumpVersion, err = pgDumpVersion(ctx, bin); err != nil {
 		return fmt.Errorf("zync-postgres: %s --version: %w", bin, err)
 	}
+	excluded, err := e.checkExclusions(ctx, main)
+	if err != nil {
+		return err
+	}
+	meta.Excluded = append(meta.Excluded, e.Exclude...)
 	cat, err := readCatalog(ctx, main, true)
 	if err != nil {
 		return err
 	}
+	owned, err := dropExcluded(ctx, main, cat, excluded)
+	if err != nil {
+		return err
+	}
+	excluded = append(excluded, owned...)
 	meta.Extensions = cat.Extensions
 	for _, sec := range []struct{ file, name string }{{FilePreData, "pre-data"}, {FilePostData, "post-data"}} {
 		args := []string{"--schema-only", "--section=" + sec.name, "--snapshot=" + meta.Snapshot,
 			"--no-owner", "--no-tablespaces", "--no-subscriptions", "--no-security-labels", "--lock-wait-timeout=60000"}
+		for _, x := range excluded {
+			args = append(args, "--exclude-table="+x.Pattern)
+		}
 		err := writeFile(ctx, sink, sec.file, "sql", func(w io.Writer) error { return e.runPgDump(ctx, bin, w, args...) })
 		if err != nil {
 			return err
@@ -239,6 +252,7 @@ func setMeta(sink artifact.Sink, m *Meta) error {
 		"format": m.Format, "server_version": m.ServerVersion, "server_version_num": m.ServerVersionNum,
 		"database": m.Database, "snapshot": m.Snapshot, "lsn": m.LSN, "extensions": m.Extensions, "tables": m.Tables,
 		"pg_dump_version": m.PgDumpVersion, "encoding": m.Encoding, "collate": m.Collate, "ctype": m.Ctype, "large_objects": m.LargeObjects,
+		"excluded": m.Excluded,
 	} {
 		if err := sink.Set(k, v); err != nil {
 			return fmt.Errorf("zync-postgres: recording %s: %w", k, err)

@@ -82,6 +82,10 @@ type Engine struct {
 	// restore (they are always recorded); by default, as with
 	// --no-owner, the restoring user's privileges are all there is.
 	WithGrants bool
+	// Exclude names objects to leave out of the backup ("table
+	// SCHEMA.NAME", "subscription NAME", "security-label OBJECT"); the
+	// backup refuses objects a restore cannot reproduce unless excluded.
+	Exclude []string
 	// Logger receives progress notes; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -133,6 +137,7 @@ type Meta struct {
 	Collate       string    `json:"collate"`
 	Ctype         string    `json:"ctype"`
 	LargeObjects  *DataFile `json:"large_objects"` // nil when the database has none
+	Excluded      []string  `json:"excluded"`      // objects left out as asked (--exclude-object)
 }
 
 // Table is one dumped table: its COPY column list and its data files.

@@ -224,3 +224,61 @@ func TestPgDumpMissingOrTooOldRefusedBeforeData(t *testing.T) {
 		t.Fatalf("parse: %d %v", v, err)
 	}
 }
+
+// TestUnreproducibleObjectsRefusedUnlessExcluded: a subscription would
+// be dropped by the schema dump, so the backup refuses it by name with
+// the --exclude-object to use; excluded (and an excluded table with its
+// sequence), the backup records what it left out and the restore lacks
+// exactly those.
+func TestUnreproducibleObjectsRefusedUnlessExcluded(t *testing.T) {
+	src := testenv.Postgres(t)
+	execSQL(t, src.URL, queSchema)
+	execSQL(t, src.URL, queData)
+	execSQL(t, src.URL, `CREATE TABLE public.scratch (id bigserial PRIMARY KEY, note text);
+INSERT INTO public.scratch (note) VALUES ('temp');
+CREATE PUBLICATION que_pub FOR TABLE public.que_jobs;`)
+	execSQL(t, src.URL, `CREATE SUBSCRIPTION que_sub CONNECTION 'host=127.0.0.1 dbname=nowhere' PUBLICATION que_pub
+	  WITH (connect = false, enabled = false, create_slot = false, slot_name = NONE)`)
+	t.Cleanup(func() { execSQL(t, src.URL, `DROP SUBSCRIPTION IF EXISTS que_sub`) })
+
+	mem := artifact.NewMemory()
+	err := New(src.URL).Backup(context.Background(), mem, nil)
+	if err == nil || errs.Code(err) != errs.Usage || !strings.Contains(err.Error(), "subscription que_sub") ||
+		!strings.Contains(errs.Hint(err), `--exclude-object "subscription que_sub"`) {
+		t.Fatalf("want a refusal naming the subscription and the option, got %v (hint %q)", err, errs.Hint(err))
+	}
+	if len(mem.Files()) != 0 {
+		t.Fatalf("files written before the refusal: %v", mem.Files())
+	}
+
+	e := New(src.URL)
+	e.Exclude = []string{"subscription que_sub", "table public.scratch"}
+	if err := e.Backup(context.Background(), mem, nil); err != nil {
+		t.Fatalf("backup with exclusions: %v", err)
+	}
+	m, err := readMeta(mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var excluded []string
+	if err := mem.Get("excluded", &excluded); err != nil || strings.Join(excluded, ",") != "subscription que_sub,table public.scratch" {
+		t.Fatalf("exclusions not recorded: %v %v", excluded, err)
+	}
+	for _, tb := range m.Tables {
+		if tb.Ident == "public.scratch" {
+			t.Fatal("the excluded table's rows were dumped")
+		}
+	}
+	dst := testenv.Postgres(t)
+	if _, err := New(dst.URL).Restore(context.Background(), mem, nil); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	// The source without what was left out is what the restore holds.
+	execSQL(t, src.URL, `DROP SUBSCRIPTION que_sub; DROP TABLE public.scratch`)
+	sameSchema(t, schemaDump(t, src.URL), schemaDump(t, dst.URL))
+
+	if err := (&Engine{URL: src.URL, Exclude: []string{"index public.x"}}).Backup(context.Background(), artifact.NewMemory(), nil); err == nil ||
+		errs.Code(err) != errs.Usage || !strings.Contains(err.Error(), `unknown object kind "index"`) {
+		t.Fatalf("want an unknown-kind refusal, got %v", err)
+	}
+}
