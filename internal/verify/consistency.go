@@ -53,14 +53,17 @@ type appRow struct {
 	id                                   int64
 	sid, aid, userKey, state, plan, name string
 	version                              string
+	hasPlan                              bool
 }
 
 // checkApplications walks cinstances in batches; each batch is one
 // pipelined round trip to Redis.
 func checkApplications(ctx context.Context, db *sql.DB, rdb *redis.Client, task *progress.Task) (Check, error) {
 	c := Check{Name: "applications (state, plan, keys, user_key) in backend-redis"}
-	rows, err := db.QueryContext(ctx, `SELECT c.id, c.service_id, c.application_id, COALESCE(c.user_key,''), c.state, c.plan_id, COALESCE(p.name,''), s.backend_version
-		FROM cinstances c JOIN plans p ON p.id = c.plan_id JOIN services s ON s.id = c.service_id
+	// LEFT JOIN plans: an application whose plan row is gone is that
+	// application's failure, not a silently skipped row.
+	rows, err := db.QueryContext(ctx, `SELECT c.id, c.service_id, c.application_id, COALESCE(c.user_key,''), c.state, c.plan_id, COALESCE(p.name,''), s.backend_version, p.id IS NOT NULL
+		FROM cinstances c LEFT JOIN plans p ON p.id = c.plan_id JOIN services s ON s.id = c.service_id
 		WHERE c.type = 'Cinstance' AND c.application_id IS NOT NULL AND (s.state IS NULL OR s.state <> 'deleted')
 		ORDER BY c.id`)
 	if err != nil {
@@ -98,6 +101,8 @@ func checkApplications(ctx context.Context, db *sql.DB, rdb *redis.Client, task 
 			r := rs[i]
 			app := "service " + a.sid + " application " + a.aid
 			switch {
+			case !a.hasPlan:
+				c.fail("%s: plan %s missing in the system database (restore the plans table, or move the application to an existing plan)", app, a.plan)
 			case r.state.Val() == "":
 				c.fail("%s: missing in backend-redis", app)
 				continue
@@ -125,7 +130,7 @@ func checkApplications(ctx context.Context, db *sql.DB, rdb *redis.Client, task 
 	}
 	for rows.Next() {
 		var a appRow
-		if err := rows.Scan(&a.id, &a.sid, &a.aid, &a.userKey, &a.state, &a.plan, &a.name, &a.version); err != nil {
+		if err := rows.Scan(&a.id, &a.sid, &a.aid, &a.userKey, &a.state, &a.plan, &a.name, &a.version, &a.hasPlan); err != nil {
 			return c, err
 		}
 		batch = append(batch, a)

@@ -55,9 +55,19 @@ func serve(h http.Handler) (string, func(), error) {
 // restored backend-redis, and requires the recorded verdict: an
 // authorized probe must reach the upstream, a denied one must not.
 func ReplayGateway(ctx context.Context, db *sql.DB, rdb *redis.Client, probes []Probe, task *progress.Task) ([]Mismatch, int, error) {
-	cfg, err := apicast.LoadSystemDB(ctx, db, "production")
+	// A proxy configuration that cannot be used fails its service only:
+	// every other service's probes are still sent.
+	cfg, bad, err := apicast.LoadSystemDBRows(ctx, db, "production")
 	if err != nil {
 		return nil, 0, fmt.Errorf("load the restored proxy configurations: %w", err)
+	}
+	if len(cfg.Services) == 0 && len(bad) == 0 {
+		return nil, 0, fmt.Errorf("load the restored proxy configurations: the system database has no production proxy configuration; promote the configuration in the admin portal first")
+	}
+	var out []Mismatch
+	for _, b := range bad {
+		out = append(out, Mismatch{ServiceID: b.ServiceID, AppID: "-", Want: "a usable production proxy configuration",
+			Got: fmt.Sprintf("the latest proxy configuration (proxy_configs of proxy %d) cannot be used: %v; promote it again in the admin portal", b.ProxyID, b.Err)})
 	}
 	echoURL, stopEcho, err := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -89,7 +99,6 @@ func ReplayGateway(ctx context.Context, db *sql.DB, rdb *redis.Client, probes []
 	defer stopGW()
 
 	client := &http.Client{Timeout: 30 * time.Second}
-	var out []Mismatch
 	sent := 0
 	for _, p := range probes {
 		px := byService[p.ServiceID]

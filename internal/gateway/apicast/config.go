@@ -243,32 +243,75 @@ func LoadURL(ctx context.Context, client *http.Client, rawURL string) (*Config, 
 
 // LoadSystemDB reads, for every proxy, the latest proxy_configs.content of
 // environment env ("production" or "sandbox") from the system database.
+// A row that cannot be parsed is an error naming its service.
 func LoadSystemDB(ctx context.Context, db *sql.DB, env string) (*Config, error) {
-	rows, err := db.QueryContext(ctx, `SELECT pc.content FROM proxy_configs pc
- JOIN (SELECT proxy_id, MAX(version) AS v FROM proxy_configs WHERE environment = ? GROUP BY proxy_id) latest
-   ON latest.proxy_id = pc.proxy_id AND latest.v = pc.version
- WHERE pc.environment = ? ORDER BY pc.proxy_id`, env, env)
+	cfg, bad, err := LoadSystemDBRows(ctx, db, env)
 	if err != nil {
-		return nil, fmt.Errorf("read proxy_configs from the system database: %w", err)
-	}
-	defer rows.Close()
-	cfg := &Config{}
-	for rows.Next() {
-		var content string
-		if err := rows.Scan(&content); err != nil {
-			return nil, err
-		}
-		one, err := ParseConfig([]byte(content))
-		if err != nil {
-			return nil, fmt.Errorf("proxy_configs row: %w", err)
-		}
-		cfg.Services = append(cfg.Services, one.Services...)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	if len(bad) > 0 {
+		return nil, bad[0]
 	}
 	if len(cfg.Services) == 0 {
 		return nil, fmt.Errorf("the system database has no %s proxy configuration; promote the configuration in the admin portal first", env)
 	}
 	return cfg, nil
+}
+
+// RowError is a proxy_configs row that cannot be used.
+type RowError struct {
+	ProxyID   int64
+	ServiceID string // "" when the proxy row is gone too
+	Err       error
+}
+
+func (e *RowError) Error() string {
+	return fmt.Sprintf("service %s: latest proxy configuration (proxy_configs of proxy %d) cannot be used: %v; promote the configuration again in the admin portal", e.ServiceID, e.ProxyID, e.Err)
+}
+
+func (e *RowError) Unwrap() error { return e.Err }
+
+// LoadSystemDBRows is LoadSystemDB that keeps going: the services whose
+// configuration parses and compiles, and one RowError per proxy whose
+// latest row does not. An empty configuration is not an error here.
+func LoadSystemDBRows(ctx context.Context, db *sql.DB, env string) (*Config, []*RowError, error) {
+	rows, err := db.QueryContext(ctx, `SELECT pc.proxy_id, COALESCE(p.service_id, 0), pc.content FROM proxy_configs pc
+ JOIN (SELECT proxy_id, MAX(version) AS v FROM proxy_configs WHERE environment = ? GROUP BY proxy_id) latest
+   ON latest.proxy_id = pc.proxy_id AND latest.v = pc.version
+ LEFT JOIN proxies p ON p.id = pc.proxy_id
+ WHERE pc.environment = ? ORDER BY pc.proxy_id`, env, env)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read proxy_configs from the system database: %w", err)
+	}
+	defer rows.Close()
+	cfg := &Config{}
+	var bad []*RowError
+	for rows.Next() {
+		var proxyID, serviceID int64
+		var content string
+		if err := rows.Scan(&proxyID, &serviceID, &content); err != nil {
+			return nil, nil, err
+		}
+		sid := ""
+		if serviceID != 0 {
+			sid = strconv.FormatInt(serviceID, 10)
+		}
+		one, err := ParseConfig([]byte(content))
+		if err == nil {
+			for _, s := range one.Services {
+				if err = CheckService(s); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			bad = append(bad, &RowError{ProxyID: proxyID, ServiceID: sid, Err: err})
+			continue
+		}
+		cfg.Services = append(cfg.Services, one.Services...)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	return cfg, bad, nil
 }

@@ -113,44 +113,20 @@ func New(cfg *Config, backendURL string, opts Options) (*Gateway, error) {
 	return g, nil
 }
 
+// CheckService reports whether s compiles (api_backend, mapping rules,
+// caching policy): what Reload would refuse it for.
+func CheckService(s Service) error {
+	_, err := compileService(s)
+	return err
+}
+
 // Reload compiles cfg and makes it current. On error the old one stays.
 func (g *Gateway) Reload(cfg *Config) error {
 	st := &state{}
 	for _, s := range cfg.Services {
-		c := &svc{Service: s, hosts: map[string]bool{}, mode: "strict"}
-		for _, h := range s.Proxy.Hosts {
-			c.hosts[strings.ToLower(h)] = true
-		}
-		if s.Proxy.APIBackend != "" {
-			u, err := url.Parse(s.Proxy.APIBackend)
-			if err != nil || u.Host == "" {
-				return fmt.Errorf("service %s: api_backend %q is not a URL", s.ID, s.Proxy.APIBackend)
-			}
-			c.upstream = u
-		}
-		for _, r := range s.Proxy.ProxyRules {
-			cr, err := compileRule(r)
-			if err != nil {
-				return fmt.Errorf("service %s: mapping rule %q: %w", s.ID, r.Pattern, err)
-			}
-			c.rules = append(c.rules, cr)
-		}
-		c.ruleSet = &ruleSet{rules: c.rules}
-		c.creds = newCredConfig(&s)
-		for _, p := range s.Proxy.PolicyChain {
-			if p.Name == "caching" || p.Name == "apicast.policy.caching" {
-				var conf struct {
-					CachingType string `json:"caching_type"`
-				}
-				_ = json.Unmarshal(p.Configuration, &conf)
-				switch conf.CachingType {
-				case "strict", "resilient", "allow", "none":
-					c.mode = conf.CachingType
-				case "":
-				default:
-					return fmt.Errorf("service %s: unknown caching_type %q (strict, resilient, allow or none)", s.ID, conf.CachingType)
-				}
-			}
+		c, err := compileService(s)
+		if err != nil {
+			return err
 		}
 		if c.upstream != nil {
 			c.rp = g.reverseProxy(c)
@@ -159,6 +135,45 @@ func (g *Gateway) Reload(cfg *Config) error {
 	}
 	g.state.Store(st)
 	return nil
+}
+
+func compileService(s Service) (*svc, error) {
+	c := &svc{Service: s, hosts: map[string]bool{}, mode: "strict"}
+	for _, h := range s.Proxy.Hosts {
+		c.hosts[strings.ToLower(h)] = true
+	}
+	if s.Proxy.APIBackend != "" {
+		u, err := url.Parse(s.Proxy.APIBackend)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("service %s: api_backend %q is not a URL", s.ID, s.Proxy.APIBackend)
+		}
+		c.upstream = u
+	}
+	for _, r := range s.Proxy.ProxyRules {
+		cr, err := compileRule(r)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: mapping rule %q: %w", s.ID, r.Pattern, err)
+		}
+		c.rules = append(c.rules, cr)
+	}
+	c.ruleSet = &ruleSet{rules: c.rules}
+	c.creds = newCredConfig(&s)
+	for _, p := range s.Proxy.PolicyChain {
+		if p.Name == "caching" || p.Name == "apicast.policy.caching" {
+			var conf struct {
+				CachingType string `json:"caching_type"`
+			}
+			_ = json.Unmarshal(p.Configuration, &conf)
+			switch conf.CachingType {
+			case "strict", "resilient", "allow", "none":
+				c.mode = conf.CachingType
+			case "":
+			default:
+				return nil, fmt.Errorf("service %s: unknown caching_type %q (strict, resilient, allow or none)", s.ID, conf.CachingType)
+			}
+		}
+	}
+	return c, nil
 }
 
 // Close flushes pending reports and stops the reporter.
