@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -68,6 +69,20 @@ func runVerify(ctx context.Context, conns *config.Connections, r *repo.Repositor
 	rdb := redis.NewClient(ro)
 	defer rdb.Close()
 	in := verify.Inputs{SystemDB: db, BackendRedis: rdb, SkipConsistency: skipChecks}
+	// zync ↔ System checks run whenever zync's database is known (always
+	// in a namespace; with --zync-db-url in --local mode).
+	if !skipChecks && conns.Require(config.ZyncDB) == nil {
+		dsn, err := conns.ZyncDB.PostgresDSN()
+		if err != nil {
+			return nil, err
+		}
+		zdb, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, err
+		}
+		defer zdb.Close()
+		in.ZyncDB = zdb
+	}
 	if !skipProbes && r != nil {
 		id, err := r.ResolveID(ctx, snapshot)
 		if err != nil {
@@ -104,7 +119,11 @@ func printVerify(g *globals, rep *verify.Report) error {
 			if !c.Passed {
 				res = "FAIL"
 			}
-			rows = append(rows, []string{res, fmt.Sprint(c.Checked), fmt.Sprint(c.Failed), c.Name})
+			name := c.Name
+			if c.Detail != "" {
+				name += " (" + c.Detail + ")"
+			}
+			rows = append(rows, []string{res, fmt.Sprint(c.Checked), fmt.Sprint(c.Failed), name})
 		}
 		if len(rows) > 0 {
 			table(g.Stdout, []string{"RESULT", "CHECKED", "FAILED", "CHECK"}, rows)

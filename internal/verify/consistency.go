@@ -20,6 +20,7 @@ type Check struct {
 	Checked  int64    `json:"checked"`
 	Failed   int64    `json:"failed"`
 	Examples []string `json:"examples,omitempty"` // first few failures (ids only, never keys)
+	Detail   string   `json:"detail,omitempty"`   // counts on each side, when the check compares two stores
 }
 
 func (c *Check) fail(format string, args ...any) {

@@ -15,6 +15,7 @@ import (
 type Inputs struct {
 	SystemDB        *sql.DB
 	BackendRedis    *redis.Client
+	ZyncDB          *sql.DB         // zync's PostgreSQL; nil skips the zync ↔ System checks
 	Probes          artifact.Source // the snapshot's verify component
 	SkipConsistency bool
 }
@@ -83,6 +84,13 @@ func Run(ctx context.Context, in Inputs, task *progress.Task) (*Report, error) {
 			return nil, err
 		}
 		rep.Checks = checks
+		if in.ZyncDB != nil {
+			zc, err := ZyncConsistency(ctx, in.SystemDB, in.ZyncDB, task)
+			if err != nil {
+				return nil, err
+			}
+			rep.Checks = append(rep.Checks, zc...)
+		}
 	}
 	rep.Passed = rep.Failures() == 0
 	return rep, nil
