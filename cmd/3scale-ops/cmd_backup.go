@@ -85,6 +85,9 @@ func runBackup(c *cli.Context) error {
 	if created {
 		g.Log.Info("created repository", "repository", r.Location(), "encrypted", r.Encrypted())
 	}
+	if !r.Authenticated() {
+		g.warnf("%s", unauthenticated)
+	}
 	tr := &progress.Tracker{}
 	stop := startProgress(g, tr, c.Bool("progress"))
 	m, err := backup.Run(ctx, r, comps, backup.Options{

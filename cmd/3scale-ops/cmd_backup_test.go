@@ -221,12 +221,13 @@ func TestBackupCLIEncrypted(t *testing.T) {
 	repoDir := t.TempDir()
 	pw := filepath.Join(t.TempDir(), "pw")
 	_ = os.WriteFile(pw, []byte("s3cret passphrase\n"), 0o600)
+	wk := filepath.Join(t.TempDir(), "writer.key")
 	base := []string{"--local", "-r", repoDir, "--system-storage", "dir://" + src}
-	if _, stderr, code := runCLI(t, append(base, "--password-file", pw, "init")...); code != 0 {
+	if _, stderr, code := runCLI(t, append(base, "--password-file", pw, "init", "--writer-key-out", wk)...); code != 0 {
 		t.Fatal(stderr)
 	}
-	// Backups need no secret.
-	out, stderr, code := runCLI(t, append(base, "backup", "--components", "system-storage")...)
+	// Backups need no reading secret: the writer key.
+	out, stderr, code := runCLI(t, append(base, "--writer-key-file", wk, "backup", "--components", "system-storage")...)
 	if code != 0 {
 		t.Fatalf("backup without key: %s", stderr)
 	}

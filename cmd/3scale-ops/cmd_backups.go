@@ -77,6 +77,9 @@ func backupsList(c *cli.Context) error {
 			damaged = append(damaged, s.ID)
 		}
 	}
+	if !r.Authenticated() {
+		g.warnf("%s", unauthenticated)
+	}
 	if r.Encrypted() && len(snaps) > 0 && snaps[0].NoKey {
 		g.warnf("repository %s is encrypted and no key was given: showing ids and sizes only", r.Location())
 	}

@@ -181,6 +181,7 @@ func childEnv(g *globals) []string {
 	add("THREESCALE_OPS_RECIPIENTS", strings.Join(g.Recipients, ","))
 	add("THREESCALE_OPS_RECIPIENTS_FILE", g.RecipientsFile)
 	add("THREESCALE_OPS_IDENTITY_FILE", g.IdentityFile)
+	add("THREESCALE_OPS_WRITER_KEY_FILE", g.WriterKeyFile)
 	if g.S3Insecure {
 		add("THREESCALE_OPS_S3_INSECURE", "true")
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 
@@ -57,8 +58,25 @@ func (g *globals) repoOptions() (repo.Options, error) {
 		}
 		o.Keys.Identities = ids
 	}
+	if g.WriterKeyFile != "" {
+		f, err := os.Open(g.WriterKeyFile)
+		if err != nil {
+			return o, errs.UsageError("check --writer-key-file", "read writer key file: %v", err)
+		}
+		defer f.Close()
+		w, err := repo.ParseWriterKey(f)
+		if err != nil {
+			return o, errs.Wrap(errs.Usage, fmt.Errorf("%s: %w", g.WriterKeyFile, err), "give the file `3scale-ops init --writer-key-out` wrote")
+		}
+		redact.Add(w.Private)
+		o.Keys.Writer = w
+	}
 	return o, nil
 }
+
+// unauthenticated is what every command that writes or lists an
+// unencrypted repository says about it.
+const unauthenticated = "the repository is not encrypted and so NOT AUTHENTICATED: anyone who can write to it can change its snapshots (including SQL that restore runs) without being detected; use --password-file or --recipient for an authenticated repository"
 
 // openRepository opens the repository of --repo (creating it when create
 // is set and none exists).

@@ -53,6 +53,9 @@ var SecretComponents = map[string]bool{"secrets": true, "verify": true} // verif
 // aborts the snapshot: every file written is removed, nothing becomes
 // visible, and the error names the component and its cause.
 func Run(ctx context.Context, r *repo.Repository, comps []Component, opts Options) (*repo.Manifest, error) {
+	if err := r.CanWrite(); err != nil {
+		return nil, err
+	}
 	if len(comps) == 0 {
 		return nil, errs.UsageError("name components with --components", "nothing to back up")
 	}

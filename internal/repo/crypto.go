@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"filippo.io/age"
@@ -16,6 +17,10 @@ type Keys struct {
 	Passphrase string   // repository passphrase (age scrypt)
 	Recipients []string // age recipients (public keys) for a new repository
 	Identities []age.Identity
+	// Writer is a backup job's writer key (--writer-key-file).
+	Writer *WriterKey
+	// NewWriter asks Init to create a writer key (see NewWriterKey).
+	NewWriter bool
 	// ScryptWorkFactor for wrapping the repository key at init (0: age's default, 18).
 	ScryptWorkFactor int
 }
@@ -166,4 +171,26 @@ func (e *Encryption) identities(repoID string, k Keys) ([]age.Identity, error) {
 		return nil, errors.New("the given key does not open this repository")
 	}
 	return ids, nil
+}
+
+// sameRecipients checks that recipients given on the command line (a
+// backup job configured with them) are the repository's: a config.json
+// whose recipients were swapped is refused.
+func (e *Encryption) sameRecipients(k Keys) error {
+	if len(k.Recipients) == 0 {
+		return nil
+	}
+	extra := 0
+	if e.PassphraseKey != "" {
+		extra = 1 // the passphrase-wrapped repository key's own recipient
+	}
+	for _, r := range k.Recipients {
+		if !slices.Contains(e.Recipients, r) {
+			return fmt.Errorf("config.json does not encrypt to the given recipient %s: its recipients were changed", r)
+		}
+	}
+	if len(e.Recipients) > len(k.Recipients)+extra {
+		return errors.New("config.json encrypts to recipients that were not given: its recipients were changed")
+	}
+	return nil
 }

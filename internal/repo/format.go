@@ -33,6 +33,8 @@ type Config struct {
 	ID         string      `json:"id"`
 	Created    time.Time   `json:"created"`
 	Encryption *Encryption `json:"encryption,omitempty"`
+	// Auth is present exactly when Encryption is: see auth.go.
+	Auth *Auth `json:"auth,omitempty"`
 }
 
 // Encryption holds the public parameters of an encrypted repository.
@@ -66,6 +68,8 @@ type Manifest struct {
 	Encrypted         bool              `json:"encrypted"`
 	Compression       string            `json:"compression"`
 	Components        []Component       `json:"components"`
+	// Auth proves who wrote the manifest (encrypted repositories).
+	Auth *ManifestAuth `json:"auth,omitempty"`
 }
 
 // Component is one component's part of a snapshot.

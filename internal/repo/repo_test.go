@@ -200,12 +200,15 @@ func TestEncryptedWithoutKey(t *testing.T) {
 	}
 	m, _ := writeSnapshot(t, r, 100)
 
-	// Without a key: backups still work (encrypted to the recipients), reading does not.
+	// Without a key: opening works, reading does not (backups need a
+	// writer key: see TestWriterKey).
 	nokey, err := Open(ctx, be, Options{})
 	if err != nil {
 		t.Fatalf("open without key: %v", err)
 	}
-	writeSnapshot(t, nokey, 10)
+	if err := nokey.CanWrite(); errs.Code(err) != errs.Usage || !strings.Contains(errs.Hint(err), "--writer-key-file") {
+		t.Fatalf("a backup without key or writer key: %v", err)
+	}
 	_, err = nokey.LoadManifest(ctx, m.ID)
 	if err == nil || errs.Code(err) != errs.Usage || !strings.Contains(err.Error(), "encrypted") ||
 		!strings.Contains(errs.Hint(err), "--password-file") {

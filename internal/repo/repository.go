@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"crypto/ed25519"
+
 	"filippo.io/age"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 )
@@ -36,6 +38,10 @@ type Repository struct {
 	rcpts []age.Recipient
 	ids   []age.Identity
 	log   *slog.Logger
+
+	authKey   []byte     // with the repository's key: authenticates config and manifests
+	writer    *WriterKey // a backup job's key: signs manifests
+	newWriter *WriterKey // created by Init
 }
 
 // ErrNoRepository is wrapped when a location holds no config.json.
@@ -51,17 +57,40 @@ func Init(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 		return nil, fmt.Errorf("repository %s: %w", be.Location(), err)
 	}
 	cfg := Config{Format: FormatVersion, ID: newRepoID(), Created: time.Now().UTC()}
+	var authKey []byte
+	var writer ed25519.PrivateKey
 	if opts.Keys.Passphrase != "" || len(opts.Keys.Recipients) > 0 {
 		enc, err := newEncryption(cfg.ID, opts.Keys)
 		if err != nil {
-			return nil, errs.Wrap(errs.Usage, err, "check --recipient / --recipients-file")
+			return nil, errs.Wrap(errs.Usage, err, "check --password-file / --recipient / --recipients-file")
 		}
 		cfg.Encryption = enc
+		rs, err := enc.recipients()
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Auth, authKey, writer, err = newAuth(rs, opts.Keys.NewWriter); err != nil {
+			return nil, err
+		}
+		sealConfig(&cfg, authKey)
+	} else if opts.Keys.NewWriter {
+		return nil, errs.UsageError("give --password-file or --recipient to create an encrypted, authenticated repository",
+			"a writer key needs an encrypted repository: an unencrypted one is not authenticated")
 	}
-	if err := be.Put(ctx, configName, bytes.NewReader(marshal(cfg))); err != nil {
+	raw := marshal(cfg)
+	if err := be.Put(ctx, configName, bytes.NewReader(raw)); err != nil {
 		return nil, fmt.Errorf("create repository at %s: %w", be.Location(), err)
 	}
-	return newRepository(be, cfg, opts)
+	opts.Keys.Writer = nil
+	r, err := newRepository(be, cfg, raw, opts)
+	if err != nil {
+		return nil, err
+	}
+	r.authKey = authKey
+	if writer != nil {
+		r.newWriter = newWriterKey(cfg.ID, raw, writer)
+	}
+	return r, nil
 }
 
 // Open opens an existing repository. With encryption, the given keys are
@@ -77,8 +106,12 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 		return nil, fmt.Errorf("open repository %s: %w", be.Location(), err)
 	}
 	defer rc.Close()
+	raw, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("open repository %s: read config.json: %w", be.Location(), err)
+	}
 	var cfg Config
-	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&cfg); err != nil {
+	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, fmt.Errorf("repository %s: config.json is not valid: %w", be.Location(), err)
 	}
 	if cfg.Format > FormatVersion {
@@ -88,7 +121,7 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 	if cfg.Format < 1 || cfg.ID == "" {
 		return nil, fmt.Errorf("repository %s: config.json has no format or id", be.Location())
 	}
-	return newRepository(be, cfg, opts)
+	return newRepository(be, cfg, raw, opts)
 }
 
 // OpenOrInit opens the repository, creating it when the location is empty.
@@ -101,7 +134,7 @@ func OpenOrInit(ctx context.Context, be Backend, opts Options) (r *Repository, c
 	return r, false, err
 }
 
-func newRepository(be Backend, cfg Config, opts Options) (*Repository, error) {
+func newRepository(be Backend, cfg Config, raw []byte, opts Options) (*Repository, error) {
 	r := &Repository{be: be, cfg: cfg, opts: opts, log: opts.Logger}
 	if r.log == nil {
 		r.log = slog.Default()
@@ -117,6 +150,10 @@ func newRepository(be Backend, cfg Config, opts Options) (*Repository, error) {
 		return nil, errs.UsageError("use --compression zstd, gzip or none", "unknown compression %q", opts.Compression)
 	}
 	if cfg.Encryption == nil {
+		if k := opts.Keys; k.Passphrase != "" || len(k.Identities) > 0 || len(k.Recipients) > 0 || k.Writer != nil {
+			return nil, errs.New(errs.Usage, "if the repository should be encrypted, its config.json was replaced: restore it from a copy you trust; otherwise give no key",
+				"repository %s is not encrypted, but this command was given a key (passphrase, identity, recipient or writer key): refusing to write or read it unencrypted", be.Location())
+		}
 		return r, nil
 	}
 	var err error
@@ -126,6 +163,13 @@ func newRepository(be Backend, cfg Config, opts Options) (*Repository, error) {
 	if r.ids, err = cfg.Encryption.identities(cfg.ID, opts.Keys); err != nil {
 		return nil, errs.Wrap(errs.Usage, fmt.Errorf("repository %s: %w", be.Location(), err),
 			"give the repository's passphrase (--password-file or THREESCALE_OPS_PASSWORD) or an age identity (--identity-file)")
+	}
+	if err := cfg.Encryption.sameRecipients(opts.Keys); err != nil {
+		return nil, errs.Wrap(errs.Usage, fmt.Errorf("repository %s: %w", be.Location(), err),
+			"do not use this repository until you know who changed config.json; check --recipient and --repo")
+	}
+	if err := r.authenticate(raw, r.ids, opts.Keys.Writer); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -256,6 +300,12 @@ func (r *Repository) LoadManifest(ctx context.Context, id string) (*Manifest, er
 	}
 	if m.ID != id {
 		return nil, fmt.Errorf("snapshot %s: manifest names snapshot %q: %w", id, m.ID, artifactCorrupt)
+	}
+	if r.Encrypted() && !encrypted {
+		return nil, fmt.Errorf("snapshot %s: a plain manifest.json in an encrypted repository (not written by 3scale-ops): %w", id, artifactCorrupt)
+	}
+	if err := r.verifyManifest(&m); err != nil {
+		return nil, err
 	}
 	return &m, nil
 }

@@ -228,6 +228,9 @@ func (s *SnapshotWriter) Commit(ctx context.Context, info SnapshotInfo) (*Manife
 	if err := s.r.putReadme(ctx, m); err != nil {
 		return nil, fmt.Errorf("snapshot %s: write README.txt: %w", s.id, err)
 	}
+	if err := s.r.signManifest(m); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", s.id, err)
+	}
 	body, name := marshal(m), dir+manifestPlain
 	if s.r.Encrypted() {
 		var buf bytes.Buffer
