@@ -49,6 +49,7 @@ func restoreCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-verify", EnvVars: []string{"THREESCALE_OPS_NO_VERIFY"}, Usage: "skip the final verification"},
 			&cli.BoolFlag{Name: "drop-existing", EnvVars: []string{"THREESCALE_OPS_DROP_EXISTING"}, Usage: "allow restoring into targets that already hold data (they are emptied)"},
 			&cli.BoolFlag{Name: "unlock-stale", EnvVars: []string{"THREESCALE_OPS_UNLOCK_STALE"}, Usage: "remove a stale repository lock left by a dead run"},
+			&cli.BoolFlag{Name: "with-grants", EnvVars: []string{"THREESCALE_OPS_WITH_GRANTS"}, Usage: "zync-postgres: also apply the recorded GRANT/REVOKE statements (the roles must exist on the target)"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, EnvVars: []string{"THREESCALE_OPS_TIMEOUT"}, Usage: "how long each wait for workloads may take"},
 		},
 		Action: runRestoreCommand,
@@ -67,6 +68,7 @@ type restoreOptions struct {
 	NoVerify     bool
 	DropExisting bool
 	UnlockStale  bool
+	WithGrants   bool
 	Timeout      time.Duration
 }
 
@@ -77,7 +79,7 @@ func runRestoreCommand(c *cli.Context) error {
 	o := restoreOptions{Snapshot: c.Args().First(), Components: splitList(c.StringSlice("components")),
 		DryRun: c.Bool("dry-run"), Resume: c.Bool("resume"), Yes: c.Bool("yes"), RedisMode: c.String("redis-mode"),
 		SkipQueues: c.Bool("skip-queues"), NoQuiesce: c.Bool("no-quiesce"), NoVerify: c.Bool("no-verify"),
-		DropExisting: c.Bool("drop-existing"), UnlockStale: c.Bool("unlock-stale"), Timeout: c.Duration("timeout")}
+		DropExisting: c.Bool("drop-existing"), UnlockStale: c.Bool("unlock-stale"), WithGrants: c.Bool("with-grants"), Timeout: c.Duration("timeout")}
 	g := getGlobals(c)
 	rep, plan, err := runRestore(c.Context, g, o)
 	if g.JSON() && plan != nil {
@@ -182,7 +184,7 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 			}
 		}
 	}
-	eopts := engines.Options{SkipQueues: o.SkipQueues, DropExisting: o.DropExisting, RedisMode: o.RedisMode, Logger: g.Log}
+	eopts := engines.Options{SkipQueues: o.SkipQueues, DropExisting: o.DropExisting, RedisMode: o.RedisMode, WithGrants: o.WithGrants, Logger: g.Log}
 	var fileSteps []*restore.JournalSteps
 	if o.RedisMode == "file" {
 		if kc == nil {

@@ -43,6 +43,7 @@ type Options struct {
 	RedisFile    map[string]rdb.FileModeTarget // file mode: the pod of each Redis component
 	RedisJournal map[string]rdb.Journal        // file mode: where sub-steps are recorded for resume
 	Exclude      []string                      // backup: objects left out as asked (--exclude-object)
+	WithGrants   bool                          // restore: apply zync-postgres' recorded grants
 	Logger       *slog.Logger
 }
 
@@ -82,6 +83,7 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 		}
 		e := pgdump.New(u)
 		e.Exclude = o.Exclude
+		e.WithGrants = o.WithGrants
 		if e.Config, err = c.ZyncDB.PostgresConfig(nil); err != nil {
 			return nil, err
 		}

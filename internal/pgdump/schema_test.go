@@ -282,3 +282,52 @@ CREATE PUBLICATION que_pub FOR TABLE public.que_jobs;`)
 		t.Fatalf("want an unknown-kind refusal, got %v", err)
 	}
 }
+
+// TestGrantsRecordedAndAppliedOnlyWhenAsked: grants are kept in the
+// snapshot; a default restore applies none (the roles may not exist), a
+// WithGrants restore gives the schema pg_dump prints with its ACLs.
+func TestGrantsRecordedAndAppliedOnlyWhenAsked(t *testing.T) {
+	role := testenv.Unique("reader_")
+	env := testenv.Get(t)
+	execSQL(t, env.PostgresURL, "CREATE ROLE "+role)
+	t.Cleanup(func() {
+		execSQL(t, env.PostgresURL, "DROP OWNED BY "+role+"; DROP ROLE IF EXISTS "+role)
+	})
+	src := testenv.Postgres(t)
+	execSQL(t, src.URL, queSchema)
+	execSQL(t, src.URL, "GRANT SELECT ON public.que_jobs TO "+role+"; GRANT EXECUTE ON FUNCTION public.que_validate_tags(jsonb) TO "+role)
+	mem := artifact.NewMemory()
+	if err := New(src.URL).Backup(context.Background(), mem, nil); err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	if !strings.Contains(string(mem.Bytes(FilePreData))+string(mem.Bytes(FilePostData)), "GRANT SELECT ON TABLE public.que_jobs TO "+role) {
+		t.Fatal("the grant is not recorded in the snapshot")
+	}
+	withACL := func(dbURL string) string {
+		conn, pw, err := pgDumpTarget(dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(filepath.Join(env.PGBin, "pg_dump"), "--schema-only", "--no-owner", "--restrict-key=k", "--dbname="+conn)
+		cmd.Env = append(os.Environ(), "PGPASSWORD="+pw)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("pg_dump: %v", err)
+		}
+		return string(out)
+	}
+	plain := testenv.Postgres(t)
+	if _, err := New(plain.URL).Restore(context.Background(), mem, nil); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if got := queryOne(t, plain.URL, `SELECT has_table_privilege('`+role+`', 'public.que_jobs', 'SELECT')::text`); got != "false" {
+		t.Errorf("a default restore applied the grant")
+	}
+	granted := testenv.Postgres(t)
+	e := New(granted.URL)
+	e.WithGrants = true
+	if _, err := e.Restore(context.Background(), mem, nil); err != nil {
+		t.Fatalf("restore with grants: %v", err)
+	}
+	sameSchema(t, withACL(src.URL), withACL(granted.URL))
+}
