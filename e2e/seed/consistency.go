@@ -41,6 +41,9 @@ func CheckConsistency(ctx context.Context, t Targets) ([]Problem, error) {
 	}
 	defer db.Close()
 	o, err := redis.ParseURL(t.BackendRedisURL)
+	if err == nil && t.RedisTLS != nil {
+		o.TLSConfig = t.RedisTLS.Clone()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("backend-redis URL: %w", err)
 	}

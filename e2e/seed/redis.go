@@ -56,6 +56,9 @@ func loadRedis(ctx context.Context, t Targets, m *model, budget int64, opts Opti
 			return nil, fmt.Errorf("%s URL: %w", what, err)
 		}
 		o.PoolSize = opts.Parallel + 1
+		if t.RedisTLS != nil {
+			o.TLSConfig = t.RedisTLS.Clone()
+		}
 		c := redis.NewClient(o)
 		if err := c.Ping(ctx).Err(); err != nil {
 			c.Close()

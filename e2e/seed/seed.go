@@ -14,6 +14,7 @@ package seed
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,12 +27,13 @@ import (
 
 // Targets says where to write. Empty fields are skipped.
 type Targets struct {
-	MySQLDSN         string // go-sql-driver DSN of the (empty) system database
-	PostgresURL      string // postgres:// URL of the (empty) zync database
-	BackendRedisURL  string // backend-redis storage, e.g. redis://127.0.0.1:6379/0
-	BackendQueuesURL string // backend-redis queues, e.g. redis://127.0.0.1:6379/1
-	SystemRedisURL   string // system-redis, e.g. redis://127.0.0.1:6380/1
-	StorageDir       string // system-storage root (/opt/system/public/system)
+	MySQLDSN         string      // go-sql-driver DSN of the (empty) system database
+	PostgresURL      string      // postgres:// URL of the (empty) zync database
+	BackendRedisURL  string      // backend-redis storage, e.g. redis://127.0.0.1:6379/0
+	BackendQueuesURL string      // backend-redis queues, e.g. redis://127.0.0.1:6379/1
+	SystemRedisURL   string      // system-redis, e.g. redis://127.0.0.1:6380/1
+	StorageDir       string      // system-storage root (/opt/system/public/system)
+	RedisTLS         *tls.Config // with rediss:// URLs: CA and client certificate
 }
 
 // Options controls what is generated.

@@ -27,7 +27,13 @@ const ShortTTL = 15 * time.Minute
 // ShortTTL, its type, whether it expires, and a digest of its value
 // (DEBUG DIGEST-VALUE when the server allows DEBUG, else sha256 of DUMP).
 func Redis(ctx context.Context, addr, password string) (State, error) {
-	c := redis.NewClient(&redis.Options{Addr: addr, Password: password})
+	return RedisWith(ctx, &redis.Options{Addr: addr, Password: password})
+}
+
+// RedisWith is Redis for a server reached with base (TLS, ACL user).
+func RedisWith(ctx context.Context, base *redis.Options) (State, error) {
+	addr := base.Addr
+	c := redis.NewClient(base)
 	defer c.Close()
 	info, err := c.Info(ctx, "keyspace").Result()
 	if err != nil {
@@ -44,7 +50,9 @@ func Redis(ctx context.Context, addr, password string) (State, error) {
 		if err != nil {
 			continue
 		}
-		db, err := RedisDB(ctx, addr, password, n)
+		o := *base
+		o.DB = n
+		db, err := redisDB(ctx, &o)
 		if err != nil {
 			return nil, err
 		}
@@ -55,7 +63,12 @@ func Redis(ctx context.Context, addr, password string) (State, error) {
 
 // RedisDB fingerprints one database (see Redis).
 func RedisDB(ctx context.Context, addr, password string, db int) (State, error) {
-	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, DB: db})
+	return redisDB(ctx, &redis.Options{Addr: addr, Password: password, DB: db})
+}
+
+func redisDB(ctx context.Context, o *redis.Options) (State, error) {
+	addr, db := o.Addr, o.DB
+	c := redis.NewClient(o)
 	defer c.Close()
 	useDebug := c.Do(ctx, "DEBUG", "DIGEST-VALUE", "__fingerprint_probe__").Err() == nil
 	st := State{}
