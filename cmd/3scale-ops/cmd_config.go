@@ -68,7 +68,15 @@ func configCommand() *cli.Command {
 						names = append(names, s.Component)
 					}
 				}
-				return errs.New(errs.Failure, "fix the connections listed above (flags override secrets: see `3scale-ops --help`)",
+				// Configuration errors alone (a bad key, an untrusted
+				// certificate) exit 2; a server refusing or unreachable, 1.
+				code := errs.Usage
+				for _, s := range statuses {
+					if s.Error != "" && s.Code != errs.Usage {
+						code = errs.Failure
+					}
+				}
+				return errs.New(code, "fix the connections listed above (flags override secrets: see `3scale-ops --help`)",
 					"%d of %d connections failed: %s", failed, len(statuses), strings.Join(names, ", "))
 			}
 			return nil

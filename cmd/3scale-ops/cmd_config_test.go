@@ -108,7 +108,7 @@ func TestConfigBadKubeconfigAndMalformedURL(t *testing.T) {
 		t.Fatalf("bad kubeconfig: exit %d\n%s", code, stderr)
 	}
 	stdout, stderr, code := runCLI(t, "--local", "--system-db-url", "mysql2//nohost", "config", "--check=false")
-	if code != 1 || !strings.Contains(stdout+stderr, "malformed database URL") {
+	if code != 2 || !strings.Contains(stdout+stderr, "malformed database URL") {
 		t.Fatalf("malformed URL: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
@@ -123,6 +123,20 @@ func TestSecretsNeverLeak(t *testing.T) {
 	flags := []string{"--local", "--system-db-url", "mysql2://root:" + pw + "@127.0.0.1:1/system",
 		"--backend-redis-url", "redis://:" + pw + "@127.0.0.1:1/0", "--system-redis-url", "redis://u:" + pw + "@127.0.0.1:1/1",
 		"-r", filepath.Join(t.TempDir(), "repo")}
+	// Certificate keys and the Sentinel and ACL passwords of the TLS
+	// connections are secrets too.
+	te := testenv.TLS(t)
+	const sentinelPW = "sentinel-pw-16180339"
+	t.Setenv("THREESCALE_OPS_BACKEND_REDIS_SENTINEL_PASSWORD", sentinelPW)
+	flags = append(flags, "--system-db-tls-cert", te.File("client.crt"), "--system-db-tls-key", te.File("client.key"),
+		"--system-db-ssl-mode", "VERIFY_IDENTITY", "--backend-redis-tls-cert", te.File("client.crt"), "--backend-redis-tls-key", te.File("client.key"),
+		"--backend-redis-sentinel-hosts", "127.0.0.1:1", "--backend-redis-sentinel-username", "sentinel-client")
+	var keyLines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(te.PEM(t, "client.key"))), "\n") {
+		if !strings.HasPrefix(l, "-----") {
+			keyLines = append(keyLines, l)
+		}
+	}
 	for _, cmd := range newApp(nil, nil, nil).Commands {
 		args := append(append([]string{}, flags...), cmd.Name)
 		for _, sub := range cmd.Subcommands {
@@ -134,6 +148,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 		stdout, stderr, _ := runCLI(t, args...)
 		if strings.Contains(stdout+stderr, pw) || strings.Contains(stdout+stderr, envPW) {
 			t.Errorf("%v leaked a password:\n%s\n%s", args[len(flags):], stdout, stderr)
+		}
+		if strings.Contains(stdout+stderr, sentinelPW) || strings.Contains(stdout+stderr, "PRIVATE KEY") {
+			t.Errorf("%v leaked the sentinel password or a key:\n%s\n%s", args[len(flags):], stdout, stderr)
+		}
+		for _, l := range keyLines {
+			if strings.Contains(stdout+stderr, l) {
+				t.Errorf("%v leaked a line of the client key:\n%s\n%s", args[len(flags):], stdout, stderr)
+			}
 		}
 	}
 }

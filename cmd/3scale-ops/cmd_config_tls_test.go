@@ -1,7 +1,18 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +134,123 @@ func TestConfigCheckTLSFromSecrets(t *testing.T) {
 		if strings.Contains(stdout+stderr, leak) {
 			t.Errorf("output holds a secret (%q…)", leak[:4])
 		}
+	}
+}
+
+// expiredCert writes a server certificate for 127.0.0.1 signed by the test
+// CA that expired yesterday, and its key; it returns their paths.
+func expiredCert(t *testing.T, te testenv.TLSEnv) (string, string) {
+	t.Helper()
+	caPair, err := tls.LoadX509KeyPair(te.File("ca.crt"), te.File("ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caPair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "expired"},
+		NotBefore: time.Now().Add(-72 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caPair.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	crt, kf := filepath.Join(dir, "expired.crt"), filepath.Join(dir, "expired.key")
+	if err := os.WriteFile(crt, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return crt, kf
+}
+
+// TestTLSConfigurationErrors breaks one piece of a working TLS
+// installation at a time. Each must be one line naming the connection and
+// the secret key to fix, exit 2 when the configuration is wrong and 1
+// when a server refuses, and a backup must write nothing.
+func TestTLSConfigurationErrors(t *testing.T) {
+	env := testenv.Get(t)
+	in := newTLSInstall(t)
+	te := in.te
+	pemOf := func(n string) string { return string(te.PEM(t, n)) }
+	crt, key := expiredCert(t, te)
+	expired := testenv.StartRedis(t, testenv.RedisOptions{TLS: true, ExtraConf: []string{"tls-cert-file " + crt, "tls-key-file " + key}})
+	cases := []struct {
+		name, component string
+		change          func(map[string]map[string]string)
+		code            int
+		want            []string
+	}{
+		{"wrong CA", "system-mysql", func(s map[string]map[string]string) { s["system-database"]["DB_SSL_CA"] = pemOf("other-ca.crt") },
+			2, []string{"system-mysql", "not signed by the CA in secret system-database key DB_SSL_CA"}},
+		{"client certificate refused", "zync-postgres", func(s map[string]map[string]string) {
+			s["zync"]["DB_SSL_CERT"], s["zync"]["DB_SSL_KEY"] = pemOf("other-client.crt"), pemOf("other-client.key")
+		}, 1, []string{"zync-postgres", "refused the client certificate from secret zync key DB_SSL_CERT"}},
+		{"unknown SSL mode", "system-mysql", func(s map[string]map[string]string) { s["system-database"]["DATABASE_SSL_MODE"] = "sometimes" },
+			2, []string{"system-mysql", "secret system-database key DATABASE_SSL_MODE", `unknown SSL mode "sometimes"`}},
+		{"key of another certificate", "system-redis", func(s map[string]map[string]string) { s["system-redis"]["REDIS_SSL_KEY"] = pemOf("server.key") },
+			2, []string{"system-redis", "secret system-redis key REDIS_SSL_CERT", "secret system-redis key REDIS_SSL_KEY", "do not match"}},
+		{"sentinel names no master", "backend-redis", func(s map[string]map[string]string) {
+			s["backend-redis"]["REDIS_STORAGE_URL"] = "redis://no-such-master/0"
+		}, 2, []string{"backend-redis", `no sentinel (` + in.Sentinel.Addr + `) monitors a master named "no-such-master"`, "REDIS_STORAGE_URL"}},
+		{"expired server certificate", "system-redis", func(s map[string]map[string]string) {
+			delete(s["system-redis"], "SENTINEL_HOSTS")
+			s["system-redis"]["URL"] = "rediss://" + expired.Addr + "/1"
+			s["system-redis"]["REDIS_PASSWORD"] = expired.Password
+		}, 1, []string{"system-redis", "server certificate of " + expired.Addr + " is outside its validity", "secret system-redis key REDIS_SSL_CA"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sec := in.secrets(t, "admin")
+			c.change(sec)
+			ns := testenv.Namespace(t)
+			installSecrets(t, ns, sec)
+			flags := []string{"--kubeconfig", env.Kubeconfig, "-n", ns, "--system-storage", "dir://" + t.TempDir()}
+			stdout, stderr, code := runCLI(t, append(flags, "-o", "json", "config")...)
+			doc := parseCheck(t, stdout)
+			var line string
+			for _, s := range doc.Connections {
+				if s.Component == c.component {
+					line = s.Error
+				} else if s.Error != "" {
+					t.Errorf("%s failed too: %s", s.Component, s.Error)
+				}
+			}
+			if code != c.code {
+				t.Errorf("config: exit %d, want %d\n%s", code, c.code, stderr)
+			}
+			if strings.Contains(line, "\n") {
+				t.Errorf("the error is not one line: %q", line)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("%s error lacks %q: %s", c.component, w, line)
+				}
+			}
+			repoDir := filepath.Join(t.TempDir(), "repo")
+			_, berr, bcode := runCLI(t, append(flags, "-r", repoDir, "backup", "--components", c.component)...)
+			if bcode == 0 || !strings.Contains(berr, c.component) {
+				t.Errorf("backup: exit %d, want a failure naming %s:\n%s", bcode, c.component, berr)
+			}
+			if snaps, _ := filepath.Glob(filepath.Join(repoDir, "snapshots", "*")); len(snaps) > 0 {
+				t.Errorf("a failed backup left snapshots: %v", snaps)
+			}
+			t.Logf("config: %s; backup exit %d", line, bcode)
+			if strings.Contains(stdout+stderr+berr, "PRIVATE KEY") || strings.Contains(stdout+stderr+berr, in.Sentinel.Password) {
+				t.Errorf("output holds key material or a password")
+			}
+		})
 	}
 }

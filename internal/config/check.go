@@ -93,7 +93,7 @@ func Check(ctx context.Context, c *Connections, kc *kube.Clients, check bool) []
 	for _, name := range Components {
 		st := Status{Component: name}
 		if err := c.Errs[name]; err != nil {
-			st.Error, st.Hint = redact.String(err.Error()), redact.String(errs.Hint(err))
+			st.Error, st.Hint, st.Code = redact.String(firstLine(err.Error())), redact.String(errs.Hint(err)), errs.Code(err)
 			out = append(out, st)
 			continue
 		}
@@ -105,6 +105,9 @@ func Check(ctx context.Context, c *Connections, kc *kube.Clients, check bool) []
 			obs := &Observed{}
 			v, err := probe(cctx, name, c, kc, obs)
 			cancel()
+			if err != nil && obs.VerifyErr != nil {
+				err = obs.VerifyErr // the driver may have flattened it
+			}
 			st.LatencyMS = time.Since(start).Milliseconds()
 			if st.TLS != nil {
 				st.TLS.Handshake, st.TLS.Verified, st.TLS.ServerName, st.TLS.Subject = obs.Handshake, obs.Verified, obs.ServerName, obs.Subject

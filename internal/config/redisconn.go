@@ -135,6 +135,7 @@ func (r Redis) sentinelOptions(addr string, obs *Observed) (*redis.Options, erro
 // MasterAddr asks the sentinels, in order, for the master of the group.
 func (r Redis) MasterAddr(ctx context.Context) (string, error) {
 	var lastErr error
+	noMaster := 0
 	for _, s := range r.SentinelAddrs {
 		so, err := r.sentinelOptions(s, nil)
 		if err != nil {
@@ -149,9 +150,14 @@ func (r Redis) MasterAddr(ctx context.Context) (string, error) {
 			return net.JoinHostPort(addr[0], addr[1]), nil
 		}
 		if err == redis.Nil {
-			err = fmt.Errorf("it names no master %q", r.MasterName)
+			noMaster++
+			err = fmt.Errorf("sentinel %s names no master %q", s, r.MasterName)
 		}
 		lastErr = r.TLS.ExplainTLS(s, err)
+	}
+	if noMaster == len(r.SentinelAddrs) {
+		return "", errs.UsageError(fmt.Sprintf("put the master group name the sentinels monitor as the host of %s (`SENTINEL MASTERS` lists them)", r.Source),
+			"%s: no sentinel (%s) monitors a master named %q (the host of %s)", r.component, strings.Join(r.SentinelAddrs, ","), r.MasterName, r.Source)
 	}
 	return "", errs.Wrap(errs.Failure, fmt.Errorf("%s: no sentinel (%s) knows master %q: %s", r.component, strings.Join(r.SentinelAddrs, ","),
 		r.MasterName, redact.String(fmt.Sprint(lastErr))),

@@ -112,6 +112,7 @@ type Observed struct {
 	NotAfter       time.Time
 	Subject        string
 	ClientCertSent bool
+	VerifyErr      error // why the server certificate was refused
 }
 
 // Config returns the crypto/tls configuration for a server at addr
@@ -171,7 +172,13 @@ func (t TLS) Config(addr string, obs *Observed) (*tls.Config, error) {
 			opts.DNSName = host
 		}
 		if _, err := leaf.Verify(opts); err != nil {
-			return t.verifyError(addr, leaf, err)
+			verr := t.verifyError(addr, leaf, err)
+			if obs != nil {
+				obs.mu.Lock()
+				obs.VerifyErr = verr
+				obs.mu.Unlock()
+			}
+			return verr
 		}
 		if obs != nil {
 			obs.mu.Lock()
