@@ -289,35 +289,6 @@ func readTriggers(ctx context.Context, c *sql.Conn, db string, s *schema) error 
 	return nil
 }
 
-func readEvents(ctx context.Context, c *sql.Conn, db string, s *schema) error {
-	rows, err := c.QueryContext(ctx, `SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME`, db)
-	if err != nil {
-		return fmt.Errorf("list events: %w", err)
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return err
-		}
-		names = append(names, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("list events: %w", err)
-	}
-	for _, n := range names {
-		m, err := showCreate(ctx, c, "SHOW CREATE EVENT "+quoteIdent(n))
-		if err != nil {
-			return fmt.Errorf("SHOW CREATE EVENT %s (the dump user needs the EVENT privilege): %w", n, err)
-		}
-		s.Events = append(s.Events, namedDDL{Name: "EVENT " + n, SQL: stripDefiner(m["Create Event"]),
-			SQLMode: m["sql_mode"], Collation: m["collation_connection"], Charset: m["character_set_client"], TimeZone: m["time_zone"]})
-	}
-	return nil
-}
-
 // showCreate runs a SHOW CREATE statement and returns its single row by
 // column name.
 func showCreate(ctx context.Context, c *sql.Conn, q string) (map[string]string, error) {
@@ -349,23 +320,6 @@ func showCreate(ctx context.Context, c *sql.Conn, q string) (map[string]string, 
 		m[c] = vals[i].String
 	}
 	return m, rows.Err()
-}
-
-var rowStartRe = regexp.MustCompile("(?m)^\\s*`((?:[^`]|``)+)` [^\n]*GENERATED ALWAYS AS ROW (START|END)")
-
-// periodColumns names the row start and end columns of a system-versioned
-// table: the declared ones, or MariaDB's implicit ROW_START and ROW_END.
-func periodColumns(create string) (start, end string) {
-	start, end = "ROW_START", "ROW_END"
-	for _, m := range rowStartRe.FindAllStringSubmatch(create, -1) {
-		name := strings.ReplaceAll(m[1], "``", "`")
-		if m[2] == "START" {
-			start = name
-		} else {
-			end = name
-		}
-	}
-	return start, end
 }
 
 func titleCase(s string) string {

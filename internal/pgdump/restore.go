@@ -211,14 +211,14 @@ func (e *Engine) schemaSteps(m *Meta, pre, post []byte) (string, string, []step,
 		if parallelType(en.Type) {
 			kind = stepIndex
 		}
-		steps = append(steps, step{Kind: kind, SQL: keepSessionless(en.SQL)})
+		steps = append(steps, step{Kind: kind, SQL: stepSQL(en.SQL)})
 	}
 	return ps.text(e.WithGrants), qs.Prelude, steps, nil
 }
 
-// keepSessionless trims an entry's text; an entry that is only comments
+// stepSQL trims an entry's text; an entry that is only comments
 // and blank lines becomes empty (and is skipped).
-func keepSessionless(sql string) string {
+func stepSQL(sql string) string {
 	for _, l := range strings.Split(sql, "\n") {
 		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "--") {
 			return strings.TrimSpace(sql)
