@@ -24,6 +24,9 @@ type RedisOptions struct {
 	// TLS makes the server TLS-only with the test CA, client certificates
 	// required, the default user off and the ACL users of TLSRedisUsers.
 	TLS bool
+	// Password of the ACL users with TLS (default: a fresh one); a replica
+	// shares its master's.
+	Password string
 }
 
 // Redis is a redis-server process owned by one test.
@@ -80,7 +83,10 @@ func StartRedis(t testing.TB, opts RedisOptions) *Redis {
 	}
 	if opts.TLS {
 		te := TLS(t)
-		r.Password, r.tlsc = Unique("pw"), te.ClientConfig(t, "client")
+		r.Password, r.tlsc = opts.Password, te.ClientConfig(t, "client")
+		if r.Password == "" {
+			r.Password = Unique("pw")
+		}
 		r.URL = "rediss://" + r.Addr + "/0"
 		fmt.Fprintf(&conf, "port 0\ntls-port %d\ntls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients yes\ntls-replication yes\n",
 			port, te.File("server.crt"), te.File("server.key"), te.File("ca.crt"))
