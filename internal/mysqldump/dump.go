@@ -66,6 +66,11 @@ func (e *Engine) Backup(ctx context.Context, sink artifact.Sink, task *progress.
 	for _, ev := range sc.Events {
 		meta.Events = append(meta.Events, ev.Name)
 	}
+	for _, group := range [][]namedDDL{sc.Routines, sc.Views, sc.Triggers, sc.Events} {
+		for _, d := range group {
+			meta.Definers = append(meta.Definers, d.Definer)
+		}
+	}
 	for _, sq := range sc.Sequences {
 		meta.Sequences = append(meta.Sequences, sq.Name)
 	}

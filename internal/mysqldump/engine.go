@@ -169,8 +169,11 @@ type Meta struct {
 	Triggers    []string    `json:"triggers,omitempty"`
 	Routines    []string    `json:"routines,omitempty"` // "PROCEDURE name" / "FUNCTION name"
 	Events      []string    `json:"events,omitempty"`   // "EVENT name"
-	Sequences   []string    `json:"sequences,omitempty"`
-	Collations  []string    `json:"collations,omitempty"`
+	// Definers are the DEFINER clauses of post-data's CREATE statements,
+	// in file order; restore puts each back when permitted.
+	Definers   []string `json:"definers,omitempty"`
+	Sequences  []string `json:"sequences,omitempty"`
+	Collations []string `json:"collations,omitempty"`
 }
 
 // Consistency records the point in time the dump represents.

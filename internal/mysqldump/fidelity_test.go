@@ -122,9 +122,14 @@ func checksumAll(t *testing.T, db *sql.DB, name string) map[string]string {
 
 func sameObjects(t *testing.T, src, dst testenv.MySQLDatabase) {
 	t.Helper()
+	sameObjectsN(t, src, dst, 10)
+}
+
+func sameObjectsN(t *testing.T, src, dst testenv.MySQLDatabase, least int) {
+	t.Helper()
 	dba, dbb := openDB(t, src.DSN), openDB(t, dst.DSN)
 	oa, ob := showCreateAll(t, dba, src.Name), showCreateAll(t, dbb, dst.Name)
-	if len(oa) < 10 {
+	if len(oa) < least {
 		t.Fatalf("fixture has only %d objects: %v", len(oa), slices.Sorted(maps.Keys(oa)))
 	}
 	for _, k := range slices.Sorted(maps.Keys(oa)) {
@@ -191,4 +196,40 @@ func TestEveryObjectKindRestoresExactly(t *testing.T) {
 		}
 		sameObjects(t, src, dst)
 	})
+}
+
+// TestDefinerKeptWhenPermitted: objects whose DEFINER account exists on
+// the target come back with it when the restoring user may set it
+// (SUPER); SHOW CREATE is then equal, DEFINER included.
+func TestDefinerKeptWhenPermitted(t *testing.T) {
+	src := testenv.MySQL(t)
+	db := openDB(t, src.DSN)
+	user := testenv.Unique("owner_")
+	mustExec(t, db, "CREATE USER '"+user+"'@'%' IDENTIFIED BY '"+testenv.Unique("pw")+"'", "GRANT ALL ON *.* TO '"+user+"'@'%'")
+	t.Cleanup(func() { db.Exec("DROP USER IF EXISTS '" + user + "'@'%'") })
+	def := "DEFINER=`" + user + "`@`%`"
+	execScript(t, db, `
+CREATE TABLE t (id int PRIMARY KEY, n int);
+CREATE ALGORITHM=MERGE `+def+` SQL SECURITY DEFINER VIEW v AS SELECT id FROM t;
+DELIMITER ;;
+CREATE `+def+` TRIGGER t_bi BEFORE INSERT ON t FOR EACH ROW SET NEW.n = 1;;
+CREATE `+def+` PROCEDURE p() SELECT 1;;
+CREATE `+def+` EVENT e ON SCHEDULE EVERY 1 DAY DISABLE DO SELECT 1;;
+DELIMITER ;
+`)
+	mem := artifact.NewMemory()
+	if err := newEngine(t, src.DSN, Options{Workers: 1}).Backup(context.Background(), mem, nil); err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	dst := testenv.MySQL(t)
+	if _, err := newEngine(t, dst.DSN, Options{Workers: 1, SkipBinlog: true}).Restore(context.Background(), mem, nil); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	got := showCreateAll(t, openDB(t, dst.DSN), dst.Name)
+	for _, k := range []string{"VIEW v", "TRIGGER t_bi", "PROCEDURE p", "EVENT e"} {
+		if !strings.Contains(got[k], user) {
+			t.Errorf("%s lost its DEFINER: %s", k, got[k])
+		}
+	}
+	sameObjectsN(t, src, dst, 5)
 }

@@ -338,7 +338,17 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 	}
 
 	task.SetPhase("post-data")
+	defs, k := newDefiners(ctx, conns[0]), 0
 	for _, st := range post {
+		// Only the statement's own header changes; leading comments and
+		// the body stay byte for byte.
+		if body := stripComments(st); strings.HasPrefix(body, "CREATE ") {
+			i := len(st) - len(body)
+			if k < len(m.Definers) && defs.keep(m.Definers[k]) {
+				st = st[:i] + withDefiner(st[i:], m.Definers[k])
+			}
+			k++
+		}
 		if _, err := conns[0].ExecContext(ctx, st); err != nil {
 			return e.loadError(fmt.Errorf("%s: %w", firstLine(st), err), "create routines, views and triggers", true)
 		}

@@ -31,7 +31,7 @@ func readEvents(ctx context.Context, c *sql.Conn, db string, s *schema) error {
 		if err != nil {
 			return fmt.Errorf("SHOW CREATE EVENT %s (the dump user needs the EVENT privilege): %w", n, err)
 		}
-		s.Events = append(s.Events, namedDDL{Name: "EVENT " + n, SQL: stripDefiner(m["Create Event"]),
+		s.Events = append(s.Events, namedDDL{Name: "EVENT " + n, SQL: stripDefiner(m["Create Event"]), Definer: definerOf(m["Create Event"]),
 			SQLMode: m["sql_mode"], Collation: m["collation_connection"], Charset: m["character_set_client"], TimeZone: m["time_zone"]})
 	}
 	return nil

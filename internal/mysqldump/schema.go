@@ -68,6 +68,7 @@ type schema struct {
 // collation_connection, sql_mode, and time_zone for events).
 type namedDDL struct {
 	Name, SQL, SQLMode, Collation, Charset, TimeZone string
+	Definer                                          string // the DEFINER clause removed from SQL
 }
 
 // sequenceDDL is a MariaDB sequence and the value its next NEXTVAL
@@ -195,7 +196,7 @@ func readSchema(ctx context.Context, c *sql.Conn, db string) (*schema, error) {
 		if err != nil {
 			return nil, fmt.Errorf("SHOW CREATE VIEW %s: %w", v, err)
 		}
-		s.Views = append(s.Views, namedDDL{Name: v, SQL: unqualify(stripDefiner(m["Create View"]), db),
+		s.Views = append(s.Views, namedDDL{Name: v, SQL: unqualify(stripDefiner(m["Create View"]), db), Definer: definerOf(m["Create View"]),
 			SQLMode: "", Collation: m["collation_connection"], Charset: m["character_set_client"]})
 	}
 	s.Views = orderViews(s.Views)
@@ -253,7 +254,7 @@ func readRoutines(ctx context.Context, c *sql.Conn, db string, s *schema) error 
 		if body == "" {
 			return fmt.Errorf("%s %s: the dump user may not read its definition (grant SELECT on mysql.proc, or SHOW_ROUTINE on MySQL 8)", strings.ToLower(typ), name)
 		}
-		s.Routines = append(s.Routines, namedDDL{Name: typ + " " + name, SQL: stripDefiner(body),
+		s.Routines = append(s.Routines, namedDDL{Name: typ + " " + name, SQL: stripDefiner(body), Definer: definerOf(body),
 			SQLMode: m["sql_mode"], Collation: m["collation_connection"], Charset: m["character_set_client"]})
 	}
 	return nil
@@ -283,7 +284,7 @@ func readTriggers(ctx context.Context, c *sql.Conn, db string, s *schema) error 
 		if err != nil {
 			return fmt.Errorf("SHOW CREATE TRIGGER %s: %w", n, err)
 		}
-		s.Triggers = append(s.Triggers, namedDDL{Name: n, SQL: stripDefiner(m["SQL Original Statement"]),
+		s.Triggers = append(s.Triggers, namedDDL{Name: n, SQL: stripDefiner(m["SQL Original Statement"]), Definer: definerOf(m["SQL Original Statement"]),
 			SQLMode: m["sql_mode"], Collation: m["collation_connection"], Charset: m["character_set_client"]})
 	}
 	return nil
