@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -209,13 +208,16 @@ func TestBackupAndRestoreToFreshNamespace(t *testing.T) {
 		}
 	}
 
-	// kubectl-compatible: the stored List is what `kubectl apply -f` takes.
-	if path, err := exec.LookPath("kubectl"); err == nil {
-		dst := testenv.Namespace(t)
-		cmd := exec.Command(path, "--kubeconfig", testenv.Get(t).Kubeconfig, "apply", "-n", dst, "-f", "-")
-		cmd.Stdin = bytes.NewReader(runs["secrets"].mem.Bytes("secrets.json"))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("kubectl apply: %v: %s", err, out)
+	// kubectl-compatible: every exported List (`backups export ID
+	// secrets|configmaps|apimanager`) is what `kubectl apply -f` takes.
+	applyNS := testenv.Namespace(t)
+	for _, name := range kubeobjects.Components {
+		var out bytes.Buffer
+		if err := kubeobjects.Export(ctx, runs[name].mem, &out); err != nil {
+			t.Fatal(err)
+		}
+		if msg, err := testenv.Kubectl(t, out.Bytes(), "apply", "--dry-run=server", "-n", applyNS, "-f", "-"); err != nil {
+			t.Fatalf("kubectl apply --dry-run=server of the exported %s: %v: %s", name, err, msg)
 		}
 	}
 

@@ -10,6 +10,7 @@ package testenv
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -52,6 +54,7 @@ type Env struct {
 	S3AccessKey     string
 	S3SecretKey     string
 	Kubeconfig      string
+	Kubectl         string // kubectl built by scripts/testenv.sh, same release as kube-apiserver
 	TLS             TLSEnv // the TLS servers (empty with TESTENV_NO_TLS)
 }
 
@@ -113,7 +116,7 @@ func Load() (*Env, error) {
 			SystemRedisDir: v["TESTENV_SYSTEM_REDIS_DIR"], RedisServer: v["TESTENV_REDIS_SERVER"],
 			PGBin: v["TESTENV_PG_BIN"], S3Endpoint: v["TESTENV_S3_ENDPOINT"],
 			S3AccessKey: v["TESTENV_S3_ACCESS_KEY"], S3SecretKey: v["TESTENV_S3_SECRET_KEY"],
-			Kubeconfig: v["TESTENV_KUBECONFIG"], TLS: loadTLS(v),
+			Kubeconfig: v["TESTENV_KUBECONFIG"], Kubectl: v["TESTENV_KUBECTL"], TLS: loadTLS(v),
 		}
 	})
 	return loaded, loadErr
@@ -269,4 +272,22 @@ func Namespace(t testing.TB) string {
 		_ = cs.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
 	return name
+}
+
+// Kubectl runs the environment's kubectl against the test API server with
+// args, stdin as its input, and returns its combined output and error.
+func Kubectl(t testing.TB, stdin []byte, args ...string) ([]byte, error) {
+	t.Helper()
+	e := Get(t)
+	if e.Kubectl == "" {
+		t.Fatal("the test environment has no kubectl; restart it with scripts/testenv.sh up (it builds kubectl once)")
+	}
+	if _, err := os.Stat(e.Kubectl); err != nil {
+		t.Fatalf("kubectl %s: %v; build it with scripts/testenv.sh kubectl", e.Kubectl, err)
+	}
+	cmd := exec.Command(e.Kubectl, append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	return cmd.CombinedOutput()
 }
