@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +106,76 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestSentinelFailoverDuringBackup fails backend-redis over while a backup
+// is streaming it: the backup must fail (nothing committed), and the next
+// one must find the new master.
+func TestSentinelFailoverDuringBackup(t *testing.T) {
+	env := testenv.Get(t)
+	in := newTLSInstall(t)
+	ctx := context.Background()
+	mc := adminClient(t, in.te, in.Backend)
+	if err := mc.Do(ctx, "CONFIG", "SET", "rdbcompression", "no").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Enough data (about 100 MB) that the stream lasts past the failover.
+	val := strings.Repeat("v", 512)
+	for b := 0; b < 40; b++ {
+		p := mc.Pipeline()
+		for i := 0; i < 5000; i++ {
+			p.Set(ctx, "k:"+strconv.Itoa(b*5000+i), val, 0)
+		}
+		if _, err := p.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	host, port, _ := strings.Cut(in.Backend.Addr, ":")
+	replica := testenv.StartRedis(t, testenv.RedisOptions{TLS: true, Password: in.Backend.Password,
+		ExtraConf: []string{"replicaof " + host + " " + port}})
+	sc := redis.NewSentinelClient(&redis.Options{Addr: in.Sentinel.Addr, Username: "sentinel-client", Password: in.Sentinel.Password,
+		TLSConfig: in.te.ClientConfig(t, "client")})
+	defer sc.Close()
+	waitUntil(t, "sentinel sees the synced replica", func() bool {
+		rs, err := sc.Replicas(ctx, "backend-master").Result()
+		return err == nil && len(rs) > 0 && rs[0]["master-link-status"] == "ok" && !strings.Contains(rs[0]["flags"], "disconnected")
+	})
+	ns := testenv.Namespace(t)
+	installSecrets(t, ns, in.secrets(t, "admin"))
+	repoDir := filepath.Join(t.TempDir(), "repo")
+	flags := []string{"--kubeconfig", env.Kubeconfig, "-n", ns, "-r", repoDir}
+	type res struct {
+		stderr string
+		code   int
+	}
+	done := make(chan res, 1)
+	go func() {
+		_, stderr, code := runCLI(t, append(flags, "backup", "--components", "backend-redis")...)
+		done <- res{stderr, code}
+	}()
+	waitUntil(t, "the backup streams from the master", func() bool {
+		info, err := mc.Info(ctx, "replication").Result()
+		return err == nil && strings.Count(info, "slave") >= 2 // the replica and the backup
+	})
+	if err := sc.Failover(ctx, "backend-master").Err(); err != nil {
+		t.Fatalf("SENTINEL FAILOVER: %v", err)
+	}
+	r := <-done
+	if r.code == 0 {
+		t.Fatalf("a backup across a failover succeeded")
+	}
+	if snaps, _ := filepath.Glob(filepath.Join(repoDir, "snapshots", "*")); len(snaps) > 0 {
+		t.Errorf("the failed backup committed snapshots: %v", snaps)
+	}
+	t.Logf("backup across the failover: exit %d: %s", r.code, strings.TrimSpace(r.stderr))
+	waitUntil(t, "the replica becomes master", func() bool {
+		a, err := sc.GetMasterAddrByName(ctx, "backend-master").Result()
+		return err == nil && len(a) == 2 && a[0]+":"+a[1] == replica.Addr
+	})
+	rc := adminClient(t, in.te, replica)
+	waitUntil(t, "the new master accepts writes", func() bool { return rc.Set(ctx, "after", "failover", 0).Err() == nil })
+	if _, stderr, code := runCLI(t, append(flags, "backup", "--components", "backend-redis")...); code != 0 {
+		t.Fatalf("backup after the failover: exit %d\n%s", code, stderr)
 	}
 }

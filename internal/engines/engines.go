@@ -100,7 +100,7 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 		if err != nil {
 			return nil, err
 		}
-		cfg := rdb.Config{Component: rdb.BackendRedis, Server: srv, SkipQueues: o.SkipQueues, Mode: o.RedisMode,
+		cfg := rdb.Config{Component: rdb.BackendRedis, Server: srv, Master: sentinelMaster(c.BackendRedis), SkipQueues: o.SkipQueues, Mode: o.RedisMode,
 			Overwrite: o.DropExisting, Logger: o.Logger, File: o.RedisFile[component.BackendRedis], Journal: o.RedisJournal[component.BackendRedis]}
 		if !o.SkipQueues {
 			// A queue server that cannot be resolved must not silently
@@ -126,7 +126,7 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 		if err != nil {
 			return nil, err
 		}
-		return rdb.New(rdb.Config{Component: rdb.SystemRedis, Server: srv, SkipQueues: o.SkipQueues, Mode: o.RedisMode,
+		return rdb.New(rdb.Config{Component: rdb.SystemRedis, Server: srv, Master: sentinelMaster(c.SystemRedis), SkipQueues: o.SkipQueues, Mode: o.RedisMode,
 			Overwrite: o.DropExisting, Logger: o.Logger, File: o.RedisFile[component.SystemRedis], Journal: o.RedisJournal[component.SystemRedis]})
 	case config.SystemStorage:
 		if err := c.Require(config.SystemStorage); err != nil {
@@ -219,4 +219,12 @@ func BuildBackup(name string, c *config.Connections, kc *kube.Clients, o Options
 		return Probes(c, 0)
 	}
 	return Build(name, c, kc, o)
+}
+
+// sentinelMaster asks Sentinel again for the master of r (nil without Sentinel).
+func sentinelMaster(r config.Redis) func(ctx context.Context) (string, error) {
+	if len(r.SentinelAddrs) == 0 {
+		return nil
+	}
+	return r.MasterAddr
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"io"
 	"strconv"
 	"time"
@@ -27,6 +28,9 @@ func (e *Engine) Backup(ctx context.Context, sink artifact.Sink, task *progress.
 			return err
 		}
 		meta.Files = append(meta.Files, fm)
+	}
+	if err := e.stillMaster(ctx); err != nil {
+		return err
 	}
 	if err := sink.Set(MetaKey, meta); err != nil {
 		return err
@@ -295,4 +299,29 @@ func (e *Engine) dumpDB(ctx context.Context, s server, db int, info serverInfo, 
 			return nil
 		}
 	}
+}
+
+// stillMaster fails the backup when the server it read stopped being the
+// master meanwhile (a Sentinel failover): what was read may miss writes
+// the new master took, so nothing of it must be committed.
+func (e *Engine) stillMaster(ctx context.Context) error {
+	addr := e.cfg.Server.Addr
+	c := client(e.cfg.Server, e.cfg.Server.DB)
+	defer c.Close()
+	if role, err := c.Do(ctx, "ROLE").Slice(); err == nil && len(role) > 0 && fmt.Sprint(role[0]) != "master" {
+		return errs.New(errs.Failure, "run the backup again: it will read the new master",
+			"%s: %s became a %v during the backup (failover); nothing of this backup is kept", e.cfg.Component, addr, role[0])
+	}
+	if e.cfg.Master == nil {
+		return nil
+	}
+	now, err := e.cfg.Master(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: ask Sentinel for the master after the backup: %w", e.cfg.Component, err)
+	}
+	if now != addr {
+		return errs.New(errs.Failure, "run the backup again: it will read the new master",
+			"%s: the master changed from %s to %s during the backup (failover); nothing of this backup is kept", e.cfg.Component, addr, now)
+	}
+	return nil
 }

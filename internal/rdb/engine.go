@@ -53,6 +53,10 @@ type Config struct {
 	Overwrite bool           // consent to replace a non-empty target
 	BatchKeys int            // RESTORE commands per pipelined batch (default 500)
 	Logger    *slog.Logger
+	// Master, when set (a server found through Sentinel), asks again for
+	// the current master of Server after the backup: a different answer
+	// means a failover happened during it, and the backup fails.
+	Master func(ctx context.Context) (string, error)
 }
 
 // Engine backs up and restores one Redis component.
