@@ -42,6 +42,8 @@ func restoreCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "components", EnvVars: []string{"THREESCALE_OPS_COMPONENTS"}, Usage: "restore only these components"},
 			&cli.BoolFlag{Name: "dry-run", EnvVars: []string{"THREESCALE_OPS_RESTORE_DRY_RUN"}, Usage: "print the plan and stop"},
 			&cli.BoolFlag{Name: "resume", EnvVars: []string{"THREESCALE_OPS_RESTORE_RESUME"}, Usage: "continue an interrupted restore of ID from its first unfinished step"},
+			&cli.StringSliceFlag{Name: "skip-step", EnvVars: []string{"THREESCALE_OPS_SKIP_STEP"}, Usage: "leave out this step of the plan (recorded in the journal and the report; verify names it); repeatable"},
+			&cli.BoolFlag{Name: "abandon", EnvVars: []string{"THREESCALE_OPS_RESTORE_ABANDON"}, Usage: "remove the journal (and stale lock) of an unfinished restore of ID, after confirmation, so a new restore starts over"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, EnvVars: []string{"THREESCALE_OPS_YES"}, Usage: "do not ask for confirmation"},
 			&cli.StringFlag{Name: "redis-mode", Value: "replay", EnvVars: []string{"THREESCALE_OPS_REDIS_MODE"}, Usage: "replay (RESTORE over the network; any Redis) or file (the guide's dump.rdb procedure)"},
 			&cli.BoolFlag{Name: "skip-queues", EnvVars: []string{"THREESCALE_OPS_SKIP_QUEUES"}, Usage: "leave job queues untouched (restoring them can run jobs twice)"},
@@ -70,6 +72,7 @@ type restoreOptions struct {
 	UnlockStale  bool
 	WithGrants   bool
 	Timeout      time.Duration
+	SkipSteps    []string
 }
 
 func runRestoreCommand(c *cli.Context) error {
@@ -81,6 +84,10 @@ func runRestoreCommand(c *cli.Context) error {
 		SkipQueues: c.Bool("skip-queues"), NoQuiesce: c.Bool("no-quiesce"), NoVerify: c.Bool("no-verify"),
 		DropExisting: c.Bool("drop-existing"), UnlockStale: c.Bool("unlock-stale"), WithGrants: c.Bool("with-grants"), Timeout: c.Duration("timeout")}
 	g := getGlobals(c)
+	if c.Bool("abandon") {
+		return abandonRestore(c.Context, g, o.Snapshot, o.Yes)
+	}
+	o.SkipSteps = splitList(c.StringSlice("skip-step"))
 	rep, plan, err := runRestore(c.Context, g, o)
 	if g.JSON() && plan != nil {
 		doc := map[string]any{"plan": plan, "steps": plan.Describe(), "dry_run": o.DryRun}
@@ -244,12 +251,16 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 	if !g.JSON() {
 		g.printf("%s", plan.Text())
 	}
+	skip, err := restore.SkipSteps(plan, o.SkipSteps)
+	if err != nil {
+		return nil, plan, err
+	}
 	if o.DryRun {
 		return nil, plan, nil
 	}
 	switch {
 	case found && !j.Finished && !o.Resume:
-		return nil, plan, errs.UsageError("continue it with --resume (or remove restores/"+j.Name()+".json from the repository to start over)",
+		return nil, plan, errs.UsageError("continue it with --resume (or start over: `3scale-ops restore --abandon "+id+"`)",
 			"an unfinished restore of %s into %s exists (started %s)", id, targetName(conns.Namespace), j.Started.Format(time.RFC3339))
 	case !found || j.Finished:
 		if o.Resume && !found {
@@ -262,7 +273,7 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 	}
 
 	tr := &progress.Tracker{}
-	runner := &restore.Runner{Store: r, Log: g.Log, Tracker: tr}
+	runner := &restore.Runner{Store: r, Log: g.Log, Tracker: tr, Skip: skip}
 	for _, js := range fileSteps {
 		js.J, js.Save = j, func() error { return runner.Checkpoint(ctx, j) }
 	}

@@ -369,3 +369,19 @@ func (r *Repository) GetRestoreJournal(ctx context.Context, name string, v any) 
 func (r *Repository) DeleteRestoreJournal(ctx context.Context, name string) error {
 	return r.be.Delete(ctx, restoresDir+name+".json")
 }
+
+// RestoreJournals lists the names of the restore journals of a snapshot
+// (restores/<snapshot>-<target>.json), sorted.
+func (r *Repository) RestoreJournals(ctx context.Context, snapshot string) ([]string, error) {
+	objs, err := r.be.List(ctx, restoresDir+snapshot+"-")
+	if err != nil {
+		return nil, fmt.Errorf("list restore journals in %s: %w", r.Location(), err)
+	}
+	var out []string
+	for _, o := range objs {
+		if n, ok := strings.CutSuffix(strings.TrimPrefix(o.Name, restoresDir), ".json"); ok && !strings.Contains(n, "/") {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}

@@ -126,13 +126,19 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 	p.Steps = append(p.Steps, &Step{Name: StepPreflight, Always: true,
 		Target: strings.Join(selected, ", "),
 		Action: "verify every artifact (size, sha256, decryption), connect to every target, check versions and that targets are empty",
-		Run: func(ctx context.Context, _ *Journal, task *progress.Task) (Result, error) {
+		Run: func(ctx context.Context, j *Journal, task *progress.Task) (Result, error) {
+			var checked []string
+			for _, c := range selected {
+				if j.state(c).Status != Skipped {
+					checked = append(checked, c)
+				}
+			}
 			task.SetPhase("verify artifacts")
-			if err := o.Snapshot.Verify(ctx, selected); err != nil {
+			if err := o.Snapshot.Verify(ctx, checked); err != nil {
 				return Result{}, err
 			}
 			var problems []error
-			for _, c := range selected {
+			for _, c := range checked {
 				task.SetPhase("check " + c)
 				src, err := o.Snapshot.Source(ctx, c)
 				if err != nil {
@@ -146,7 +152,11 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 			if len(problems) > 0 {
 				return Result{}, errs.Wrap(errs.Code(problems[0]), errors.Join(problems...), errs.Hint(problems[0]))
 			}
-			return Result{Summary: fmt.Sprintf("%d components verified and checked", len(selected))}, nil
+			sum := fmt.Sprintf("%d components verified and checked", len(checked))
+			if n := len(selected) - len(checked); n > 0 {
+				sum += fmt.Sprintf(" (%d skipped)", n)
+			}
+			return Result{Summary: sum}, nil
 		}})
 
 	if o.Cluster != nil && !o.NoQuiesce {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
@@ -19,6 +21,9 @@ const (
 	Running = "running"
 	Done    = "done"
 	Failed  = "failed"
+	// Skipped: left out on purpose (restore --skip-step); recorded in the
+	// journal and the report, and named by the verification step.
+	Skipped = "skipped"
 )
 
 // StepState is the journal entry of one step.
@@ -99,6 +104,9 @@ type Runner struct {
 	// Mirror, when set, is called after every journal change (the CLI
 	// mirrors the state into a namespace annotation). Its errors are logged.
 	Mirror func(ctx context.Context, j *Journal) error
+	// Skip names steps to leave out, with the reason recorded for each
+	// (restore --skip-step). A skipped step stays skipped on later resumes.
+	Skip map[string]string
 	// Hooks for tests: called before and after each step runs.
 	BeforeStep, AfterStep func(name string)
 	now                   func() time.Time
@@ -110,6 +118,8 @@ type Report struct {
 	Steps    []StepState `json:"steps"`
 	Mismatch bool        `json:"mismatch"`
 	Resumed  bool        `json:"resumed"`
+	// Skipped lists the steps left out with --skip-step.
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 func (r *Runner) clock() time.Time {
@@ -148,6 +158,18 @@ func (r *Runner) Run(ctx context.Context, p *Plan, j *Journal) (*Report, error) 
 			resumed = true
 		}
 	}
+	// Skipped steps are recorded before anything runs, so preflight leaves
+	// out the checks of the components they would have restored.
+	for _, s := range p.Steps {
+		st := j.state(s.Name)
+		if reason, ok := r.Skip[s.Name]; ok && st.Status != Done && st.Status != Skipped {
+			now := r.clock()
+			st.Status, st.Started, st.Ended, st.Error, st.Summary = Skipped, now, now, "", "skipped: "+reason
+			if r.Log != nil {
+				r.Log.Warn("restore step skipped", "step", s.Name, "reason", reason)
+			}
+		}
+	}
 	if j.Started.IsZero() {
 		j.Started = r.clock()
 	}
@@ -157,7 +179,7 @@ func (r *Runner) Run(ctx context.Context, p *Plan, j *Journal) (*Report, error) 
 	rep := &Report{Snapshot: p.Snapshot, Resumed: resumed}
 	for _, s := range p.Steps {
 		st := j.state(s.Name)
-		if st.Status == Done && !s.Always {
+		if (st.Status == Done && !s.Always) || st.Status == Skipped {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -183,6 +205,16 @@ func (r *Runner) Run(ctx context.Context, p *Plan, j *Journal) (*Report, error) 
 			}
 			return r.finish(j, rep), stepError(s.Name, err)
 		}
+		if s.Name == StepVerify {
+			// The verification says what it could not vouch for.
+			if sk := skippedSteps(j); len(sk) > 0 {
+				res.Summary += "; not restored by this run (skipped): " + strings.Join(sk, ", ")
+				if res.Detail == nil {
+					res.Detail = map[string]any{}
+				}
+				res.Detail["skipped_steps"] = sk
+			}
+		}
 		st.Status, st.Items, st.Summary, st.Detail, st.Mismatch = Done, res.Items, res.Summary, res.Detail, res.Mismatch
 		if err := r.save(ctx, j); err != nil {
 			return r.finish(j, rep), err
@@ -198,8 +230,20 @@ func (r *Runner) Run(ctx context.Context, p *Plan, j *Journal) (*Report, error) 
 	return r.finish(j, rep), nil
 }
 
+// skippedSteps lists the steps of j left out with --skip-step.
+func skippedSteps(j *Journal) []string {
+	var out []string
+	for _, s := range j.Steps {
+		if s.Status == Skipped {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
 func (r *Runner) finish(j *Journal, rep *Report) *Report {
 	rep.Steps = append([]StepState(nil), j.Steps...)
+	rep.Skipped = skippedSteps(j)
 	for _, s := range j.Steps {
 		if s.Mismatch {
 			rep.Mismatch = true
@@ -212,7 +256,8 @@ func stepError(step string, err error) error {
 	code := errs.Code(err)
 	hint := errs.Hint(err)
 	if step != StepPreflight {
-		extra := "fix the cause, then run the same restore again with --resume to continue from step " + step
+		extra := "fix the cause, then run the same restore again with --resume to continue from step " + step +
+			" (or leave the step out with --resume --skip-step " + step + "; the verification then names it)"
 		if hint == "" {
 			hint = extra
 		} else {
@@ -220,4 +265,29 @@ func stepError(step string, err error) error {
 		}
 	}
 	return errs.Wrap(code, fmt.Errorf("restore step %s: %w", step, err), hint)
+}
+
+// SkipSteps checks names against the plan's steps and returns the Runner's
+// Skip map. Preflight cannot be skipped: its checks guard every later step.
+func SkipSteps(p *Plan, names []string) (map[string]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	var have []string
+	for _, s := range p.Steps {
+		if s.Name != StepPreflight {
+			have = append(have, s.Name)
+		}
+	}
+	out := map[string]string{}
+	for _, n := range names {
+		if n == StepPreflight {
+			return nil, errs.UsageError("preflight's checks guard every later step; fix what it reports", "--skip-step preflight is not allowed")
+		}
+		if !slices.Contains(have, n) {
+			return nil, errs.UsageError("choose from the plan's steps: "+strings.Join(have, ", "), "--skip-step %s: the plan has no such step", n)
+		}
+		out[n] = "left out with --skip-step"
+	}
+	return out, nil
 }
