@@ -9,17 +9,6 @@ import (
 	"filippo.io/age"
 )
 
-func getObject(t *testing.T, be Backend, name string) []byte {
-	t.Helper()
-	rc, err := be.Get(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, _ := io.ReadAll(rc)
-	return b
-}
-
 // README.txt of an encrypted snapshot reveals no file (table) names or
 // sizes; the instructions are in README.txt.age, and every decode command
 // is a real pipeline (age, then zstd) naming the stored file.
