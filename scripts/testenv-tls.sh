@@ -121,7 +121,7 @@ databases 16
 daemonize no
 user default off
 user admin on >$TLS_REDIS_ADMIN_PASSWORD ~* &* +@all
-user backup on >$TLS_REDIS_BACKUP_PASSWORD ~* &* -@all +ping +info +select +psync +sync +replconf +scan +dump +pttl +type +dbsize +config|get
+user backup on >$TLS_REDIS_BACKUP_PASSWORD ~* &* -@all +@read +ping +info +select +psync +sync +replconf +scan +dump +pttl +type +dbsize +config|get
 user scanner on >$TLS_REDIS_BACKUP_PASSWORD ~* &* -@all +ping +info +select +scan +dump +pttl +type +dbsize +config|get
 user sentinel on >$TLS_REDIS_ADMIN_PASSWORD ~* &* +@all
 masteruser admin

@@ -172,7 +172,7 @@ func (r *Redis) Restart() {
 // sentinel what redis-sentinel needs.
 var TLSRedisUsers = [][2]string{
 	{"admin", "~* &* +@all"},
-	{"backup", "~* &* -@all +ping +info +select +psync +sync +replconf +scan +dump +pttl +type +dbsize +config|get"},
+	{"backup", "~* &* -@all +@read +ping +info +select +psync +sync +replconf +scan +dump +pttl +type +dbsize +config|get"},
 	{"scanner", "~* &* -@all +ping +info +select +scan +dump +pttl +type +dbsize +config|get"},
 	{"sentinel", "~* &* +@all"},
 }
