@@ -254,3 +254,32 @@ func TestTLSConfigurationErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigLocalTLSFlags connects with --local and only flags: the TLS
+// pieces given as files, the Sentinel password in the environment.
+func TestConfigLocalTLSFlags(t *testing.T) {
+	in := newTLSInstall(t)
+	te := in.te
+	t.Setenv("THREESCALE_OPS_SYSTEM_REDIS_SENTINEL_PASSWORD", in.Sentinel.Password)
+	args := []string{"--local", "-o", "json", "--system-storage", "dir://" + t.TempDir(),
+		"--system-db-url", in.MySQL.URL, "--system-db-ssl-mode", "VERIFY_CA",
+		"--zync-db-url", in.PG.URL, "--zync-db-ssl-mode", "verify-full",
+		"--backend-redis-url", in.Backend.UserURL("backup"), "--backend-redis-queues-url", strings.TrimSuffix(in.Backend.UserURL("admin"), "/0") + "/1",
+		"--system-redis-url", "redis://admin:" + in.System.Password + "@system-master/1",
+		"--system-redis-sentinel-hosts", in.Sentinel.Addr, "--system-redis-sentinel-username", "sentinel-client"}
+	for _, p := range []string{"system-db", "zync-db", "backend-redis", "backend-redis-queues", "system-redis"} {
+		args = append(args, "--"+p+"-tls-ca", te.File("ca.crt"), "--"+p+"-tls-cert", te.File("client.crt"), "--"+p+"-tls-key", te.File("client.key"))
+	}
+	stdout, stderr, code := runCLI(t, append(args, "config")...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, c := range parseCheck(t, stdout).Connections {
+		if c.TLS != nil && (!c.TLS.Verified || !c.TLS.ClientCertSent) {
+			t.Errorf("%s: not verified with a client certificate: %+v", c.Component, c.TLS)
+		}
+	}
+	if strings.Contains(stdout+stderr, in.Sentinel.Password) || strings.Contains(stdout+stderr, in.System.Password) {
+		t.Errorf("a password is in the output")
+	}
+}
