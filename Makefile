@@ -6,10 +6,23 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test e2e bench demo lint clean testenv-up testenv-down install-deps
+.PHONY: build test e2e bench demo lint clean testenv-up testenv-down install-deps image
 
 build:
 	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/3scale-ops ./cmd/3scale-ops
+
+# Container image without a container engine: the static linux binary and
+# the CA certificates, non-root, written by build/image (go-containerregistry
+# from the Go module proxy) as an OCI layout ($(IMAGE_OUT)/image) and a
+# tarball ($(IMAGE_OUT)/3scale-ops-image.tar). Push: see README.md.
+IMAGE     ?= quay.io/3scale-ops/3scale-ops:latest
+IMAGE_OUT ?= bin
+IMAGE_ARCH ?= amd64
+image:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) go build -trimpath -ldflags "$(LDFLAGS)" -o $(IMAGE_OUT)/3scale-ops-linux-$(IMAGE_ARCH) ./cmd/3scale-ops
+	cd build/image && go run . -name "$(IMAGE)" -version "$(VERSION)" -revision "$(COMMIT)" -arch $(IMAGE_ARCH) \
+	  -binary "$(abspath $(IMAGE_OUT))/3scale-ops-linux-$(IMAGE_ARCH)" \
+	  -layout "$(abspath $(IMAGE_OUT))/image" -tar "$(abspath $(IMAGE_OUT))/3scale-ops-image.tar"
 
 # Unit, integration and end-to-end tests against real servers on loopback.
 # Starts the test environment when it is not running, and stops what it started.
