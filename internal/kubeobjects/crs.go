@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // discover returns (as table kinds, their Version the one served) the apimanager component's kinds the server serves, in
@@ -242,4 +243,50 @@ func moveRefs(o *unstructured.Unstructured, from, to string) {
 		}
 	}
 	walk("", o.Object["spec"])
+}
+
+// VersionAnnotation is where the 3scale operator records the 3scale
+// release an APIManager runs ("2.15").
+const VersionAnnotation = "apps.3scale.net/apimanager-threescale-version"
+
+// installVersion is the 3scale release of the installation and where it was
+// read: the APIManager's annotation, else the tag of the system-app image
+// ("…/system-rhel8:3scale2.15" → "2.15"); empty when neither says.
+func (e *Engine) installVersion(ctx context.Context, objs []*unstructured.Unstructured) (version, source string) {
+	for _, o := range objs {
+		if o.GetKind() == "APIManager" {
+			if v := o.GetAnnotations()[VersionAnnotation]; v != "" {
+				return v, "APIManager " + o.GetName() + " annotation " + VersionAnnotation
+			}
+		}
+	}
+	for _, gvr := range []schema.GroupVersionResource{kube.DeploymentGVR, kube.DeploymentConfigGVR} {
+		w, err := e.kc.Dynamic.Resource(gvr).Namespace(e.ns).Get(ctx, "system-app", metav1.GetOptions{})
+		if err != nil {
+			continue
+		}
+		cs, _, _ := unstructured.NestedSlice(w.Object, "spec", "template", "spec", "containers")
+		for _, c := range cs {
+			img, _ := c.(map[string]any)["image"].(string)
+			if v := versionFromTag(img); v != "" {
+				return v, "system-app image " + img
+			}
+		}
+	}
+	return "", ""
+}
+
+// versionFromTag reads "2.15" from an image tag like "3scale2.15",
+// "3scale-2.15.1" or "2.15".
+func versionFromTag(image string) string {
+	i := strings.LastIndex(image, ":")
+	if i < 0 || strings.Contains(image[i:], "/") {
+		return ""
+	}
+	tag := strings.TrimLeft(strings.TrimPrefix(image[i+1:], "3scale"), "-v")
+	parts := strings.Split(tag, ".")
+	if len(parts) < 2 || parts[0] == "" || strings.Trim(parts[0], "0123456789") != "" || parts[1] == "" || strings.Trim(parts[1], "0123456789") != "" {
+		return ""
+	}
+	return parts[0] + "." + parts[1]
 }

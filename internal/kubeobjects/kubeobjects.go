@@ -96,6 +96,10 @@ type Meta struct {
 	// Forbidden are the optional kinds the role may not read, each with
 	// the missing rule: "Application (needs list applications.capabilities.3scale.net)".
 	Forbidden []string `json:"forbidden,omitempty"`
+	// Version is the installation's 3scale release ("2.15") and
+	// VersionSource where it was read (apimanager component only).
+	Version       string `json:"version,omitempty"`
+	VersionSource string `json:"version_source,omitempty"`
 }
 
 // New returns the engine of component (Secrets, ConfigMaps or APIManager)
@@ -141,6 +145,9 @@ func (e *Engine) Backup(ctx context.Context, sink artifact.Sink, task *progress.
 		objs, meta.Missing, err = e.collectCore(ctx, "configmaps", ConfigMapNames)
 	case APIManager:
 		objs, meta.Skipped, meta.Forbidden, err = e.collectCRs(ctx)
+		if err == nil {
+			meta.Version, meta.VersionSource = e.installVersion(ctx, objs)
+		}
 	}
 	if err != nil {
 		return err

@@ -45,11 +45,13 @@ func cr(apiVersion, kind, name string, spec map[string]any) *unstructured.Unstru
 func fixture(t *testing.T, kc *kube.Clients, ns string) {
 	t.Helper()
 	ctx := context.Background()
-	am, err := kc.Dynamic.Resource(kubeobjects.APIManagerGVR).Namespace(ns).Create(ctx, cr("apps.3scale.net/v1alpha1", "APIManager", "apimanager-sample", map[string]any{
+	amObj := cr("apps.3scale.net/v1alpha1", "APIManager", "apimanager-sample", map[string]any{
 		"wildcardDomain": "apps.example.com",
 		"system": map[string]any{"fileStorage": map[string]any{"simpleStorageService": map[string]any{
 			"configurationSecretRef": map[string]any{"name": "aws-auth"}}}},
-	}), metav1.CreateOptions{})
+	})
+	amObj.SetAnnotations(map[string]string{kubeobjects.VersionAnnotation: "2.15"})
+	am, err := kc.Dynamic.Resource(kubeobjects.APIManagerGVR).Namespace(ns).Create(ctx, amObj, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +185,9 @@ func TestBackupAndRestoreToFreshNamespace(t *testing.T) {
 	}
 	if sk := runs["apimanager"].meta.Skipped; contains(sk, "Tenant") || contains(sk, "Application") || contains(sk, "ApplicationAuth") {
 		t.Fatalf("served kinds recorded as skipped: %v", sk)
+	}
+	if m := runs["apimanager"].meta; m.Version != "2.15" || !strings.Contains(m.VersionSource, kubeobjects.VersionAnnotation) {
+		t.Errorf("installation version = %q from %q, want 2.15 from the APIManager annotation", m.Version, m.VersionSource)
 	}
 	if !strings.Contains(string(runs["apimanager"].mem.Bytes("apimanager.json")), `"apiVersion":"capabilities.3scale.net/v1alpha1","kind":"Tenant"`) {
 		t.Fatal("the Tenant is not stored at capabilities.3scale.net/v1alpha1")

@@ -15,6 +15,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/schedule"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -133,5 +134,23 @@ func TestForbiddenRequiredKindFails(t *testing.T) {
 		if err == nil || errs.Code(err) != errs.Failure || !strings.Contains(err.Error()+errs.Hint(err), c.rule) {
 			t.Errorf("%s unreadable: err = %v (hint %q)", c.resource, err, errs.Hint(err))
 		}
+	}
+}
+
+// Without the operator's annotation, the version comes from the system-app image tag.
+func TestVersionFromSystemAppImage(t *testing.T) {
+	ns := testenv.Namespace(t)
+	kc := clients(t, ns)
+	r := int32(1)
+	lbl := map[string]string{"deployment": "system-app"}
+	if _, err := kc.Typed.AppsV1().Deployments(ns).Create(context.Background(), &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "system-app"},
+		Spec: appsv1.DeploymentSpec{Replicas: &r, Selector: &metav1.LabelSelector{MatchLabels: lbl},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: lbl}, Spec: corev1.PodSpec{Containers: []corev1.Container{
+				{Name: "system-master", Image: "registry.redhat.io/3scale-amp2/system-rhel8:3scale2.14"}}}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	runs := backupAll(t, kc, ns, slog.New(slog.DiscardHandler))
+	if m := runs["apimanager"].meta; m.Version != "2.14" || !strings.Contains(m.VersionSource, "system-app image") {
+		t.Errorf("version = %q from %q, want 2.14 from the system-app image", m.Version, m.VersionSource)
 	}
 }
