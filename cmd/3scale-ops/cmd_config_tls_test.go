@@ -241,8 +241,8 @@ func TestTLSConfigurationErrors(t *testing.T) {
 			}
 			repoDir := filepath.Join(t.TempDir(), "repo")
 			_, berr, bcode := runCLI(t, append(flags, "-r", repoDir, "backup", "--components", c.component)...)
-			if bcode == 0 || !strings.Contains(berr, c.component) {
-				t.Errorf("backup: exit %d, want a failure naming %s:\n%s", bcode, c.component, berr)
+			if bcode != c.code || !strings.Contains(berr, c.component) {
+				t.Errorf("backup: exit %d, want %d naming %s:\n%s", bcode, c.code, c.component, berr)
 			}
 			if snaps, _ := filepath.Glob(filepath.Join(repoDir, "snapshots", "*")); len(snaps) > 0 {
 				t.Errorf("a failed backup left snapshots: %v", snaps)

@@ -16,6 +16,7 @@ package mysqldump
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -148,8 +149,12 @@ func (e *Engine) wrap(err error, what string) error {
 	if errs.Canceled(err) {
 		return err
 	}
-	return errs.Wrap(errs.Failure, fmt.Errorf("system-mysql %s/%s: %s: %s", e.cfg.Addr, e.cfg.DBName, what, redact.String(err.Error())),
-		"check that the server is reachable and the user may read the database, then run the command again")
+	code, hint := errs.Failure, "check that the server is reachable and the user may read the database, then run the command again"
+	var ce *errs.Error
+	if errors.As(err, &ce) && ce.Hint != "" { // a TLS verification error knows the secret key to fix
+		code, hint = ce.Code, ce.Hint
+	}
+	return errs.Wrap(code, fmt.Errorf("system-mysql %s/%s: %s: %s", e.cfg.Addr, e.cfg.DBName, what, redact.String(err.Error())), hint)
 }
 
 // Meta is the component metadata: how and when the dump was taken and

@@ -3,6 +3,7 @@ package rdb
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -298,6 +299,10 @@ func client(opts *redis.Options, db int) *redis.Client {
 // connErr turns a connection failure into an error naming the server and
 // what to check.
 func connErr(component, addr string, err error) error {
-	return errs.Wrap(errs.Failure, fmt.Errorf("%s: redis %s: %w", component, addr, err),
-		"check that the Redis server is reachable and the URL/password are right (--"+component+"-url)")
+	code, hint := errs.Failure, "check that the Redis server is reachable and the URL/password are right (--"+component+"-url)"
+	var ce *errs.Error
+	if errors.As(err, &ce) && ce.Hint != "" { // a TLS verification error knows the secret key to fix
+		code, hint = ce.Code, ce.Hint
+	}
+	return errs.Wrap(code, fmt.Errorf("%s: redis %s: %w", component, addr, err), hint)
 }
