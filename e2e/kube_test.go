@@ -35,6 +35,10 @@ type cluster struct {
 	mu         sync.Mutex
 	storageDir string // what /opt/system/public/system is in the pods now
 	resyncs    int
+	// backendSyncs are the pods the backend configuration rewrite ran in;
+	// providers is what the simulated task reports as enqueued.
+	backendSyncs []string
+	providers    int
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -77,6 +81,14 @@ func (c *cluster) handle(ctx context.Context, req kubetest.Request, stdin io.Rea
 		c.resyncs++
 		c.mu.Unlock()
 		fmt.Fprintln(stdout, "Resyncing domains of every provider and service (simulated)")
+		return 0
+	}
+	if strings.Join(req.Command, " ") == "bundle exec rake backend:storage:enqueue_rewrite" {
+		c.mu.Lock()
+		c.backendSyncs = append(c.backendSyncs, req.Pod)
+		n := c.providers
+		c.mu.Unlock()
+		fmt.Fprintf(stdout, "Enqueued %d accounts for rewrite\n", n)
 		return 0
 	}
 	c.mu.Lock()
@@ -192,6 +204,20 @@ func TestKubeRoundTrip(t *testing.T) {
 			}
 			plan := mustRun(t, r, append(c.flags(dst), "restore", id, "--dry-run")...)
 			t.Logf("plan (%s):\n%s", kind, plan.Stdout)
+			if !strings.Contains(plan.Stdout, "backend-sync") || !strings.Contains(plan.Stdout, "enqueue_rewrite") {
+				t.Errorf("the plan has no backend sync step (guide 7.5.6):\n%s", plan.Stdout)
+			}
+			noSync := mustRun(t, r, append(c.flags(dst), "restore", id, "--dry-run", "--skip-backend-sync")...)
+			if strings.Contains(noSync.Stdout, "backend-sync ") || !strings.Contains(noSync.Stdout, "warning: --skip-backend-sync") {
+				t.Errorf("--skip-backend-sync: the step is still planned or not warned about:\n%s", noSync.Stdout)
+			}
+			partial := mustRun(t, r, append(c.flags(dst), "restore", id, "--dry-run", "--components", "backend-redis")...)
+			if !strings.Contains(partial.Stdout, "warning: partial restore: backend-redis will hold the snapshot's point in time, while system-mysql, system-storage, zync-postgres, system-redis keep their current data") {
+				t.Errorf("a restore of one store does not warn naming the others:\n%s", partial.Stdout)
+			}
+			c.mu.Lock()
+			c.providers = len(rep.Tenants) + 1
+			c.mu.Unlock()
 			res = run(t, r, append(c.flags(dst), "restore", id, "--yes", "--timeout", "2m")...)
 			if res.Code != 0 {
 				// Keep going: what was restored is still compared, so the
@@ -214,6 +240,15 @@ func TestKubeRoundTrip(t *testing.T) {
 			c.mu.Unlock()
 			if resyncs != 1 {
 				t.Errorf("zync resync ran %d times in system-sidekiq, want 1", resyncs)
+			}
+			c.mu.Lock()
+			syncs := c.backendSyncs
+			c.mu.Unlock()
+			if len(syncs) != 1 || !strings.HasPrefix(syncs[0], "system-sidekiq") {
+				t.Errorf("backend sync ran in pods %v, want once in a system-sidekiq pod", syncs)
+			}
+			if want := fmt.Sprintf("%d accounts enqueued", len(rep.Tenants)+1); !strings.Contains(res.Stdout, want) {
+				t.Errorf("the report does not say %q:\n%s", want, res.Stdout)
 			}
 			if len(inst.Workloads) == 0 {
 				t.Errorf("the fixture installed no workloads")

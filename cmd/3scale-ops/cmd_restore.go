@@ -48,6 +48,7 @@ func restoreCommand() *cli.Command {
 			&cli.StringFlag{Name: "redis-mode", Value: "replay", EnvVars: []string{"THREESCALE_OPS_REDIS_MODE"}, Usage: "replay (RESTORE over the network; any Redis) or file (the guide's dump.rdb procedure)"},
 			&cli.BoolFlag{Name: "skip-queues", EnvVars: []string{"THREESCALE_OPS_SKIP_QUEUES"}, Usage: "leave job queues untouched (restoring them can run jobs twice)"},
 			&cli.BoolFlag{Name: "no-quiesce", EnvVars: []string{"THREESCALE_OPS_NO_QUIESCE"}, Usage: "do not scale 3scale down during the restore (unsafe)"},
+			&cli.BoolFlag{Name: "skip-backend-sync", EnvVars: []string{"THREESCALE_OPS_SKIP_BACKEND_SYNC"}, Usage: "after backend-redis, do not run System's backend configuration rewrite (rake backend:storage:enqueue_rewrite, guide 7.5.6)"},
 			&cli.BoolFlag{Name: "no-verify", EnvVars: []string{"THREESCALE_OPS_NO_VERIFY"}, Usage: "skip the final verification"},
 			&cli.BoolFlag{Name: "drop-existing", EnvVars: []string{"THREESCALE_OPS_DROP_EXISTING"}, Usage: "allow restoring into targets that already hold data (they are emptied)"},
 			&cli.BoolFlag{Name: "unlock-stale", EnvVars: []string{"THREESCALE_OPS_UNLOCK_STALE"}, Usage: "remove a stale repository lock left by a dead run"},
@@ -59,20 +60,21 @@ func restoreCommand() *cli.Command {
 }
 
 type restoreOptions struct {
-	Snapshot     string
-	Components   []string
-	DryRun       bool
-	Resume       bool
-	Yes          bool
-	RedisMode    string
-	SkipQueues   bool
-	NoQuiesce    bool
-	NoVerify     bool
-	DropExisting bool
-	UnlockStale  bool
-	WithGrants   bool
-	Timeout      time.Duration
-	SkipSteps    []string
+	Snapshot      string
+	Components    []string
+	DryRun        bool
+	Resume        bool
+	Yes           bool
+	RedisMode     string
+	SkipQueues    bool
+	NoQuiesce     bool
+	NoVerify      bool
+	DropExisting  bool
+	UnlockStale   bool
+	WithGrants    bool
+	Timeout       time.Duration
+	SkipSteps     []string
+	NoBackendSync bool
 }
 
 func runRestoreCommand(c *cli.Context) error {
@@ -88,6 +90,7 @@ func runRestoreCommand(c *cli.Context) error {
 		return abandonRestore(c.Context, g, o.Snapshot, o.Yes)
 	}
 	o.SkipSteps = splitList(c.StringSlice("skip-step"))
+	o.NoBackendSync = c.Bool("skip-backend-sync")
 	rep, plan, err := runRestore(c.Context, g, o)
 	if g.JSON() && plan != nil {
 		doc := map[string]any{"plan": plan, "steps": plan.Describe(), "dry_run": o.DryRun}
@@ -227,7 +230,7 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 	}
 	snap := &restore.RepoSnapshot{Repo: r, Manifest: m}
 	opts := restore.Options{Snapshot: snap, Namespace: conns.Namespace, Components: o.Components, Engines: engs,
-		NoQuiesce: o.NoQuiesce, Timeout: o.Timeout, Targets: targets}
+		NoQuiesce: o.NoQuiesce, NoBackendSync: o.NoBackendSync, Timeout: o.Timeout, Targets: targets}
 	if kc != nil {
 		opts.Cluster = kubeCluster(g, kc, conns)
 		if conns.Errs[config.SystemStorage] == nil && conns.SystemStorage.Kind == "pod" {

@@ -51,6 +51,10 @@ type Cluster interface {
 	Rollout(ctx context.Context, names []string, timeout time.Duration) error
 	// ZyncResync runs rake zync:resync:domains in system-sidekiq and checks routes.
 	ZyncResync(ctx context.Context, task *progress.Task) (Result, error)
+	// BackendSync runs rake backend:storage:enqueue_rewrite in a
+	// system-sidekiq (or system-app) pod: System, the source of truth,
+	// rewrites its configuration into backend-redis (guide §7.5.6).
+	BackendSync(ctx context.Context, task *progress.Task) (Result, error)
 }
 
 // Options describe one restore.
@@ -62,8 +66,11 @@ type Options struct {
 	Cluster    Cluster                                                        // nil: --local
 	Verify     func(ctx context.Context, task *progress.Task) (Result, error) // nil: --no-verify
 	NoQuiesce  bool
-	Timeout    time.Duration     // per wait for readiness (default 10m)
-	Targets    map[string]string // component → redacted target, for the plan
+	// NoBackendSync leaves out the backend configuration rewrite after
+	// backend-redis (restore --skip-backend-sync).
+	NoBackendSync bool
+	Timeout       time.Duration     // per wait for readiness (default 10m)
+	Targets       map[string]string // component → redacted target, for the plan
 	// PodSteps names, per component, the workload whose pod the engine
 	// works through (system-storage in pod mode: system-app). While
 	// quiesced, that workload runs one replica for the step's duration.
@@ -243,6 +250,23 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 				return o.Cluster.ZyncResync(ctx, task)
 			}})
 	}
+	if slices.Contains(selected, StepBackendRedis) {
+		switch {
+		case o.Cluster == nil:
+			p.Warnings = append(p.Warnings, "--local: after backend-redis, run `bundle exec rake backend:storage:enqueue_rewrite` in a system-sidekiq pod so backend-redis gets System's configuration (guide §7.5.6)")
+		case o.NoBackendSync:
+			p.Warnings = append(p.Warnings, "--skip-backend-sync: backend-redis keeps the snapshot's configuration; System's is not rewritten into it (guide §7.5.6)")
+		default:
+			p.Steps = append(p.Steps, &Step{Name: StepBackendSync, Target: "system-sidekiq (or system-app) pod",
+				Action: "bundle exec rake backend:storage:enqueue_rewrite: System, the source of truth, rewrites its configuration into backend-redis (§7.5.6)",
+				Run: func(ctx context.Context, _ *Journal, task *progress.Task) (Result, error) {
+					return o.Cluster.BackendSync(ctx, task)
+				}})
+		}
+	}
+	if w := partialWarning(have, selected); w != "" {
+		p.Warnings = append(p.Warnings, w)
+	}
 	if o.Verify != nil {
 		p.Steps = append(p.Steps, &Step{Name: StepVerify, Target: "restored data", Always: true,
 			Action: "replay recorded probes against the embedded backend and through the embedded gateway; check System ↔ backend-redis consistency",
@@ -271,4 +295,28 @@ func actionOf(c string) string {
 		return "AOF-safe restore: appendonly off, flush, RESTORE every key, appendonly on, wait for the rewrite, compare key counts"
 	}
 	return "restore"
+}
+
+// partialWarning names the data stores a partial restore leaves at another
+// point in time than the restored ones ("" when every store is restored).
+func partialWarning(have, selected []string) string {
+	var restored, others []string
+	for _, c := range have {
+		info, ok := component.Lookup(c)
+		if !ok || info.Class != component.Data {
+			continue
+		}
+		if slices.Contains(selected, c) {
+			restored = append(restored, c)
+		} else {
+			others = append(others, c)
+		}
+	}
+	if len(restored) == 0 || len(others) == 0 {
+		return ""
+	}
+	component.Sort(restored)
+	component.Sort(others)
+	return fmt.Sprintf("partial restore: %s will hold the snapshot's point in time, while %s keep their current data (another point in time); references between them (applications, keys, usage, routes) may disagree until those are restored too",
+		strings.Join(restored, ", "), strings.Join(others, ", "))
 }

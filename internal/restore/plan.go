@@ -35,13 +35,14 @@ const (
 	StepScaleBack    = "scale-back"
 	StepRollout      = "rollout"
 	StepZyncResync   = "zync-resync"
+	StepBackendSync  = "backend-sync"
 	StepVerify       = "verify"
 )
 
 // Order is the runbook order of every step this package knows.
 var Order = []string{StepPreflight, StepQuiesce, StepSecrets, StepConfigMaps, StepAPIManager,
 	StepSystemMySQL, StepStorage, StepZyncPostgres, StepBackendRedis, StepSystemRedis,
-	StepScaleBack, StepRollout, StepZyncResync, StepVerify}
+	StepScaleBack, StepRollout, StepZyncResync, StepBackendSync, StepVerify}
 
 // Result is what a step reports when it ends.
 type Result struct {
