@@ -192,6 +192,9 @@ func TestKubeRoundTrip(t *testing.T) {
 					t.Errorf("snapshot %s has no component %s:\n%s", id, comp, show.Stdout)
 				}
 			}
+			if !strings.Contains(show.Stdout, "3scale       2.15") { // the fixture's system-app image tag
+				t.Errorf("snapshot %s does not record the installation's 3scale version:\n%s", id, show.Stdout)
+			}
 			if kind == fixture.Operator && !strings.Contains(show.Stdout, "apimanager") {
 				t.Errorf("operator snapshot %s has no apimanager component:\n%s", id, show.Stdout)
 			}

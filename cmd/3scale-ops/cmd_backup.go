@@ -8,6 +8,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/backup"
 	"github.com/3scale-ops/3scale-ops/internal/engines"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/kubeobjects"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/repo"
 	"github.com/urfave/cli/v2"
@@ -88,10 +89,11 @@ func runBackup(c *cli.Context) error {
 	if !r.Authenticated() {
 		g.warnf("%s", unauthenticated)
 	}
+	version, _ := kubeobjects.InstallVersion(ctx, kc, conns.Namespace)
 	tr := &progress.Tracker{}
 	stop := startProgress(g, tr, c.Bool("progress"))
 	m, err := backup.Run(ctx, r, comps, backup.Options{
-		Workers: c.Int("workers"), Tags: tags, Namespace: conns.Namespace,
+		Workers: c.Int("workers"), Tags: tags, Namespace: conns.Namespace, ThreescaleVersion: version,
 		UnlockStale: c.Bool("unlock-stale"), Tracker: tr, Logger: g.Log,
 	})
 	stop()
@@ -115,6 +117,7 @@ type snapshotSummary struct {
 	Encrypted  bool               `json:"encrypted"`
 	Damaged    string             `json:"damaged,omitempty"` // why the snapshot cannot be read
 	Tags       map[string]string  `json:"tags,omitempty"`
+	Threescale string             `json:"threescale_version,omitempty"` // the installation's 3scale release
 	Components []componentSummary `json:"components"`
 }
 
@@ -128,7 +131,7 @@ type componentSummary struct {
 
 func summary(m *repo.Manifest, location string) snapshotSummary {
 	s := snapshotSummary{ID: m.ID, Repository: location, Time: m.Start, End: m.End, Size: m.Size(),
-		Encrypted: m.Encrypted, Tags: m.Tags, Components: []componentSummary{}}
+		Encrypted: m.Encrypted, Tags: m.Tags, Threescale: m.ThreescaleVersion, Components: []componentSummary{}}
 	for _, c := range m.Components {
 		cs := componentSummary{Name: c.Name, Files: len(c.Files), Duration: c.Duration}
 		for _, f := range c.Files {

@@ -290,3 +290,21 @@ func versionFromTag(image string) string {
 	}
 	return parts[0] + "." + parts[1]
 }
+
+// InstallVersion returns the 3scale release of the installation in
+// namespace ns and where it was read (see Meta.Version); empty when
+// nothing says, or the APIManager cannot be read.
+func InstallVersion(ctx context.Context, kc *kube.Clients, ns string) (version, source string) {
+	if kc == nil {
+		return "", ""
+	}
+	e, _ := New(kc, ns, APIManager, Options{})
+	var objs []*unstructured.Unstructured
+	if list, err := kc.Dynamic.Resource(APIManagerGVR).Namespace(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for i := range list.Items {
+			list.Items[i].SetKind("APIManager")
+			objs = append(objs, &list.Items[i])
+		}
+	}
+	return e.installVersion(ctx, objs)
+}
