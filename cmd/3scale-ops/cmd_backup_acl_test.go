@@ -179,3 +179,32 @@ func TestSentinelFailoverDuringBackup(t *testing.T) {
 		t.Fatalf("backup after the failover: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestRedisRestoreWithLeastPrivilege restores a Redis backup as the ACL
+// user restorer, allowed only testenv.RestoreACL.
+func TestRedisRestoreWithLeastPrivilege(t *testing.T) {
+	te := testenv.TLS(t)
+	src := testenv.StartRedis(t, testenv.RedisOptions{TLS: true, AppendOnly: true})
+	dst := testenv.StartRedis(t, testenv.RedisOptions{TLS: true, AppendOnly: true})
+	ctx := context.Background()
+	sc := adminClient(t, te, src)
+	for i := 0; i < 100; i++ {
+		if err := sc.HSet(ctx, "h:"+strconv.Itoa(i), "f", i).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tlsArgs := []string{"--system-redis-tls-ca", te.File("ca.crt"), "--system-redis-tls-cert", te.File("client.crt"), "--system-redis-tls-key", te.File("client.key")}
+	repoDir := filepath.Join(t.TempDir(), "repo")
+	b := append([]string{"--local", "-r", repoDir, "--system-redis-url", src.UserURL("backup")}, tlsArgs...)
+	stdout, stderr, code := runCLI(t, append(b, "backup", "--components", "system-redis")...)
+	if code != 0 {
+		t.Fatalf("backup: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	r := append([]string{"--local", "-r", repoDir, "--system-redis-url", dst.UserURL("restorer")}, tlsArgs...)
+	if stdout, stderr, code = runCLI(t, append(r, "restore", "latest", "--components", "system-redis", "--yes", "--no-verify")...); code != 0 {
+		t.Fatalf("restore as restorer: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if n, err := adminClient(t, te, dst).DBSize(ctx).Result(); err != nil || n != 100 {
+		t.Fatalf("restored %d keys (%v), want 100", n, err)
+	}
+}

@@ -175,7 +175,11 @@ var TLSRedisUsers = [][2]string{
 	{"backup", "~* &* -@all +@read +ping +info +select +psync +sync +replconf +scan +dump +pttl +type +dbsize +config|get"},
 	{"scanner", "~* &* -@all +ping +info +select +scan +dump +pttl +type +dbsize +config|get"},
 	{"sentinel", "~* &* +@all"},
+	{"restorer", "~* &* -@all " + RestoreACL},
 }
+
+// RestoreACL are the commands a Redis restore needs (docs/connections-tls.md).
+const RestoreACL = "+ping +info +select +dbsize +scan +type +exists +restore +del +flushdb +config|get +config|set +bgrewriteaof +multi +exec"
 
 // UserURL is the server's URL with an ACL user's credentials.
 func (r *Redis) UserURL(user string) string {
