@@ -108,7 +108,10 @@ func TestConfigCheckTLSFromSecrets(t *testing.T) {
 	env := testenv.Get(t)
 	in := newTLSInstall(t)
 	ns := testenv.Namespace(t)
-	installSecrets(t, ns, in.secrets(t, "admin"))
+	sec := in.secrets(t, "admin")
+	// system-redis asks Sentinel as a user allowed only to ask for the master.
+	sec["system-redis"]["REDIS_SENTINEL_USERNAME"] = "sentinel-reader"
+	installSecrets(t, ns, sec)
 	stdout, stderr, code := runCLI(t, "--kubeconfig", env.Kubeconfig, "-n", ns, "-o", "json", "--system-storage", "dir://"+t.TempDir(), "config")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)

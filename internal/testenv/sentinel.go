@@ -9,6 +9,10 @@ import (
 	"testing"
 )
 
+// SentinelReaderACL are the Sentinel commands 3scale-ops needs
+// (docs/connections-tls.md); the user sentinel-reader has only these.
+const SentinelReaderACL = "+ping +hello +auth +sentinel|get-master-addr-by-name"
+
 // StartSentinel starts a private redis-sentinel (TLS only, client
 // certificates required, the default user off, ACL user sentinel-client
 // with the returned Redis's Password) watching each TLS master under its
@@ -31,6 +35,8 @@ func StartSentinel(t testing.TB, masters map[string]*Redis) *Redis {
 		te.File("server.crt"), te.File("server.key"), te.File("ca.crt"))
 	fmt.Fprintf(&c, "tls-auth-clients yes\ntls-replication yes\ndir %s\ndaemonize no\nuser default off\n", dir)
 	fmt.Fprintf(&c, "user sentinel-client on >%s allchannels +@all\n", s.Password)
+	// What 3scale-ops itself needs: ask for the master.
+	fmt.Fprintf(&c, "user sentinel-reader on >%s -@all %s\n", s.Password, SentinelReaderACL)
 	for name, m := range masters {
 		host, p, _ := strings.Cut(m.Addr, ":")
 		fmt.Fprintf(&c, "sentinel monitor %s %s %s 1\nsentinel auth-user %s sentinel\nsentinel auth-pass %s %s\n", name, host, p, name, name, m.Password)
