@@ -125,7 +125,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"-r", filepath.Join(t.TempDir(), "repo")}
 	// Certificate keys and the Sentinel and ACL passwords of the TLS
 	// connections are secrets too.
-	te := testenv.TLS(t)
+	te := selfSignedFiles(t)
 	const sentinelPW = "sentinel-pw-16180339"
 	t.Setenv("THREESCALE_OPS_BACKEND_REDIS_SENTINEL_PASSWORD", sentinelPW)
 	flags = append(flags, "--system-db-tls-cert", te.File("client.crt"), "--system-db-tls-key", te.File("client.key"),

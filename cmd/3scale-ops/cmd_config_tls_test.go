@@ -286,3 +286,45 @@ func TestConfigLocalTLSFlags(t *testing.T) {
 		t.Errorf("a password is in the output")
 	}
 }
+
+// keyFiles is a directory with a client.crt and client.key.
+type keyFiles string
+
+func (k keyFiles) File(n string) string { return filepath.Join(string(k), n) }
+
+func (k keyFiles) PEM(t *testing.T, n string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(k.File(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// selfSignedFiles writes a fresh self-signed client certificate and key,
+// for tests that need key material but no TLS server.
+func selfSignedFiles(t *testing.T) keyFiles {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tlsuser"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := keyFiles(t.TempDir())
+	if err := os.WriteFile(dir.File("client.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir.File("client.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
