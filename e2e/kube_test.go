@@ -18,6 +18,8 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/kube/kubetest"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // storagePath is where system-storage lives in the system-app pod.
@@ -128,6 +130,31 @@ func (c *cluster) state(t *testing.T) fingerprint.State {
 
 // wipe deletes the namespace's secrets and configmaps (the API server's
 // own root CA configmap and token secrets aside) and the APIManager.
+// setSystemAppTag sets the image tag of system-app (Deployment or
+// DeploymentConfig), which tells the installation's 3scale version.
+func (c *cluster) setSystemAppTag(t *testing.T, tag string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, gvr := range []schema.GroupVersionResource{kube.DeploymentGVR, kube.DeploymentConfigGVR} {
+		w, err := c.KC.Dynamic.Resource(gvr).Namespace(c.NS).Get(ctx, "system-app", metav1.GetOptions{})
+		if err != nil {
+			continue
+		}
+		cs, _, _ := unstructured.NestedSlice(w.Object, "spec", "template", "spec", "containers")
+		for _, ct := range cs {
+			m := ct.(map[string]any)
+			img, _ := m["image"].(string)
+			m["image"] = img[:strings.LastIndex(img, ":")+1] + tag
+		}
+		_ = unstructured.SetNestedSlice(w.Object, cs, "spec", "template", "spec", "containers")
+		if _, err := c.KC.Dynamic.Resource(gvr).Namespace(c.NS).Update(ctx, w, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatal("no system-app workload to set the image tag of")
+}
+
 func (c *cluster) wipe(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
@@ -205,6 +232,14 @@ func TestKubeRoundTrip(t *testing.T) {
 			if err := os.MkdirAll(dst.Storage, 0o755); err != nil {
 				t.Fatal(err)
 			}
+			// A target running another 3scale minor version: warned, and
+			// refused (exit 2, nothing changed) without --allow-version-change.
+			c.setSystemAppTag(t, "3scale2.16")
+			if res := run(t, r, append(c.flags(dst), "restore", id, "--yes")...); res.Code != 2 || !strings.Contains(res.Stderr, "--allow-version-change") ||
+				!strings.Contains(res.Stderr, "3scale 2.15, the target runs 3scale 2.16") {
+				t.Fatalf("restore into another 3scale version: exit %d\n%s", res.Code, res.Stderr)
+			}
+			c.setSystemAppTag(t, "3scale2.15")
 			plan := mustRun(t, r, append(c.flags(dst), "restore", id, "--dry-run")...)
 			t.Logf("plan (%s):\n%s", kind, plan.Stdout)
 			if !strings.Contains(plan.Stdout, "backend-sync") || !strings.Contains(plan.Stdout, "enqueue_rewrite") {

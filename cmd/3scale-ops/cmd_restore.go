@@ -18,6 +18,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/engines"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/kube"
+	"github.com/3scale-ops/3scale-ops/internal/kubeobjects"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/rdb"
 	"github.com/3scale-ops/3scale-ops/internal/redact"
@@ -54,6 +55,7 @@ func restoreCommand() *cli.Command {
 			&cli.BoolFlag{Name: "unlock-stale", EnvVars: []string{"THREESCALE_OPS_UNLOCK_STALE"}, Usage: "remove a stale repository lock left by a dead run"},
 			&cli.BoolFlag{Name: "with-grants", EnvVars: []string{"THREESCALE_OPS_WITH_GRANTS"}, Usage: "zync-postgres: also apply the recorded GRANT/REVOKE statements (the roles must exist on the target)"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, EnvVars: []string{"THREESCALE_OPS_TIMEOUT"}, Usage: "how long each wait for workloads may take"},
+			&cli.BoolFlag{Name: "allow-version-change", EnvVars: []string{"THREESCALE_OPS_ALLOW_VERSION_CHANGE"}, Usage: "restore a snapshot of another 3scale minor version than the target runs (its schema and data may not match)"},
 		},
 		Action: runRestoreCommand,
 	}
@@ -75,6 +77,8 @@ type restoreOptions struct {
 	Timeout       time.Duration
 	SkipSteps     []string
 	NoBackendSync bool
+	// AllowVersionChange lets a snapshot of another 3scale minor version restore.
+	AllowVersionChange bool
 }
 
 func runRestoreCommand(c *cli.Context) error {
@@ -84,7 +88,8 @@ func runRestoreCommand(c *cli.Context) error {
 	o := restoreOptions{Snapshot: c.Args().First(), Components: splitList(c.StringSlice("components")),
 		DryRun: c.Bool("dry-run"), Resume: c.Bool("resume"), Yes: c.Bool("yes"), RedisMode: c.String("redis-mode"),
 		SkipQueues: c.Bool("skip-queues"), NoQuiesce: c.Bool("no-quiesce"), NoVerify: c.Bool("no-verify"),
-		DropExisting: c.Bool("drop-existing"), UnlockStale: c.Bool("unlock-stale"), WithGrants: c.Bool("with-grants"), Timeout: c.Duration("timeout")}
+		DropExisting: c.Bool("drop-existing"), UnlockStale: c.Bool("unlock-stale"), WithGrants: c.Bool("with-grants"), Timeout: c.Duration("timeout"),
+		AllowVersionChange: c.Bool("allow-version-change")}
 	g := getGlobals(c)
 	if c.Bool("abandon") {
 		return abandonRestore(c.Context, g, o.Snapshot, o.Yes)
@@ -254,6 +259,15 @@ func runRestore(ctx context.Context, g *globals, o restoreOptions) (*restore.Rep
 	if !g.JSON() {
 		g.printf("%s", plan.Text())
 	}
+	if kc != nil {
+		target, _ := kubeobjects.InstallVersion(ctx, kc, conns.Namespace)
+		if msg := versionChange(m.ThreescaleVersion, target); msg != "" {
+			g.warnf("%s", msg)
+			if !o.DryRun && !o.AllowVersionChange {
+				return nil, plan, errs.UsageError("restore into a 3scale of the snapshot's version, or run again with --allow-version-change; nothing was changed", "%s", msg)
+			}
+		}
+	}
 	skip, err := restore.SkipSteps(plan, o.SkipSteps)
 	if err != nil {
 		return nil, plan, err
@@ -398,4 +412,21 @@ func mirrorJournal(ctx context.Context, kc *kube.Clients, j *restore.Journal) er
 	}
 	val := fmt.Sprintf("snapshot=%s step=%s finished=%t updated=%s", j.Snapshot, last, j.Finished, j.Updated.Format(time.RFC3339))
 	return kc.AnnotateNamespace(ctx, j.Namespace, journalAnnotation, val)
+}
+
+// versionChange says how the snapshot's 3scale release differs from the
+// target's in its minor version ("2.14" vs "2.15"); empty when they agree
+// or either is unknown.
+func versionChange(snapshot, target string) string {
+	minor := func(v string) string {
+		parts := strings.SplitN(v, ".", 3)
+		if len(parts) < 2 {
+			return v
+		}
+		return parts[0] + "." + parts[1]
+	}
+	if snapshot == "" || target == "" || minor(snapshot) == minor(target) {
+		return ""
+	}
+	return fmt.Sprintf("the snapshot is of 3scale %s, the target runs 3scale %s: its database schema and data may not match", snapshot, target)
 }
