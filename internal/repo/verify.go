@@ -158,6 +158,6 @@ func MismatchError(results []VerifyResult) error {
 			fmt.Fprintf(&b, "%s: %s", p.Snapshot, p.Problem)
 		}
 	}
-	return errs.New(errs.Mismatch, "do not restore from a damaged snapshot; take a new backup, and check the storage that holds the repository",
+	return errs.New(errs.Mismatch, "do not restore from a damaged snapshot: use another snapshot (`3scale-ops backups list`), and check the storage that holds the repository",
 		"verification found %d problem(s): %s", len(all), b.String())
 }

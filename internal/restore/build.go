@@ -121,13 +121,23 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 	p := &Plan{Snapshot: o.Snapshot.ID(), Namespace: o.Namespace, Components: selected, InstallKind: "local"}
 	if o.Cluster != nil {
 		kind, err := o.Cluster.Kind(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("detect how 3scale is deployed in namespace %s: %w", o.Namespace, err)
+		switch {
+		case err != nil && kubeOnly(selected):
+			// An empty namespace (the cluster is gone): the guide restores
+			// the secrets and configmaps before 3scale is deployed on them.
+			p.InstallKind = "no 3scale yet"
+			p.Warnings = append(p.Warnings, "no 3scale workloads in namespace "+o.Namespace+": only Kubernetes objects are restored, nothing is scaled; deploy 3scale on them, then restore the data (runbook 7.1)")
+			o.Cluster = nil
+		case err != nil:
+			return nil, errs.Wrap(errs.Code(err), fmt.Errorf("detect how 3scale is deployed in namespace %s: %w", o.Namespace, err),
+				"into an empty namespace, restore the secrets and configmaps first (--components secrets,configmaps), deploy 3scale on them, then restore the data (docs/runbook.md 7.1)")
+		default:
+			p.InstallKind = kind
 		}
-		p.InstallKind = kind
 	} else {
 		p.Warnings = append(p.Warnings, "--local: nothing is scaled down or rolled out and zync is not resynced; stop 3scale's writers yourself")
 	}
+	local := o.Cluster == nil && p.InstallKind == "local"
 
 	sources := map[string]artifact.Source{}
 	p.Steps = append(p.Steps, &Step{Name: StepPreflight, Always: true,
@@ -252,7 +262,7 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 	}
 	if slices.Contains(selected, StepBackendRedis) {
 		switch {
-		case o.Cluster == nil:
+		case o.Cluster == nil && local:
 			p.Warnings = append(p.Warnings, "--local: after backend-redis, run `bundle exec rake backend:storage:enqueue_rewrite` in a system-sidekiq pod so backend-redis gets System's configuration (guide §7.5.6)")
 		case o.NoBackendSync:
 			p.Warnings = append(p.Warnings, "--skip-backend-sync: backend-redis keeps the snapshot's configuration; System's is not rewritten into it (guide §7.5.6)")
@@ -319,4 +329,14 @@ func partialWarning(have, selected []string) string {
 	component.Sort(others)
 	return fmt.Sprintf("partial restore: %s will hold the snapshot's point in time, while %s keep their current data (another point in time); references between them (applications, keys, usage, routes) may disagree until those are restored too",
 		strings.Join(restored, ", "), strings.Join(others, ", "))
+}
+
+// kubeOnly reports whether every selected component is Kubernetes objects.
+func kubeOnly(selected []string) bool {
+	for _, c := range selected {
+		if info, ok := component.Lookup(c); !ok || info.Class != component.Kube {
+			return false
+		}
+	}
+	return len(selected) > 0
 }

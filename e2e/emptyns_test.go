@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/3scale-ops/3scale-ops/e2e/fixture"
+	"github.com/3scale-ops/3scale-ops/e2e/internal/fingerprint"
+)
+
+func only(st fingerprint.State, prefixes ...string) fingerprint.State {
+	out := fingerprint.State{}
+	for k, v := range st {
+		for _, p := range prefixes {
+			if strings.HasPrefix(k, p) {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+// The cluster is gone: into a new, empty namespace the secrets and
+// configmaps are restored first (the guide's 7.5.1/7.5.2), with a plan
+// (also --dry-run) instead of "no 3scale workloads"; a restore of the data
+// there is refused with the way in.
+func TestRestoreSecretsIntoEmptyNamespace(t *testing.T) {
+	src := newInstall(t)
+	rep := src.seed(t)
+	a := newCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := fixture.Install(ctx, a.KC, a.NS, fixture.Options{Kind: fixture.Operator, Dataset: rep, Conns: fixture.Conns{
+		SystemDatabaseURL: src.MySQL.URL, ZyncDatabaseURL: src.PG.URL,
+		BackendRedisStorageURL: "redis://" + src.Backend.Addr + "/0", BackendRedisQueuesURL: "redis://" + src.Backend.Addr + "/1",
+		SystemRedisURL: "redis://" + src.System.Addr + "/1"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "workloads settled", func() bool { return a.Sim.Reconcile(ctx) == nil })
+	a.setStorage(src.Storage)
+	r := localRepo(t)
+	id := strings.TrimSpace(mustRun(t, r, append(a.flags(src), "backup")...).Stdout)
+	want := only(a.state(t), "secret:", "configmap:")
+	if want.Count("secret:") < 5 || want.Count("configmap:") < 1 {
+		t.Fatalf("fixture too small: %v", want)
+	}
+
+	b := newCluster(t) // a new namespace: nothing of 3scale in it
+	res := run(t, r, append(b.flags(src), "restore", id, "--dry-run")...)
+	if res.Code == 0 || !strings.Contains(res.Stderr, "--components secrets,configmaps") {
+		t.Fatalf("a full restore into an empty namespace: want a refusal naming the way in\n%s", res)
+	}
+	plan := mustRun(t, r, append(b.flags(src), "restore", id, "--components", "secrets,configmaps", "--dry-run")...)
+	if !strings.Contains(plan.Stdout, "no 3scale workloads") || strings.Contains(plan.Stdout, "quiesce") {
+		t.Fatalf("dry-run in an empty namespace:\n%s", plan.Stdout)
+	}
+	mustRun(t, r, append(b.flags(src), "restore", id, "--components", "secrets,configmaps", "--yes")...)
+	got := only(b.state(t), "secret:", "configmap:")
+	requireEqual(t, "secrets and configmaps restored into the empty namespace", want, got)
+}
