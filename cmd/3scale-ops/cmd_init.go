@@ -29,7 +29,7 @@ job that should not hold the reading key gets a writer key instead:
 config.json: if anyone changes it (swapped recipients), the backup exits 2 and
 writes nothing. An unencrypted repository is not authenticated.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "writer-key-out", Usage: "create a writer key for backup jobs and write it to FILE (mode 0600; must not exist)"},
+			&cli.StringFlag{Name: "writer-key-out", EnvVars: []string{"THREESCALE_OPS_WRITER_KEY_OUT"}, Usage: "create a writer key for backup jobs and write it to FILE (mode 0600; must not exist)"},
 		},
 		UsageText: "3scale-ops -r s3://s3.example.com/backups/prod init\n3scale-ops -r /srv/3scale-backups --password-file /etc/3scale-ops/pw init",
 		Action: func(c *cli.Context) error {
