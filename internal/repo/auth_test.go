@@ -36,7 +36,7 @@ func initWithWriter(t *testing.T) (*Local, Options, *WriterKey) {
 	return be, opts, w
 }
 
-func readObject(t *testing.T, be Backend, name string) []byte {
+func getObject(t *testing.T, be Backend, name string) []byte {
 	t.Helper()
 	rc, err := be.Get(ctx, name)
 	if err != nil {
@@ -75,7 +75,7 @@ func TestWriterKeyBacksUpWithoutTheReadingKey(t *testing.T) {
 func TestSwappedRecipientsAreRefused(t *testing.T) {
 	be, opts, w := initWithWriter(t)
 	var cfg map[string]any
-	if err := json.Unmarshal(readObject(t, be, configName), &cfg); err != nil {
+	if err := json.Unmarshal(getObject(t, be, configName), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	attacker, _ := age.GenerateX25519Identity()
@@ -105,7 +105,7 @@ func TestConfigDowngradesAreRefused(t *testing.T) {
 	be, opts, w := initWithWriter(t)
 	// Authentication stripped.
 	var cfg Config
-	_ = json.Unmarshal(readObject(t, be, configName), &cfg)
+	_ = json.Unmarshal(getObject(t, be, configName), &cfg)
 	stripped := cfg
 	stripped.Auth = nil
 	_ = be.Put(ctx, configName, bytes.NewReader(marshal(stripped)))
