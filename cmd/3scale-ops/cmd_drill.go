@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/restore"
 	"github.com/urfave/cli/v2"
@@ -32,6 +33,7 @@ replaced (--drop-existing is implied). Exit 0 only when every step passed;
 3scale-ops -r s3://s3.example.com/backups/prod drill --snapshot latest --target-namespace 3scale-drill`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "snapshot", EnvVars: []string{"THREESCALE_OPS_DRILL_SNAPSHOT"}, Usage: "restore-test this existing snapshot (id or latest) instead of taking a new one"},
+			&cli.BoolFlag{Name: "require-all", EnvVars: []string{"THREESCALE_OPS_DRILL_REQUIRE_ALL"}, Usage: "fail when a component of the snapshot is not restored and verified"},
 			&cli.StringFlag{Name: "report", EnvVars: []string{"THREESCALE_OPS_DRILL_REPORT"}, Usage: "write a JUnit XML report to this file"},
 			&cli.StringFlag{Name: "target-namespace", EnvVars: []string{"THREESCALE_OPS_TARGET_NAMESPACE"}, Usage: "scratch namespace to restore into (connections from its secrets)"},
 			&cli.StringFlag{Name: "target-system-db-url", EnvVars: []string{"THREESCALE_OPS_TARGET_SYSTEM_DB_URL"}, Usage: "scratch system database"},
@@ -64,6 +66,15 @@ type DrillReport struct {
 	Seconds  float64             `json:"seconds"`
 	Steps    []DrillStep         `json:"steps"`
 	Restore  []restore.StepState `json:"restore_steps,omitempty"`
+	// Skipped are the components the snapshot holds that this drill did
+	// not restore (and so did not verify), each with the reason.
+	Skipped []DrillSkip `json:"skipped_components,omitempty"`
+}
+
+// DrillSkip is a component the drill left out.
+type DrillSkip struct {
+	Component string `json:"component"`
+	Reason    string `json:"reason"`
 }
 
 func runDrill(c *cli.Context) error {
@@ -107,6 +118,14 @@ func runDrill(c *cli.Context) error {
 	out, step := subRun(c.Context, g, "restore+verify", args)
 	var doc struct {
 		Report *restore.Report `json:"report"`
+		Plan   *restore.Plan   `json:"plan"`
+	}
+	if json.Unmarshal(out, &doc) == nil && doc.Plan != nil {
+		rep.Skipped = drillSkipped(c.Context, g, snapshot, doc.Plan.Components, comps)
+		if c.Bool("require-all") && len(rep.Skipped) > 0 && step.Passed {
+			step.Passed, step.ExitCode = false, errs.Mismatch
+			step.Detail = fmt.Sprintf("--require-all: %d component(s) of the snapshot not restored (see skipped)", len(rep.Skipped))
+		}
 	}
 	if json.Unmarshal(out, &doc) == nil && doc.Report != nil {
 		rep.Restore = doc.Report.Steps
@@ -120,6 +139,35 @@ func runDrill(c *cli.Context) error {
 	}
 	rep.Steps = append(rep.Steps, step)
 	return finishDrill(c, g, rep, start, step)
+}
+
+// drillSkipped lists the restorable components of the snapshot the
+// restore did not take, with the reason.
+func drillSkipped(ctx context.Context, g *globals, snapshot string, restored, chosen []string) []DrillSkip {
+	r, err := g.openRepository(ctx, false)
+	if err != nil {
+		return nil
+	}
+	id, err := r.ResolveID(ctx, snapshot)
+	if err != nil {
+		return nil
+	}
+	m, err := r.LoadManifest(ctx, id)
+	if err != nil {
+		return nil
+	}
+	var out []DrillSkip
+	for _, name := range m.ComponentNames() {
+		if info, ok := component.Lookup(name); !ok || info.Class == component.Meta || slices.Contains(restored, name) {
+			continue
+		}
+		reason := "no --target-* flag points at a scratch target for it"
+		if len(chosen) > 0 && !slices.Contains(chosen, name) {
+			reason = "left out with --components"
+		}
+		out = append(out, DrillSkip{Component: name, Reason: reason})
+	}
+	return out
 }
 
 // drillComponents is what the restore takes: the chosen components (all
@@ -185,10 +233,15 @@ func finishDrill(c *cli.Context, g *globals, rep *DrillReport, start time.Time, 
 		for _, s := range rep.Restore {
 			rows = append(rows, []string{"  " + s.Name, s.Status, s.Ended.Sub(s.Started).Round(10 * time.Millisecond).String(), s.Summary})
 		}
+		for _, s := range rep.Skipped {
+			rows = append(rows, []string{"  " + s.Component, "SKIPPED", "", "not restored, not verified: " + s.Reason})
+		}
 		table(g.Stdout, []string{"STEP", "RESULT", "TIME", "DETAIL"}, rows)
 		verdict := "PASSED"
 		if !rep.Passed {
 			verdict = "FAILED"
+		} else if len(rep.Skipped) > 0 {
+			verdict = fmt.Sprintf("PASSED for %d restored components, %d SKIPPED (--require-all makes that a failure)", len(rep.Restore), len(rep.Skipped))
 		}
 		g.printf("drill %s: snapshot %s restored from %s into %s in %.1fs\n", verdict, rep.Snapshot, rep.Source, rep.Target, rep.Seconds)
 	}
@@ -327,6 +380,7 @@ type junitSuite struct {
 	Name     string      `xml:"name,attr"`
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
+	Skipped  int         `xml:"skipped,attr"`
 	Time     string      `xml:"time,attr"`
 	Cases    []junitCase `xml:"testcase"`
 }
@@ -336,6 +390,11 @@ type junitCase struct {
 	Class   string        `xml:"classname,attr"`
 	Time    string        `xml:"time,attr"`
 	Failure *junitFailure `xml:"failure,omitempty"`
+	Skipped *junitSkipped `xml:"skipped,omitempty"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitFailure struct {
@@ -361,6 +420,11 @@ func junit(rep *DrillReport) []byte {
 	}
 	for _, st := range rep.Restore {
 		add("restore/"+st.Name, st.Ended.Sub(st.Started).Seconds(), st.Status == restore.Done && !st.Mismatch, st.Error+st.Summary)
+	}
+	for _, sk := range rep.Skipped {
+		s.Cases = append(s.Cases, junitCase{Name: "restore/" + sk.Component, Class: "drill", Time: "0.000", Skipped: &junitSkipped{Message: sk.Reason}})
+		s.Tests++
+		s.Skipped++
 	}
 	b, _ := xml.MarshalIndent(s, "", "  ")
 	return append([]byte(xml.Header), append(b, '\n')...)
