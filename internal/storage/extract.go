@@ -40,6 +40,7 @@ func Extract(ctx context.Context, r io.Reader, dir string, task *progress.Task) 
 	defer root.Close()
 	x := &extractor{root: root, dir: dir, task: task, buf: make([]byte, 1<<20), chown: os.Geteuid() == 0}
 	tr := tar.NewReader(r)
+	links := newLinkTree()
 	for {
 		if err := ctx.Err(); err != nil {
 			return st, err
@@ -57,6 +58,9 @@ func Extract(ctx context.Context, r io.Reader, dir string, task *progress.Task) 
 		}
 		if h.Typeflag == tar.TypeXGlobalHeader {
 			continue
+		}
+		if err := links.check(name, h); err != nil {
+			return st, unsafeErr(err)
 		}
 		if err := x.entry(name, h, tr); err != nil {
 			return st, err
@@ -197,7 +201,9 @@ func (x *extractor) attrs(name string, h *tar.Header) error {
 	if x.chown {
 		_ = x.root.Lchown(name, h.Uid, h.Gid)
 	}
-	mode := h.FileInfo().Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+	// setuid and setgid are never recreated: an archive must not be able
+	// to plant a privileged program (least of all when run as root).
+	mode := h.FileInfo().Mode() & (fs.ModePerm | fs.ModeSticky)
 	if err := x.root.Chmod(name, mode); err != nil {
 		return x.fail(name, err)
 	}

@@ -213,3 +213,78 @@ func TestBackupMissingDir(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// Links that are local one by one but leave the root once resolved the
+// way extraction resolves them are refused by the preflight scan, before
+// anything is written, and by Extract itself.
+func TestSymlinkResolutionRefusedInPreflight(t *testing.T) {
+	ctx := context.Background()
+	first := entry{name: "first.txt", typ: tar.TypeReg, data: "x"}
+	for _, tc := range []struct {
+		name    string
+		entries []entry
+	}{
+		{"up through a link to the root", []entry{first, {name: "d", link: ".", typ: tar.TypeSymlink}, {name: "up", link: "d/..", typ: tar.TypeSymlink}}},
+		{"sibling through a link to the root", []entry{first, {name: "d", link: ".", typ: tar.TypeSymlink}, {name: "sib", link: "d/../other", typ: tar.TypeSymlink}}},
+		{"link to a link that climbs", []entry{first, {name: "a/", typ: tar.TypeDir}, {name: "a/b", link: "..", typ: tar.TypeSymlink}, {name: "c", link: "a/b/..", typ: tar.TypeSymlink}}},
+		{"entry inside a link", []entry{first, {name: "x", link: ".", typ: tar.TypeSymlink}, {name: "x/y", link: "..", typ: tar.TypeSymlink}}},
+		{"file inside a link", []entry{first, {name: "x", link: ".", typ: tar.TypeSymlink}, {name: "x/f", typ: tar.TypeReg, data: "y"}}},
+		{"link loop", []entry{first, {name: "l1", link: "l2", typ: tar.TypeSymlink}, {name: "l2", link: "l1", typ: tar.TypeSymlink}, {name: "l3", link: "l1/x", typ: tar.TypeSymlink}}},
+		{"hard link through a link", []entry{first, {name: "x", link: ".", typ: tar.TypeSymlink}, {name: "h", link: "x/first.txt", typ: tar.TypeLink}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := makeTar(t, tc.entries...)
+			dst := filepath.Join(t.TempDir(), "target")
+			if _, err := storage.Scan(ctx, bytes.NewReader(data)); err == nil || errs.Code(err) != errs.Usage || !strings.Contains(err.Error(), "refusing the archive") {
+				t.Fatalf("scan: %v", err)
+			}
+			if err := dirEngine(dst, storage.Options{}).Preflight(ctx, artifactWith(t, data, 1)); err == nil {
+				t.Fatal("preflight accepted the archive")
+			}
+			if _, err := os.Stat(dst); err == nil {
+				t.Fatal("preflight created the target")
+			}
+			if _, err := storage.Extract(ctx, bytes.NewReader(data), dst, nil); err == nil || !strings.Contains(err.Error(), "refusing the archive") {
+				t.Fatalf("extract: %v", err)
+			}
+		})
+	}
+	// Links that stay inside are fine, also through other links.
+	ok := makeTar(t, entry{name: "a/", typ: tar.TypeDir}, entry{name: "a/f", typ: tar.TypeReg, data: "z"},
+		entry{name: "d", link: "a", typ: tar.TypeSymlink}, entry{name: "e", link: "d/f", typ: tar.TypeSymlink},
+		entry{name: "a/self", link: "../a", typ: tar.TypeSymlink})
+	if _, err := storage.Scan(ctx, bytes.NewReader(ok)); err != nil {
+		t.Fatalf("scan of local links: %v", err)
+	}
+}
+
+func TestSetuidBitsAreNotRecreated(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, name := range []string{"suid", "sgid"} {
+		mode := int64(0o4755)
+		if name == "sgid" {
+			mode = 0o2755
+		}
+		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: 2, Typeflag: tar.TypeReg})
+		_, _ = tw.Write([]byte("#!"))
+	}
+	_ = tw.WriteHeader(&tar.Header{Name: "d/", Mode: 0o2775, Typeflag: tar.TypeDir})
+	_ = tw.Close()
+	dst := t.TempDir()
+	if _, err := storage.Extract(context.Background(), &buf, dst, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"suid", "sgid", "d"} {
+		fi, err := os.Stat(filepath.Join(dst, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 {
+			t.Fatalf("%s extracted with %v", name, fi.Mode())
+		}
+		if fi.Mode().Perm()&0o755 != 0o755 {
+			t.Fatalf("%s lost its permissions: %v", name, fi.Mode())
+		}
+	}
+}

@@ -196,6 +196,7 @@ func Scan(ctx context.Context, r io.Reader) (Stats, error) {
 func scan(ctx context.Context, r io.Reader, validate bool, task *progress.Task) (Stats, error) {
 	var st Stats
 	tr := tar.NewReader(r)
+	links := newLinkTree()
 	for {
 		if err := ctx.Err(); err != nil {
 			return st, err
@@ -207,8 +208,14 @@ func scan(ctx context.Context, r io.Reader, validate bool, task *progress.Task) 
 		if err != nil {
 			return st, readErr(err)
 		}
-		if _, err := checkHeader(h); err != nil && validate {
-			return st, unsafeErr(err)
+		if validate {
+			name, err := checkHeader(h)
+			if err == nil && h.Typeflag != tar.TypeXGlobalHeader {
+				err = links.check(name, h)
+			}
+			if err != nil {
+				return st, unsafeErr(err)
+			}
 		}
 		st.add(h)
 		task.AddItems(1)
