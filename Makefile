@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test e2e bench demo lint clean testenv-up testenv-down install-deps image
+.PHONY: build test e2e bench demo fuzz lint clean testenv-up testenv-down install-deps image
 
 build:
 	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/3scale-ops ./cmd/3scale-ops
@@ -41,6 +41,11 @@ bench: build
 # installation, backup, restore into fresh servers, verify.
 demo: build
 	scripts/demo.sh
+
+# Every fuzz target for FUZZTIME each (go test runs one target at a time).
+FUZZTIME ?= 60s
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzScanAndExtract$$' -fuzztime $(FUZZTIME) ./internal/storage/
 
 lint:
 	@test -z "$$(gofmt -l cmd internal e2e bench 2>/dev/null)" || { gofmt -l cmd internal e2e bench; echo "gofmt needed"; exit 1; }
