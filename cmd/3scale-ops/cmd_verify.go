@@ -2,16 +2,16 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/config"
+	"github.com/3scale-ops/3scale-ops/internal/engines"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/repo"
 	"github.com/3scale-ops/3scale-ops/internal/verify"
-	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 )
 
@@ -51,38 +51,13 @@ func verifyCommand() *cli.Command {
 	}
 }
 
-// runVerify opens the stores and runs the verification (repository r nil:
-// no probes).
+// runVerify runs the verification with the probes of snapshot in r
+// (skipProbes or r nil: none).
 func runVerify(ctx context.Context, conns *config.Connections, r *repo.Repository, snapshot string, skipProbes, skipChecks bool, task *progress.Task) (*verify.Report, error) {
 	if err := conns.Require(config.SystemDB, config.BackendRedis); err != nil {
 		return nil, err
 	}
-	db, err := conns.SystemDB.OpenMySQL()
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	ro, err := conns.BackendRedis.Options()
-	if err != nil {
-		return nil, err
-	}
-	rdb := redis.NewClient(ro)
-	defer rdb.Close()
-	in := verify.Inputs{SystemDB: db, BackendRedis: rdb, SkipConsistency: skipChecks}
-	// zync ↔ System checks run whenever zync's database is known (always
-	// in a namespace; with --zync-db-url in --local mode).
-	if !skipChecks && conns.Require(config.ZyncDB) == nil {
-		dsn, err := conns.ZyncDB.PostgresDSN()
-		if err != nil {
-			return nil, err
-		}
-		zdb, err := sql.Open("pgx", dsn)
-		if err != nil {
-			return nil, err
-		}
-		defer zdb.Close()
-		in.ZyncDB = zdb
-	}
+	var probes artifact.Source
 	if !skipProbes && r != nil {
 		id, err := r.ResolveID(ctx, snapshot)
 		if err != nil {
@@ -96,11 +71,11 @@ func runVerify(ctx context.Context, conns *config.Connections, r *repo.Repositor
 			return nil, errs.New(errs.Usage, "take a backup with the verify component (the default), or use --consistency-only",
 				"snapshot %s holds no probes", id)
 		}
-		if in.Probes, err = r.Source(m, verify.Component); err != nil {
+		if probes, err = r.Source(m, verify.Component); err != nil {
 			return nil, err
 		}
 	}
-	return verify.Run(ctx, in, task)
+	return engines.Verify(ctx, conns, probes, skipChecks, task)
 }
 
 func printVerify(g *globals, rep *verify.Report) error {

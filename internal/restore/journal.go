@@ -120,7 +120,16 @@ type Report struct {
 	Resumed  bool        `json:"resumed"`
 	// Skipped lists the steps left out with --skip-step.
 	Skipped []string `json:"skipped,omitempty"`
+
+	// Plan is what Run planned (nil when planning failed); DryRun: it
+	// stopped there.
+	Plan   *Plan `json:"-"`
+	DryRun bool  `json:"-"`
+	ran    bool
 }
+
+// Ran reports whether steps ran (Steps then holds their states).
+func (r *Report) Ran() bool { return r != nil && r.ran }
 
 func (r *Runner) clock() time.Time {
 	if r.now != nil {

@@ -1,0 +1,311 @@
+package restore
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/component"
+	"github.com/3scale-ops/3scale-ops/internal/config"
+	"github.com/3scale-ops/3scale-ops/internal/engines"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/kube"
+	"github.com/3scale-ops/3scale-ops/internal/kubeobjects"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
+	"github.com/3scale-ops/3scale-ops/internal/rdb"
+	"github.com/3scale-ops/3scale-ops/internal/repo"
+	"github.com/3scale-ops/3scale-ops/internal/scale"
+	"github.com/3scale-ops/3scale-ops/internal/verify"
+)
+
+// Request is one restore as the user asked for it.
+type Request struct {
+	Snapshot string // an id or "latest"
+	Repo     *repo.Repository
+	Conns    *config.Connections
+	Kube     *kube.Clients    // nil: --local
+	Override config.Overrides // re-applied when the targets are found through the snapshot's secrets
+
+	Components    []string // empty: every component of the snapshot
+	DryRun        bool
+	Resume        bool
+	RedisMode     string // replay (default) or file
+	SkipQueues    bool
+	NoQuiesce     bool
+	NoVerify      bool
+	DropExisting  bool
+	UnlockStale   bool
+	WithGrants    bool     // zync-postgres: apply the recorded GRANT/REVOKE statements
+	SkipSteps     []string // steps to leave out (--skip-step); preflight cannot be
+	NoBackendSync bool     // no backend configuration rewrite after backend-redis
+	// AllowVersionChange lets a snapshot of another 3scale minor version
+	// than the target's restore (it is always warned about).
+	AllowVersionChange bool
+	Timeout            time.Duration // per wait for readiness (default 10m)
+
+	Log     *slog.Logger
+	Warn    func(msg string)  // warnings for the user (nil: logged)
+	Tracker *progress.Tracker // where step progress is reported (nil: not reported)
+	Output  io.Writer         // the zync resync task's output (nil: discarded)
+	// Planned is called with the plan as soon as it is built (dry runs
+	// included), for the caller to show it.
+	Planned func(*Plan)
+	// Confirm is called before the first step runs; an error stops the
+	// restore with nothing changed. Nil: go ahead.
+	Confirm func(*Plan) error
+}
+
+// Run plans the restore of one snapshot and, unless a dry run, executes it
+// under the repository's restore lock, recording every step in the
+// snapshot's journal for the targets (so that --resume continues an
+// interrupted run with the same options). The report carries the plan
+// even when the run fails.
+func Run(ctx context.Context, req Request) (*Report, error) {
+	if req.RedisMode == "" {
+		req.RedisMode = "replay"
+	}
+	if req.RedisMode != "replay" && req.RedisMode != "file" {
+		return nil, errs.UsageError("use --redis-mode replay or file", "unknown redis mode %q", req.RedisMode)
+	}
+	if req.Log == nil {
+		req.Log = slog.Default()
+	}
+	if req.Warn == nil {
+		req.Warn = func(msg string) { req.Log.Warn(msg) }
+	}
+	if req.Tracker == nil {
+		req.Tracker = &progress.Tracker{}
+	}
+	r, conns, kc := req.Repo, req.Conns, req.Kube
+	id, err := r.ResolveID(ctx, req.Snapshot)
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.LoadManifest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if kc != nil && m.Component(component.Secrets) != nil && len(conns.Errs) > 0 {
+		// A namespace that lost its secrets: find the data targets through
+		// the snapshot's secrets, which the restore re-creates first.
+		sec, err := SnapshotSecrets(ctx, r, m)
+		if err != nil {
+			return nil, err
+		}
+		if conns, err = config.ResolveWithFallback(ctx, kc, conns.Namespace, req.Override, sec); err != nil {
+			return nil, err
+		}
+	}
+	if !req.DryRun {
+		lock, err := r.Lock(ctx, "restore", req.UnlockStale)
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Release(context.WithoutCancel(ctx))
+	}
+
+	selected := req.Components
+	if len(selected) == 0 {
+		selected = m.ComponentNames()
+	}
+	jkey := JournalKey(conns, selected)
+	jopts := map[string]string{"redis-mode": req.RedisMode, "skip-queues": fmt.Sprint(req.SkipQueues), "no-quiesce": fmt.Sprint(req.NoQuiesce)}
+	j, found, err := LoadJournal(ctx, r, id, jkey)
+	if err != nil {
+		return nil, err
+	}
+	// An interrupted restore filled some targets itself: resuming it may
+	// replace their contents again (and only theirs) without --drop-existing.
+	started := map[string]bool{}
+	if found && req.Resume && !j.Finished {
+		if len(j.Options) > 0 && !maps.Equal(j.Options, jopts) {
+			return nil, errs.UsageError("resume with the options of the interrupted run", "the interrupted restore of %s ran with %v, not %v", id, j.Options, jopts)
+		}
+		for _, st := range j.Steps {
+			if st.Status != Pending {
+				started[st.Name] = true
+			}
+		}
+	}
+	// The decision about an unfinished journal is reported after the plan
+	// is shown; the journal the run uses is known now.
+	var unfinished error
+	switch {
+	case found && !j.Finished && !req.Resume:
+		unfinished = errs.UsageError("continue it with --resume (or start over: `3scale-ops restore --abandon "+id+"`)",
+			"an unfinished restore of %s into %s exists (started %s)", id, targetName(conns.Namespace), j.Started.Format(time.RFC3339))
+	case !found || j.Finished:
+		if req.Resume && !found && !req.DryRun {
+			req.Warn(fmt.Sprintf("no interrupted restore of %s found: starting from the beginning", id))
+		}
+		j = &Journal{Snapshot: id, Namespace: jkey, Options: jopts}
+	}
+	runner := &Runner{Store: r, Log: req.Log, Tracker: req.Tracker}
+	if kc != nil {
+		runner.Mirror = func(ctx context.Context, j *Journal) error { return MirrorJournal(ctx, kc, j) }
+	}
+
+	eopts := engines.Options{SkipQueues: req.SkipQueues, DropExisting: req.DropExisting, RedisMode: req.RedisMode, WithGrants: req.WithGrants, Logger: req.Log}
+	if req.RedisMode == "file" {
+		if kc == nil {
+			return nil, errs.UsageError("use --redis-mode replay with --local", "--redis-mode file works on the Redis pods and needs Kubernetes")
+		}
+		eopts.RedisFile, eopts.RedisJournal = map[string]rdb.FileModeTarget{}, map[string]rdb.Journal{}
+		for comp, rc := range map[string]config.Redis{component.BackendRedis: conns.BackendRedis, component.SystemRedis: conns.SystemRedis} {
+			ro, err := rc.Options()
+			if err != nil {
+				continue // the engine reports the connection problem if the component is selected
+			}
+			eopts.RedisFile[comp] = &KubeRedisTarget{KC: kc, Namespace: conns.Namespace, Workload: comp,
+				Scaler: scale.New(kc, conns.Namespace), Redis: ro, Timeout: req.Timeout}
+			eopts.RedisJournal[comp] = &JournalSteps{J: j, Key: comp, Save: func() error { return runner.Checkpoint(ctx, j) }}
+		}
+	}
+	engs := map[string]Engine{}
+	targets := map[string]string{}
+	for _, name := range selected {
+		if name == component.Verify {
+			continue
+		}
+		eo := eopts
+		eo.DropExisting = eo.DropExisting || started[name]
+		e, err := engines.Build(name, conns, kc, eo)
+		if err != nil {
+			return nil, fmt.Errorf("component %s: %w", name, err)
+		}
+		engs[name] = e
+		targets[name] = targetOf(name, conns)
+	}
+	opts := Options{Snapshot: &RepoSnapshot{Repo: r, Manifest: m}, Namespace: conns.Namespace, Components: req.Components,
+		Engines: engs, NoQuiesce: req.NoQuiesce, NoBackendSync: req.NoBackendSync, Timeout: req.Timeout, Targets: targets}
+	if kc != nil {
+		opts.Cluster = newKubeCluster(kc, conns, req)
+		if conns.Errs[config.SystemStorage] == nil && conns.SystemStorage.Kind == "pod" {
+			opts.PodSteps = map[string]string{config.SystemStorage: "system-app"}
+		}
+	}
+	if !req.NoVerify {
+		opts.Verify = func(ctx context.Context, task *progress.Task) (Result, error) {
+			var probes artifact.Source
+			if m.Component(verify.Component) != nil {
+				if probes, err = r.Source(m, verify.Component); err != nil {
+					return Result{}, err
+				}
+			}
+			vr, err := engines.Verify(ctx, conns, probes, false, task)
+			if err != nil {
+				return Result{}, err
+			}
+			return Result{Items: int64(vr.Probes), Summary: vr.Summary(), Mismatch: !vr.Passed, Detail: map[string]any{"verify": vr}}, nil
+		}
+	}
+	plan, err := BuildPlan(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Snapshot: id, Plan: plan, DryRun: req.DryRun}
+	if req.Planned != nil {
+		req.Planned(plan)
+	}
+	if kc != nil {
+		target, _ := kubeobjects.InstallVersion(ctx, kc, conns.Namespace)
+		if msg := VersionChange(m.ThreescaleVersion, target); msg != "" {
+			req.Warn(msg)
+			if !req.DryRun && !req.AllowVersionChange {
+				return rep, errs.UsageError("restore into a 3scale of the snapshot's version, or run again with --allow-version-change; nothing was changed", "%s", msg)
+			}
+		}
+	}
+	if runner.Skip, err = SkipSteps(plan, req.SkipSteps); err != nil {
+		return rep, err
+	}
+	if req.DryRun {
+		return rep, nil
+	}
+	if unfinished != nil {
+		return rep, unfinished
+	}
+	if req.Confirm != nil {
+		if err := req.Confirm(plan); err != nil {
+			return rep, err
+		}
+	}
+	ran, err := runner.Run(ctx, plan, j)
+	if ran != nil {
+		ran.Plan, ran.ran = plan, true
+		rep = ran
+	}
+	if err != nil {
+		return rep, err
+	}
+	if rep.Mismatch {
+		return rep, errs.New(errs.Mismatch, "see the verify step above; the data was restored",
+			"restore of %s finished but verification found differences", id)
+	}
+	return rep, nil
+}
+
+// VersionChange says how the snapshot's 3scale release differs from the
+// target's in its minor version ("2.14" vs "2.15"); empty when they agree
+// or either is unknown.
+func VersionChange(snapshot, target string) string {
+	minor := func(v string) string {
+		parts := strings.SplitN(v, ".", 3)
+		if len(parts) < 2 {
+			return v
+		}
+		return parts[0] + "." + parts[1]
+	}
+	if snapshot == "" || target == "" || minor(snapshot) == minor(target) {
+		return ""
+	}
+	return fmt.Sprintf("the snapshot is of 3scale %s, the target runs 3scale %s: its database schema and data may not match", snapshot, target)
+}
+
+// JournalKey names the target of a restore's journal: the namespace, or
+// in --local mode a hash of the servers the selected components go to.
+func JournalKey(conns *config.Connections, selected []string) string {
+	if conns.Namespace != "" {
+		return conns.Namespace
+	}
+	var t []string
+	for _, name := range selected {
+		t = append(t, name+"="+targetOf(name, conns))
+	}
+	sort.Strings(t)
+	sum := sha256.Sum256([]byte(strings.Join(t, "\n")))
+	return "local-" + hex.EncodeToString(sum[:6])
+}
+
+func targetName(ns string) string {
+	if ns == "" {
+		return "the --local targets"
+	}
+	return "namespace " + ns
+}
+
+func targetOf(name string, c *config.Connections) string {
+	if t, _, ok := c.Target(name); ok {
+		return t
+	}
+	return name + " in namespace " + c.Namespace
+}
+
+func newKubeCluster(kc *kube.Clients, conns *config.Connections, req Request) *KubeCluster {
+	s := scale.New(kc, conns.Namespace)
+	s.Log = req.Log
+	kcl := &KubeCluster{KC: kc, Namespace: conns.Namespace, Scaler: s, Output: req.Output}
+	if conns.Errs[config.SystemDB] == nil && conns.SystemDB.Kind == "mysql" {
+		kcl.SystemDB = func(context.Context) (*sql.DB, error) { return conns.SystemDB.OpenMySQL() }
+	}
+	return kcl
+}
