@@ -9,21 +9,8 @@ import (
 )
 
 func readEvents(ctx context.Context, c *sql.Conn, db string, s *schema) error {
-	rows, err := c.QueryContext(ctx, `SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME`, db)
+	names, err := queryNames(ctx, c, `SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME`, db)
 	if err != nil {
-		return fmt.Errorf("list events: %w", err)
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return err
-		}
-		names = append(names, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return fmt.Errorf("list events: %w", err)
 	}
 	for _, n := range names {

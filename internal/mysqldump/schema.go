@@ -261,22 +261,9 @@ func readRoutines(ctx context.Context, c *sql.Conn, db string, s *schema) error 
 }
 
 func readTriggers(ctx context.Context, c *sql.Conn, db string, s *schema) error {
-	rows, err := c.QueryContext(ctx, `SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?
+	names, err := queryNames(ctx, c, `SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?
 		ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER`, db)
 	if err != nil {
-		return fmt.Errorf("list triggers: %w", err)
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return err
-		}
-		names = append(names, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return fmt.Errorf("list triggers: %w", err)
 	}
 	for _, n := range names {
@@ -437,4 +424,23 @@ func deferIndexes(create string) (table, alter string) {
 	}
 	table = lines[0] + "\n" + strings.Join(keep, ",\n") + "\n" + strings.Join(lines[end:], "\n")
 	return table, "ALTER TABLE " + name + " " + strings.Join(adds, ", ")
+}
+
+// queryNames runs a query whose rows are one string each (object names) and
+// returns them in order.
+func queryNames(ctx context.Context, c *sql.Conn, query string, args ...any) ([]string, error) {
+	rows, err := c.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	return names, rows.Err()
 }
