@@ -250,6 +250,13 @@ func (t TLS) ExplainTLS(addr string, err error) error {
 		}
 		return errs.New(errs.Failure, fmt.Sprintf("use a client certificate the server trusts in %s and %s", t.CertSource, t.KeySource),
 			"%s: the server %s refused the client certificate from %s", t.component, addr, t.CertSource)
+	case t.On() && len(t.Cert) > 0 && (strings.Contains(msg, "connection reset by peer") || strings.Contains(msg, "broken pipe")):
+		// With TLS 1.3 the client's certificate is checked after the client
+		// has finished its side of the handshake: a server that refuses it
+		// may reset the connection before its alert is read, so the client
+		// sees a reset on its first write instead of "bad certificate".
+		return errs.New(errs.Failure, fmt.Sprintf("use a client certificate the server trusts in %s and %s (the server's log names the reason)", t.CertSource, t.KeySource),
+			"%s: the server %s reset the connection right after the TLS handshake: it most likely refused the client certificate from %s", t.component, addr, t.CertSource)
 	case strings.Contains(msg, "first record does not look like a TLS handshake") || strings.Contains(msg, "server does not support TLS") ||
 		strings.Contains(msg, "server refused TLS connection") || strings.Contains(msg, "TLS requested but server does not support TLS"):
 		return errs.New(errs.Failure, "turn TLS off for this connection ("+t.ModeSource+") or enable it on the server",
