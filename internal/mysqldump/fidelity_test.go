@@ -4,14 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"maps"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
@@ -171,29 +166,7 @@ func TestEveryObjectKindRestoresExactly(t *testing.T) {
 		}
 	})
 	t.Run("export", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "export.sql")
-		f, err := os.Create(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := Export(context.Background(), mem, f); err != nil {
-			t.Fatalf("export: %v", err)
-		}
-		f.Close()
-		dst := testenv.MySQL(t)
-		cfg, err := mysql.ParseDSN(dst.DSN)
-		if err != nil {
-			t.Fatal(err)
-		}
-		host, port, _ := strings.Cut(cfg.Addr, ":")
-		in, _ := os.Open(path)
-		defer in.Close()
-		cmd := exec.Command("/usr/bin/mariadb", "-h", host, "-P", port, "-u", cfg.User, dst.Name)
-		cmd.Env = append(os.Environ(), "MYSQL_PWD="+cfg.Passwd)
-		cmd.Stdin = in
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("mariadb < export: %v\n%s", err, out)
-		}
+		dst := loadExportWithMariaDB(t, mem)
 		sameObjects(t, src, dst)
 	})
 }

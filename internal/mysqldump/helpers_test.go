@@ -6,11 +6,15 @@ import (
 	"database/sql"
 	"encoding/json"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
+	"github.com/go-sql-driver/mysql"
 )
 
 func openDB(t *testing.T, dsn string) *sql.DB {
@@ -186,3 +190,38 @@ func tableNames(t *testing.T, db *sql.DB, name string) []string {
 }
 
 var _ = testenv.Unique
+
+// loadExportWithMariaDB writes the snapshot's `backups export` stream to a
+// file and loads it with the real mariadb client into a fresh database.
+func loadExportWithMariaDB(t *testing.T, mem *artifact.Memory) testenv.MySQLDatabase {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "export.sql")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Export(context.Background(), mem, f); err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dst := testenv.MySQL(t)
+	cfg, err := mysql.ParseDSN(dst.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(cfg.Addr, ":")
+	in, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	cmd := exec.Command("/usr/bin/mariadb", "-h", host, "-P", port, "-u", cfg.User, dst.Name)
+	cmd.Env = append(os.Environ(), "MYSQL_PWD="+cfg.Passwd)
+	cmd.Stdin = in
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mariadb < export: %v\n%s", err, out)
+	}
+	return dst
+}

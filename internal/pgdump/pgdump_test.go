@@ -3,10 +3,6 @@ package pgdump
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -106,26 +102,8 @@ func TestRoundTrip(t *testing.T) {
 
 func TestExportLoadsWithPsql(t *testing.T) {
 	_, mem, want := dumpFixture(t)
-	path := filepath.Join(t.TempDir(), "zync.sql")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Export(context.Background(), mem, f); err != nil {
-		t.Fatalf("export: %v", err)
-	}
-	f.Close()
-
 	dst := testenv.Postgres(t)
-	cfg, err := pgx.ParseConfig(dst.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", cfg.Host, "-p", strconv.Itoa(int(cfg.Port)), "-U", cfg.User, "-d", cfg.Database, "-f", path)
-	cmd.Env = append(os.Environ(), "PGPASSWORD="+cfg.Password)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("psql -f export: %v\n%s", err, out)
-	}
+	psqlLoad(t, dst.URL, exportFile(t, mem))
 	compareFingerprints(t, want, fingerprint(t, dst.URL))
 }
 

@@ -71,6 +71,24 @@ func missingDatabaseURL(t *testing.T) string {
 	return u.String()
 }
 
+// exportFile writes the snapshot's `backups export` stream to a file and
+// returns its path.
+func exportFile(t *testing.T, mem *artifact.Memory) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "export.sql")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Export(context.Background(), mem, f); err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func psqlLoad(t *testing.T, dbURL, file string) {
 	t.Helper()
 	conn, pw, err := pgDumpTarget(dbURL)
@@ -176,17 +194,8 @@ func TestSchemaRestoresExactly(t *testing.T) {
 				check(t, dst)
 			})
 			t.Run("export loads with psql", func(t *testing.T) {
-				path := filepath.Join(t.TempDir(), "export.sql")
-				f, err := os.Create(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := Export(context.Background(), mem, f); err != nil {
-					t.Fatalf("export: %v", err)
-				}
-				f.Close()
 				dst := testenv.Postgres(t)
-				psqlLoad(t, dst.URL, path)
+				psqlLoad(t, dst.URL, exportFile(t, mem))
 				check(t, dst.URL)
 			})
 		})
