@@ -26,6 +26,7 @@ func backupCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "components", EnvVars: []string{"THREESCALE_OPS_COMPONENTS"}, Usage: "components to back up (default: all that the installation has)"},
 			&cli.StringSliceFlag{Name: "tag", EnvVars: []string{"THREESCALE_OPS_TAGS"}, Usage: "tag k=v recorded in the snapshot; repeatable"},
 			&cli.BoolFlag{Name: "skip-queues", EnvVars: []string{"THREESCALE_OPS_SKIP_QUEUES"}, Usage: "leave out backend-redis db 1 (job queues)"},
+			&cli.StringFlag{Name: "redis-transfer", EnvVars: []string{"THREESCALE_OPS_REDIS_TRANSFER"}, Value: "auto", Usage: "how Redis sends its RDB: disk (the server writes an RDB file and sends it at once), diskless (streamed, after repl-diskless-sync-delay) or auto (disk when the server saves RDB snapshots anyway)"},
 			&cli.StringSliceFlag{Name: "exclude-object", EnvVars: []string{"THREESCALE_OPS_EXCLUDE_OBJECTS"}, Usage: `zync-postgres object to leave out, recorded in the snapshot: "table SCHEMA.NAME", "subscription NAME" or "security-label OBJECT"; repeatable`},
 			&cli.BoolFlag{Name: "progress", EnvVars: []string{"THREESCALE_OPS_PROGRESS"}, Usage: "show progress even when stderr is not a terminal"},
 			&cli.StringFlag{Name: "compression", EnvVars: []string{"THREESCALE_OPS_COMPRESSION"}, Value: "zstd", Usage: "zstd, gzip or none"},
@@ -63,7 +64,7 @@ func runBackup(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	eo := engines.Options{SkipQueues: c.Bool("skip-queues"), Exclude: c.StringSlice("exclude-object"), Logger: g.Log}
+	eo := engines.Options{SkipQueues: c.Bool("skip-queues"), RedisTransfer: c.String("redis-transfer"), Exclude: c.StringSlice("exclude-object"), Logger: g.Log}
 	comps, err := backup.Select(c.StringSlice("components"), engines.BackupNames(), func(name string) (backup.Component, error) {
 		return engines.BuildBackup(name, conns, kc, eo)
 	}, g.Log)

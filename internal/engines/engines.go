@@ -37,14 +37,15 @@ type Engine interface {
 
 // Options are the user's choices that engines honour.
 type Options struct {
-	SkipQueues   bool
-	DropExisting bool                          // consent to replace data already in a target
-	RedisMode    string                        // replay (default) or file
-	RedisFile    map[string]rdb.FileModeTarget // file mode: the pod of each Redis component
-	RedisJournal map[string]rdb.Journal        // file mode: where sub-steps are recorded for resume
-	Exclude      []string                      // backup: objects left out as asked (--exclude-object)
-	WithGrants   bool                          // restore: apply zync-postgres' recorded grants
-	Logger       *slog.Logger
+	SkipQueues    bool
+	DropExisting  bool                          // consent to replace data already in a target
+	RedisMode     string                        // replay (default) or file
+	RedisTransfer string                        // backup: SYNC transfer, auto (default), disk or diskless
+	RedisFile     map[string]rdb.FileModeTarget // file mode: the pod of each Redis component
+	RedisJournal  map[string]rdb.Journal        // file mode: where sub-steps are recorded for resume
+	Exclude       []string                      // backup: objects left out as asked (--exclude-object)
+	WithGrants    bool                          // restore: apply zync-postgres' recorded grants
+	Logger        *slog.Logger
 }
 
 // Data components, in backup/restore order. Kubernetes object components
@@ -100,7 +101,7 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 		if err != nil {
 			return nil, err
 		}
-		cfg := rdb.Config{Component: rdb.BackendRedis, Server: srv, Master: sentinelMaster(c.BackendRedis), SkipQueues: o.SkipQueues, Mode: o.RedisMode,
+		cfg := rdb.Config{Component: rdb.BackendRedis, Server: srv, Master: sentinelMaster(c.BackendRedis), SkipQueues: o.SkipQueues, Mode: o.RedisMode, Transfer: o.RedisTransfer,
 			Overwrite: o.DropExisting, Logger: o.Logger, File: o.RedisFile[component.BackendRedis], Journal: o.RedisJournal[component.BackendRedis]}
 		if !o.SkipQueues {
 			// A queue server that cannot be resolved must not silently
@@ -126,7 +127,7 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 		if err != nil {
 			return nil, err
 		}
-		return rdb.New(rdb.Config{Component: rdb.SystemRedis, Server: srv, Master: sentinelMaster(c.SystemRedis), SkipQueues: o.SkipQueues, Mode: o.RedisMode,
+		return rdb.New(rdb.Config{Component: rdb.SystemRedis, Server: srv, Master: sentinelMaster(c.SystemRedis), SkipQueues: o.SkipQueues, Mode: o.RedisMode, Transfer: o.RedisTransfer,
 			Overwrite: o.DropExisting, Logger: o.Logger, File: o.RedisFile[component.SystemRedis], Journal: o.RedisJournal[component.SystemRedis]})
 	case config.SystemStorage:
 		if err := c.Require(config.SystemStorage); err != nil {

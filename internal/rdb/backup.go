@@ -78,12 +78,16 @@ func (e *Engine) backupServer(ctx context.Context, sink artifact.Sink, s server,
 // backupSync streams the master's RDB into the sink, validating it on the way.
 func (e *Engine) backupSync(ctx context.Context, sink artifact.Sink, s server, fm *FileMeta, task *progress.Task) error {
 	task.SetPhase("sync " + s.file)
+	c := client(s.opts, s.opts.DB)
+	eof, why := e.chooseTransfer(ctx, c)
+	c.Close()
+	e.log.Info("replication transfer", "addr", s.opts.Addr, "choice", why)
 	rc, err := dialRaw(ctx, s.opts)
 	if err != nil {
 		return connErr(e.cfg.Component, s.opts.Addr, err)
 	}
 	defer rc.Close()
-	payload, si, err := rc.startSync()
+	payload, si, err := rc.startSync(eof)
 	if err != nil {
 		return fmt.Errorf("%s: replication handshake with %s: %w", e.cfg.Component, s.opts.Addr, err)
 	}
@@ -112,6 +116,7 @@ func (e *Engine) backupSync(ctx context.Context, sink artifact.Sink, s server, f
 	fm.Path, fm.PointInTime = "sync", true
 	fm.ReplID, fm.ReplOffset = si.ReplID, si.Offset
 	fm.Transfer = "length-prefixed"
+	fm.Notes = append(fm.Notes, why)
 	if _, ok := payload.(*eofReader); ok {
 		fm.Transfer = "eof-marker (diskless)"
 	}

@@ -47,6 +47,9 @@ type Config struct {
 	SkipQueues bool
 	// Fallback forces SCAN+DUMP even when SYNC would work.
 	Fallback bool
+	// Transfer is how the server sends its RDB over SYNC: TransferAuto
+	// (default), TransferDisk or TransferDiskless (see transfer.go).
+	Transfer string
 
 	Mode      string         // ModeReplay (default) or ModeFile
 	File      FileModeTarget // file mode: the Redis pod of Server
@@ -81,6 +84,11 @@ func New(cfg Config) (*Engine, error) {
 	default:
 		return nil, errs.UsageError("use --redis-mode replay or file", "unknown redis restore mode %q", cfg.Mode)
 	}
+	t, err := checkTransfer(cfg.Transfer)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Transfer = t
 	if cfg.BatchKeys <= 0 {
 		cfg.BatchKeys = 500
 	}

@@ -22,10 +22,15 @@ type syncInfo struct {
 
 // startSync asks the server for a full resynchronization as a replica
 // that only wants the RDB, and returns a reader of exactly the RDB
-// payload (length-prefixed or EOF-marked form).
-func (rc *rawConn) startSync() (io.Reader, syncInfo, error) {
+// payload (length-prefixed or EOF-marked form). eof announces the
+// diskless capability (see TransferDiskless).
+func (rc *rawConn) startSync(eof bool) (io.Reader, syncInfo, error) {
 	var si syncInfo
-	if _, err := rc.do("REPLCONF", "capa", "eof", "capa", "psync2"); err != nil {
+	capa := []string{"REPLCONF", "capa", "psync2"}
+	if eof {
+		capa = []string{"REPLCONF", "capa", "eof", "capa", "psync2"}
+	}
+	if _, err := rc.do(capa...); err != nil {
 		var se serverError
 		if errors.As(err, &se) {
 			return nil, si, fmt.Errorf("%w: %v", errSyncRefused, err)
