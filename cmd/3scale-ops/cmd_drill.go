@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/3scale-ops/3scale-ops/internal/component"
+	"github.com/3scale-ops/3scale-ops/internal/config"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/restore"
 	"github.com/urfave/cli/v2"
@@ -111,7 +112,11 @@ func runDrill(c *cli.Context) error {
 	}
 	rep.Snapshot = snapshot
 
-	args := append(append(target, g.repoArgs()...), "-o", "json", "restore", snapshot, "--yes", "--drop-existing")
+	var restoreFlags []string
+	if i := slices.Index(target, rewriteArg); i >= 0 {
+		target, restoreFlags = slices.Delete(slices.Clone(target), i, i+1), []string{rewriteArg}
+	}
+	args := append(append(target, g.repoArgs()...), append([]string{"-o", "json", "restore", snapshot, "--yes", "--drop-existing"}, restoreFlags...)...)
 	if restoreComps := drillComponents(comps, targetComps); len(restoreComps) > 0 {
 		args = append(args, "--components", strings.Join(restoreComps, ","))
 	}
@@ -255,6 +260,10 @@ func finishDrill(c *cli.Context, g *globals, rep *DrillReport, start time.Time, 
 	return nil
 }
 
+// rewriteArg points the restored secrets of a drill's target namespace at
+// the servers its --target-* flags give.
+const rewriteArg = "--rewrite-connections"
+
 // connFlags are the connection override flags, each with its drill
 // target flag and the component it points at.
 var connFlags = []struct{ flag, target, component string }{
@@ -282,6 +291,12 @@ func drillTarget(c *cli.Context, g *globals) (args []string, desc string, comps 
 		if ns == g.namespace(kc) {
 			return nil, "", nil, errs.UsageError("give a scratch namespace", "the drill target namespace %q is the source namespace", ns)
 		}
+		ov := config.Overrides{SystemDB: c.String("target-system-db-url"), ZyncDB: c.String("target-zync-db-url"),
+			BackendRedis: c.String("target-backend-redis-url"), BackendRedisQueues: c.String("target-backend-redis-queues-url"),
+			SystemRedis: c.String("target-system-redis-url"), SystemStorage: c.String("target-system-storage")}
+		if err := guardDrillNamespace(c.Context, kc, ns, ov, splitList(c.StringSlice("components"))); err != nil {
+			return nil, "", nil, err
+		}
 		args = []string{"-n", ns}
 		if g.Kubeconfig != "" {
 			args = append(args, "--kubeconfig", g.Kubeconfig)
@@ -289,10 +304,23 @@ func drillTarget(c *cli.Context, g *globals) (args []string, desc string, comps 
 		if g.Context != "" {
 			args = append(args, "--context", g.Context)
 		}
+		// Servers given by --target-* flags take the place of those the
+		// namespace's secrets name, and the restored secrets are pointed at
+		// them: the scratch installation must never name the source's.
+		given := false
 		for _, f := range connFlags {
-			args = append(args, f.flag+"=")
+			v := c.String(f.target)
+			if v != "" && strings.TrimRight(v, "/") == strings.TrimRight(g.overrideFlags()[f.flag], "/") {
+				return nil, "", nil, errs.UsageError("point --"+f.target+" at scratch servers", "--%s is the source's own %s: a drill must not restore into its source", f.target, f.flag)
+			}
+			args = append(args, f.flag+"="+v)
+			given = given || v != ""
 		}
 		args = append(args, tlsFlagArgs(g.Overrides, true)...)
+		if given {
+			// a restore flag: runDrill moves it after the restore command
+			args = append(args, rewriteArg)
+		}
 		return args, "namespace " + ns, nil, nil
 	}
 	src := g.overrideFlags()

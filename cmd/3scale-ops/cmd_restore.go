@@ -40,6 +40,7 @@ func restoreCommand() *cli.Command {
 			&cli.BoolFlag{Name: "unlock-stale", EnvVars: []string{"THREESCALE_OPS_UNLOCK_STALE"}, Usage: "remove a stale repository lock left by a dead run"},
 			&cli.BoolFlag{Name: "with-grants", EnvVars: []string{"THREESCALE_OPS_WITH_GRANTS"}, Usage: "zync-postgres: also apply the recorded GRANT/REVOKE statements (the roles must exist on the target)"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, EnvVars: []string{"THREESCALE_OPS_TIMEOUT"}, Usage: "how long each wait for workloads may take"},
+			&cli.BoolFlag{Name: "rewrite-connections", EnvVars: []string{"THREESCALE_OPS_REWRITE_CONNECTIONS"}, Usage: "set the connection keys of the namespace's secrets (URL, DATABASE_URL, REDIS_STORAGE_URL, …) to the servers given by flags that the data is restored into; =false restores the snapshot's keys as they are; unset, keys of servers found in the namespace's own secrets are kept and those given by flags are warned about"},
 			&cli.BoolFlag{Name: "allow-version-change", EnvVars: []string{"THREESCALE_OPS_ALLOW_VERSION_CHANGE"}, Usage: "restore a snapshot of another 3scale minor version than the target runs (its schema and data may not match)"},
 		},
 		Action: runRestoreCommand,
@@ -59,7 +60,7 @@ func runRestoreCommand(c *cli.Context) error {
 		SkipQueues: c.Bool("skip-queues"), NoQuiesce: c.Bool("no-quiesce"), NoVerify: c.Bool("no-verify"),
 		DropExisting: c.Bool("drop-existing"), UnlockStale: c.Bool("unlock-stale"), WithGrants: c.Bool("with-grants"), Timeout: c.Duration("timeout"),
 		SkipSteps: splitList(c.StringSlice("skip-step")), NoBackendSync: c.Bool("skip-backend-sync"),
-		AllowVersionChange: c.Bool("allow-version-change")}
+		AllowVersionChange: c.Bool("allow-version-change"), RewriteConnections: rewriteMode(c)}
 	rep, err := runRestore(c.Context, g, req, c.Bool("yes"))
 	if g.JSON() && rep != nil && rep.Plan != nil {
 		doc := map[string]any{"plan": rep.Plan, "steps": rep.Plan.Describe(), "dry_run": req.DryRun}
@@ -74,6 +75,17 @@ func runRestoreCommand(c *cli.Context) error {
 		}
 	}
 	return err
+}
+
+// rewriteMode maps --rewrite-connections (unset, true, false) onto restore's modes.
+func rewriteMode(c *cli.Context) string {
+	switch {
+	case !c.IsSet("rewrite-connections"):
+		return restore.RewriteAuto
+	case c.Bool("rewrite-connections"):
+		return restore.RewriteOn
+	}
+	return restore.RewriteOff
 }
 
 func splitList(in []string) []string {

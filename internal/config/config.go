@@ -185,7 +185,7 @@ func (s *secrets) value(name, key string) (string, bool, error) {
 func (s *secrets) source(secret, key string) string {
 	src := "secret " + secret + " key " + key
 	if s.fromSnapshot[secret] {
-		src += " (from the snapshot: missing in the namespace)"
+		src += fromSnapshotNote
 	}
 	return src
 }

@@ -46,6 +46,9 @@ type Options struct {
 	Exclude       []string                      // backup: objects left out as asked (--exclude-object)
 	WithGrants    bool                          // restore: apply zync-postgres' recorded grants
 	Logger        *slog.Logger
+	// SecretKeys: restore of the secrets component sets these keys
+	// (nil: removes them) instead of the snapshot's values (secret → key).
+	SecretKeys map[string]map[string]*string
 }
 
 // Data components, in backup/restore order. Kubernetes object components

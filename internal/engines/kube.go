@@ -23,7 +23,11 @@ func init() {
 	for _, name := range kubeobjects.Components {
 		name := name
 		kubeBuilders[name] = func(kc *kube.Clients, ns string, o Options) (Engine, error) {
-			return kubeobjects.New(kc, ns, name, kubeobjects.Options{Logger: o.Logger})
+			ko := kubeobjects.Options{Logger: o.Logger}
+			if name == kubeobjects.Secrets {
+				ko.SecretKeys = o.SecretKeys
+			}
+			return kubeobjects.New(kc, ns, name, ko)
 		}
 	}
 }

@@ -75,6 +75,10 @@ type Options struct {
 	// per component), e.g. the S3 storage secret.
 	ExtraNames []string
 	Logger     *slog.Logger
+	// SecretKeys are set (nil: removed) in the named secrets as they are
+	// restored, replacing the snapshot's values: the connection keys that
+	// must name the servers the restore wrote to (secret → key → value).
+	SecretKeys map[string]map[string]*string
 }
 
 // Engine backs up and restores one component's objects in one namespace.

@@ -2,6 +2,7 @@ package kubeobjects
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,6 +29,9 @@ type Report struct {
 	Created   []string `json:"created"`   // Kind/name
 	Updated   []Change `json:"updated"`   // Kind/name and what differed
 	Unchanged []string `json:"unchanged"` // Kind/name
+	// Replaced are the keys set to other values than the snapshot's
+	// (Options.SecretKeys), per secret.
+	Replaced []Change `json:"replaced,omitempty"`
 }
 
 // Change is one updated object and the keys that differed: data keys for
@@ -118,7 +122,57 @@ func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progres
 	for _, u := range rep.Updated {
 		res.Summary += fmt.Sprintf("; %s: %s", u.Object, strings.Join(u.Keys, ","))
 	}
+	for _, u := range rep.Replaced {
+		res.Summary += fmt.Sprintf("; %s: %s set to the restore's targets", u.Object, strings.Join(u.Keys, ","))
+	}
 	return res, nil
+}
+
+// replaceKeys applies Options.SecretKeys to a secret about to be written
+// and returns the keys whose value it changed ("data.URL").
+func (e *Engine) replaceKeys(o *unstructured.Unstructured) []string {
+	set := e.opts.SecretKeys[o.GetName()]
+	if o.GetKind() != "Secret" || len(set) == 0 {
+		return nil
+	}
+	data, _, _ := unstructured.NestedStringMap(o.Object, "data")
+	if data == nil {
+		data = map[string]string{}
+	}
+	// stringData wins over data on the server: the replaced keys leave it.
+	if sd, ok := o.Object["stringData"].(map[string]any); ok {
+		for k := range set {
+			if v, ok := sd[k].(string); ok {
+				if _, dup := data[k]; !dup {
+					data[k] = base64.StdEncoding.EncodeToString([]byte(v))
+				}
+				delete(sd, k)
+			}
+		}
+	}
+	var keys []string
+	for k, v := range set {
+		old, had := data[k]
+		switch {
+		case v == nil && had:
+			delete(data, k)
+		case v != nil && (!had || old != base64.StdEncoding.EncodeToString([]byte(*v))):
+			data[k] = base64.StdEncoding.EncodeToString([]byte(*v))
+		default:
+			continue
+		}
+		keys = append(keys, "data."+k)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	m := make(map[string]any, len(data))
+	for k, v := range data {
+		m[k] = v
+	}
+	o.Object["data"] = m
+	sort.Strings(keys)
+	return keys
 }
 
 // RestoreReport creates the objects that do not exist, updates those that
@@ -150,6 +204,9 @@ func (e *Engine) RestoreReport(ctx context.Context, src artifact.Source, task *p
 		want := o.DeepCopy()
 		want.SetNamespace(e.ns)
 		moveRefs(want, meta.Namespace, e.ns)
+		if keys := e.replaceKeys(want); len(keys) > 0 {
+			rep.Replaced = append(rep.Replaced, Change{Object: id, Keys: keys})
+		}
 		cur, err := ri.Get(ctx, o.GetName(), metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):

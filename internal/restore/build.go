@@ -71,6 +71,12 @@ type Options struct {
 	NoBackendSync bool
 	Timeout       time.Duration     // per wait for readiness (default 10m)
 	Targets       map[string]string // component → redacted target, for the plan
+	// Connections say which connection keys of the namespace's secrets
+	// the restore sets to name its targets (nil: none).
+	Connections *ConnPlan
+	// SetConnections applies the keys of Connections.Live (the
+	// connections step); nil without a cluster.
+	SetConnections func(ctx context.Context, changes []KeyChange, task *progress.Task) (Result, error)
 	// PodSteps names, per component, the workload whose pod the engine
 	// works through (system-storage in pod mode: system-app). While
 	// quiesced, that workload runs one replica for the step's duration.
@@ -195,10 +201,28 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 		p.Warnings = append(p.Warnings, "--no-quiesce: 3scale keeps running and writing while its data is replaced")
 	}
 
+	cp := o.Connections
+	if cp != nil && len(cp.InSecrets)+len(cp.Live)+len(cp.Stale) > 0 {
+		p.Connections = cp
+	}
+	p.Warnings = append(p.Warnings, cp.Warnings()...)
+	connStep := cp != nil && len(cp.Live) > 0 && o.SetConnections != nil
 	for _, c := range selected {
 		c := c
 		eng := o.Engines[c]
-		p.Steps = append(p.Steps, &Step{Name: c, Target: o.Targets[c], Destructive: true, Action: actionOf(c),
+		if info, _ := component.Lookup(c); connStep && info.Class != component.Kube {
+			connStep = false
+			p.Steps = append(p.Steps, &Step{Name: StepConnections, Target: "secrets " + bySecret(cp.Live), Destructive: true,
+				Action: "point 3scale at the servers this restore writes to: set the connection keys of secrets it does not restore",
+				Run: func(ctx context.Context, _ *Journal, task *progress.Task) (Result, error) {
+					return o.SetConnections(ctx, cp.Live, task)
+				}})
+		}
+		action := actionOf(c)
+		if c == StepSecrets && cp != nil && len(cp.InSecrets) > 0 {
+			action += "; connection keys " + describeSet(cp.InSecrets)
+		}
+		p.Steps = append(p.Steps, &Step{Name: c, Target: o.Targets[c], Destructive: true, Action: action,
 			Run: func(ctx context.Context, _ *Journal, task *progress.Task) (Result, error) {
 				src := sources[c]
 				if src == nil {

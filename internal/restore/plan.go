@@ -27,6 +27,7 @@ const (
 	StepSecrets      = component.Secrets
 	StepConfigMaps   = component.ConfigMaps
 	StepAPIManager   = component.APIManager
+	StepConnections  = "connections"
 	StepSystemMySQL  = component.SystemMySQL
 	StepStorage      = component.SystemStorage
 	StepZyncPostgres = component.ZyncPostgres
@@ -40,7 +41,7 @@ const (
 )
 
 // Order is the runbook order of every step this package knows.
-var Order = []string{StepPreflight, StepQuiesce, StepSecrets, StepConfigMaps, StepAPIManager,
+var Order = []string{StepPreflight, StepQuiesce, StepSecrets, StepConfigMaps, StepAPIManager, StepConnections,
 	StepSystemMySQL, StepStorage, StepZyncPostgres, StepBackendRedis, StepSystemRedis,
 	StepScaleBack, StepRollout, StepZyncResync, StepBackendSync, StepVerify}
 
@@ -74,7 +75,10 @@ type Plan struct {
 	InstallKind string   `json:"install_kind"` // operator, template, deployments, local
 	Components  []string `json:"components"`
 	Warnings    []string `json:"warnings,omitempty"`
-	Steps       []*Step  `json:"-"`
+	// Connections are the secret keys the restore sets to name its
+	// targets, and those it leaves naming other servers (warned).
+	Connections *ConnPlan `json:"connections,omitempty"`
+	Steps       []*Step   `json:"-"`
 }
 
 // PlanStep is the printable form of a step.

@@ -25,6 +25,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/repo"
 	"github.com/3scale-ops/3scale-ops/internal/scale"
 	"github.com/3scale-ops/3scale-ops/internal/verify"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Request is one restore as the user asked for it.
@@ -47,6 +48,10 @@ type Request struct {
 	WithGrants    bool     // zync-postgres: apply the recorded GRANT/REVOKE statements
 	SkipSteps     []string // steps to leave out (--skip-step); preflight cannot be
 	NoBackendSync bool     // no backend configuration rewrite after backend-redis
+	// RewriteConnections: RewriteAuto, RewriteOn or RewriteOff (restore
+	// --rewrite-connections): whether the connection keys of the restored
+	// secrets are set to the servers the restore writes to.
+	RewriteConnections string
 	// AllowVersionChange lets a snapshot of another 3scale minor version
 	// than the target's restore (it is always warned about).
 	AllowVersionChange bool
@@ -94,14 +99,20 @@ func Run(ctx context.Context, req Request) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if kc == nil && req.RewriteConnections == RewriteOn {
+		return nil, errs.UsageError("drop --rewrite-connections (with --local no secret is restored), or drop --local",
+			"--rewrite-connections sets keys of the namespace's secrets and needs Kubernetes")
+	}
+	var snapSecrets []corev1.Secret
+	if kc != nil && m.Component(component.Secrets) != nil {
+		if snapSecrets, err = SnapshotSecrets(ctx, r, m); err != nil {
+			return nil, err
+		}
+	}
 	if kc != nil && m.Component(component.Secrets) != nil && len(conns.Errs) > 0 {
 		// A namespace that lost its secrets: find the data targets through
 		// the snapshot's secrets, which the restore re-creates first.
-		sec, err := SnapshotSecrets(ctx, r, m)
-		if err != nil {
-			return nil, err
-		}
-		if conns, err = config.ResolveWithFallback(ctx, kc, conns.Namespace, req.Override, sec); err != nil {
+		if conns, err = config.ResolveWithFallback(ctx, kc, conns.Namespace, req.Override, snapSecrets); err != nil {
 			return nil, err
 		}
 	}
@@ -154,7 +165,12 @@ func Run(ctx context.Context, req Request) (*Report, error) {
 		runner.Mirror = func(ctx context.Context, j *Journal) error { return MirrorJournal(ctx, kc, j) }
 	}
 
-	eopts := engines.Options{SkipQueues: req.SkipQueues, DropExisting: req.DropExisting, RedisMode: req.RedisMode, WithGrants: req.WithGrants, Logger: req.Log}
+	cplan, err := PlanConnections(ctx, kc, conns, req.Override, req.RewriteConnections, selected, snapSecrets)
+	if err != nil {
+		return nil, err
+	}
+	eopts := engines.Options{SkipQueues: req.SkipQueues, DropExisting: req.DropExisting, RedisMode: req.RedisMode, WithGrants: req.WithGrants,
+		Logger: req.Log, SecretKeys: cplan.SecretKeys()}
 	if req.RedisMode == "file" {
 		if kc == nil {
 			return nil, errs.UsageError("use --redis-mode replay with --local", "--redis-mode file works on the Redis pods and needs Kubernetes")
@@ -186,8 +202,11 @@ func Run(ctx context.Context, req Request) (*Report, error) {
 		targets[name] = targetOf(name, conns)
 	}
 	opts := Options{Snapshot: &RepoSnapshot{Repo: r, Manifest: m}, Namespace: conns.Namespace, Components: req.Components,
-		Engines: engs, NoQuiesce: req.NoQuiesce, NoBackendSync: req.NoBackendSync, Timeout: req.Timeout, Targets: targets}
+		Engines: engs, NoQuiesce: req.NoQuiesce, NoBackendSync: req.NoBackendSync, Timeout: req.Timeout, Targets: targets, Connections: cplan}
 	if kc != nil {
+		opts.SetConnections = func(ctx context.Context, changes []KeyChange, task *progress.Task) (Result, error) {
+			return applyLive(ctx, kc, conns.Namespace, changes, task)
+		}
 		opts.Cluster = newKubeCluster(kc, conns, req)
 		if conns.Errs[config.SystemStorage] == nil && conns.SystemStorage.Kind == "pod" {
 			opts.PodSteps = map[string]string{config.SystemStorage: "system-app"}
