@@ -44,8 +44,11 @@ func (e *Engine) Backup(ctx context.Context, sink artifact.Sink, task *progress.
 	if err != nil {
 		return e.wrap(err, "read schema")
 	}
-	for _, s := range sc.Skipped {
-		e.opts.Logger.Warn("system-mysql: not dumped (unsupported object type)", "object", s)
+	if meta.Excluded, err = excludeObjects(sc, e.opts.Exclude); err != nil {
+		return err
+	}
+	for _, x := range meta.Excluded {
+		e.opts.Logger.Warn("system-mysql: left out of the backup as asked", "object", x)
 	}
 	meta.Collations, meta.Charset, meta.Collation = sc.Collations, sc.Charset, sc.Collation
 	if meta.PreData, err = writePreData(ctx, sink, sc); err != nil {

@@ -65,6 +65,10 @@ type Options struct {
 	// KeepIndexes loads tables with all their indexes instead of adding
 	// secondary indexes after the data.
 	KeepIndexes bool
+	// Exclude names objects to leave out of the backup, as "KIND NAME"
+	// (table, view, trigger, procedure, function, event, sequence, or
+	// the kind an unsupported object is listed under); see exclude.go.
+	Exclude []string
 	// Logger receives warnings (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -179,6 +183,9 @@ type Meta struct {
 	Definers   []string `json:"definers,omitempty"`
 	Sequences  []string `json:"sequences,omitempty"`
 	Collations []string `json:"collations,omitempty"`
+	// Excluded are the objects left out as asked (--exclude-object),
+	// with the triggers of excluded tables.
+	Excluded []string `json:"excluded,omitempty"`
 }
 
 // Consistency records the point in time the dump represents.

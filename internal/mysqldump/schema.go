@@ -69,6 +69,7 @@ type schema struct {
 type namedDDL struct {
 	Name, SQL, SQLMode, Collation, Charset, TimeZone string
 	Definer                                          string // the DEFINER clause removed from SQL
+	Table                                            string // a trigger's table
 }
 
 // sequenceDDL is a MariaDB sequence and the value its next NEXTVAL
@@ -261,17 +262,18 @@ func readRoutines(ctx context.Context, c *sql.Conn, db string, s *schema) error 
 }
 
 func readTriggers(ctx context.Context, c *sql.Conn, db string, s *schema) error {
-	names, err := queryNames(ctx, c, `SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?
+	names, err := queryNames(ctx, c, `SELECT CONCAT(TRIGGER_NAME, CHAR(0 USING utf8mb4), EVENT_OBJECT_TABLE) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?
 		ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER`, db)
 	if err != nil {
 		return fmt.Errorf("list triggers: %w", err)
 	}
-	for _, n := range names {
+	for _, nt := range names {
+		n, table, _ := strings.Cut(nt, "\x00")
 		m, err := showCreate(ctx, c, "SHOW CREATE TRIGGER "+quoteIdent(n))
 		if err != nil {
 			return fmt.Errorf("SHOW CREATE TRIGGER %s: %w", n, err)
 		}
-		s.Triggers = append(s.Triggers, namedDDL{Name: n, SQL: stripDefiner(m["SQL Original Statement"]), Definer: definerOf(m["SQL Original Statement"]),
+		s.Triggers = append(s.Triggers, namedDDL{Name: n, Table: table, SQL: stripDefiner(m["SQL Original Statement"]), Definer: definerOf(m["SQL Original Statement"]),
 			SQLMode: m["sql_mode"], Collation: m["collation_connection"], Charset: m["character_set_client"]})
 	}
 	return nil
