@@ -52,11 +52,14 @@ const seedScale = 5 << 20
 
 // install is one set of 3scale stores on the test servers.
 type install struct {
-	MySQL   testenv.MySQLDatabase
-	PG      testenv.PostgresDatabase
-	Backend *testenv.Redis
-	System  *testenv.Redis
-	Storage string
+	MySQL testenv.MySQLDatabase
+	PG    testenv.PostgresDatabase
+	// SystemPG, when set, is the system database (Porta on PostgreSQL)
+	// instead of MySQL.
+	SystemPG *testenv.PostgresDatabase
+	Backend  *testenv.Redis
+	System   *testenv.Redis
+	Storage  string
 }
 
 // newInstall creates empty stores: fresh databases, two private
@@ -85,8 +88,12 @@ func (in *install) seedWith(t *testing.T, seedN, scale int64) *seed.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	t2 := seed.Targets{MySQLDSN: in.MySQL.DSN}
+	if in.SystemPG != nil {
+		t2 = seed.Targets{SystemPostgresURL: in.SystemPG.URL}
+	}
 	rep, err := seed.Generate(ctx, seed.Targets{
-		MySQLDSN: in.MySQL.DSN, PostgresURL: in.PG.URL,
+		MySQLDSN: t2.MySQLDSN, SystemPostgresURL: t2.SystemPostgresURL, PostgresURL: in.PG.URL,
 		BackendRedisURL: "redis://" + in.Backend.Addr + "/0", BackendQueuesURL: "redis://" + in.Backend.Addr + "/1",
 		SystemRedisURL: "redis://" + in.System.Addr + "/1", StorageDir: in.Storage,
 	}, seed.Options{Seed: seedN, Scale: scale, Now: seedNow, Parallel: 2})
@@ -99,13 +106,21 @@ func (in *install) seedWith(t *testing.T, seedN, scale int64) *seed.Report {
 // flags are the global connection flags of a --local run against in.
 func (in *install) flags() []string {
 	return []string{"--local",
-		"--system-db-url", in.MySQL.URL,
+		"--system-db-url", in.systemURL(),
 		"--zync-db-url", in.PG.URL,
 		"--backend-redis-url", "redis://" + in.Backend.Addr + "/0",
 		"--backend-redis-queues-url", "redis://" + in.Backend.Addr + "/1",
 		"--system-redis-url", "redis://" + in.System.Addr + "/1",
 		"--system-storage", "dir://" + in.Storage,
 	}
+}
+
+// systemURL is the system database's URL.
+func (in *install) systemURL() string {
+	if in.SystemPG != nil {
+		return in.SystemPG.URL
+	}
+	return in.MySQL.URL
 }
 
 // state fingerprints every store of in.
@@ -126,7 +141,12 @@ func (in *install) fingerprint() (fingerprint.State, error) {
 		prefix string
 		get    func() (fingerprint.State, error)
 	}{
-		{"system-mysql/", func() (fingerprint.State, error) { return fingerprint.MySQL(ctx, in.MySQL.DSN) }},
+		{"system-mysql/", func() (fingerprint.State, error) {
+			if in.SystemPG != nil {
+				return fingerprint.Postgres(ctx, in.SystemPG.URL)
+			}
+			return fingerprint.MySQL(ctx, in.MySQL.DSN)
+		}},
 		{"zync-postgres/", func() (fingerprint.State, error) { return fingerprint.Postgres(ctx, in.PG.URL) }},
 		{"backend-redis/", func() (fingerprint.State, error) { return fingerprint.Redis(ctx, in.Backend.Addr, "") }},
 		{"system-redis/", func() (fingerprint.State, error) { return fingerprint.Redis(ctx, in.System.Addr, "") }},

@@ -27,7 +27,7 @@ func backupCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "tag", EnvVars: []string{"THREESCALE_OPS_TAGS"}, Usage: "tag k=v recorded in the snapshot; repeatable"},
 			&cli.BoolFlag{Name: "skip-queues", EnvVars: []string{"THREESCALE_OPS_SKIP_QUEUES"}, Usage: "leave out backend-redis db 1 (job queues)"},
 			&cli.StringFlag{Name: "redis-transfer", EnvVars: []string{"THREESCALE_OPS_REDIS_TRANSFER"}, Value: "auto", Usage: "how Redis sends its RDB: disk (the server writes an RDB file and sends it at once), diskless (streamed, after repl-diskless-sync-delay) or auto (disk when the server saves RDB snapshots anyway)"},
-			&cli.StringSliceFlag{Name: "exclude-object", EnvVars: []string{"THREESCALE_OPS_EXCLUDE_OBJECTS"}, Usage: `zync-postgres object to leave out, recorded in the snapshot: "table SCHEMA.NAME", "subscription NAME" or "security-label OBJECT"; repeatable`},
+			&cli.StringSliceFlag{Name: "exclude-object", EnvVars: []string{"THREESCALE_OPS_EXCLUDE_OBJECTS"}, Usage: `object to leave out, recorded in the snapshot, as "[COMPONENT:]KIND NAME" (COMPONENT system-mysql or zync-postgres, the default): PostgreSQL "table SCHEMA.NAME", "subscription NAME", "security-label OBJECT"; MySQL "table|view|trigger|procedure|function|event|sequence NAME"; repeatable`},
 			&cli.BoolFlag{Name: "progress", EnvVars: []string{"THREESCALE_OPS_PROGRESS"}, Usage: "show progress even when stderr is not a terminal"},
 			&cli.StringFlag{Name: "compression", EnvVars: []string{"THREESCALE_OPS_COMPRESSION"}, Value: "zstd", Usage: "zstd, gzip or none"},
 			&cli.IntFlag{Name: "compression-level", EnvVars: []string{"THREESCALE_OPS_COMPRESSION_LEVEL"}, Usage: "compression level (zstd 1-22, gzip 1-9)", DefaultText: "the algorithm's"},

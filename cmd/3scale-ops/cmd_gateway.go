@@ -104,10 +104,10 @@ func runGatewayServe(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if conns.SystemDB.Kind != "mysql" {
-			return errs.UsageError("export the configuration to a file with System's proxy_configs endpoint and use --config FILE", "--config system-db supports a MySQL system database, not %s", conns.SystemDB.Kind)
+		if conns.SystemDB.Kind == "oracle" {
+			return errs.UsageError("export the configuration to a file with System's proxy_configs endpoint and use --config FILE", "--config system-db supports a MySQL or PostgreSQL system database, not %s", conns.SystemDB.Kind)
 		}
-		if db, err = conns.SystemDB.OpenMySQL(); err != nil {
+		if db, err = conns.SystemDB.Open(); err != nil {
 			return err
 		}
 		defer db.Close()

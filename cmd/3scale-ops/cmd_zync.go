@@ -71,7 +71,7 @@ func zyncResync(ctx context.Context, g *globals, conns *config.Connections, kc *
 		}
 		w.Flush()
 	}
-	db, err := conns.SystemDB.OpenMySQL()
+	db, err := conns.SystemDB.Open()
 	if err != nil {
 		return nil, pod, err
 	}

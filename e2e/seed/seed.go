@@ -27,13 +27,17 @@ import (
 
 // Targets says where to write. Empty fields are skipped.
 type Targets struct {
-	MySQLDSN         string      // go-sql-driver DSN of the (empty) system database
-	PostgresURL      string      // postgres:// URL of the (empty) zync database
-	BackendRedisURL  string      // backend-redis storage, e.g. redis://127.0.0.1:6379/0
-	BackendQueuesURL string      // backend-redis queues, e.g. redis://127.0.0.1:6379/1
-	SystemRedisURL   string      // system-redis, e.g. redis://127.0.0.1:6380/1
-	StorageDir       string      // system-storage root (/opt/system/public/system)
-	RedisTLS         *tls.Config // with rediss:// URLs: CA and client certificate
+	MySQLDSN string // go-sql-driver DSN of the (empty) system database
+	// SystemPostgresURL is a postgres:// URL of an (empty) system
+	// database on PostgreSQL: Porta's PostgreSQL schema, the same rows.
+	// At most one of MySQLDSN and SystemPostgresURL is given.
+	SystemPostgresURL string
+	PostgresURL       string      // postgres:// URL of the (empty) zync database
+	BackendRedisURL   string      // backend-redis storage, e.g. redis://127.0.0.1:6379/0
+	BackendQueuesURL  string      // backend-redis queues, e.g. redis://127.0.0.1:6379/1
+	SystemRedisURL    string      // system-redis, e.g. redis://127.0.0.1:6380/1
+	StorageDir        string      // system-storage root (/opt/system/public/system)
+	RedisTLS          *tls.Config // with rediss:// URLs: CA and client certificate
 }
 
 // Options controls what is generated.
@@ -177,7 +181,13 @@ func Generate(ctx context.Context, t Targets, opts Options) (*Report, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if t.MySQLDSN != "" && t.SystemPostgresURL != "" {
+		return nil, errors.New("seed: give the system database once: MySQLDSN or SystemPostgresURL")
+	}
 	m := buildModel(opts.Seed, opts.Scale, opts.Now)
+	if t.SystemPostgresURL != "" {
+		m.capLimits(maxPGLimit)
+	}
 	rep := m.report(opts)
 	rep.MaxAlertID = alertEvents(int64(float64(opts.Scale) * shareMySQL))
 	rep.AlertsCurrentID = rep.MaxAlertID + 3 // backend raised a few alerts System has not imported yet
@@ -190,6 +200,11 @@ func Generate(ctx context.Context, t Targets, opts Options) (*Report, error) {
 	if t.MySQLDSN != "" {
 		jobs = append(jobs, job{"mysql", func(ctx context.Context) (Timing, error) {
 			return loadMySQL(ctx, t.MySQLDSN, m, int64(float64(opts.Scale)*shareMySQL), opts, rep)
+		}})
+	}
+	if t.SystemPostgresURL != "" {
+		jobs = append(jobs, job{"system-postgres", func(ctx context.Context) (Timing, error) {
+			return loadPortaPostgres(ctx, t.SystemPostgresURL, m, int64(float64(opts.Scale)*shareMySQL), opts, rep)
 		}})
 	}
 	if t.PostgresURL != "" {

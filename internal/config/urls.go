@@ -151,6 +151,21 @@ func (d DB) OpenMySQL() (*sql.DB, error) {
 	return sql.OpenDB(conn), nil
 }
 
+// Open opens a database/sql handle on d whatever its engine: MySQL /
+// MariaDB through go-sql-driver, PostgreSQL through pgx, each with d.TLS.
+// Queries run through it must be plain SQL both engines accept (no ?
+// placeholders, booleans compared with TRUE/FALSE).
+func (d DB) Open() (*sql.DB, error) {
+	if d.Kind != "postgresql" {
+		return d.OpenMySQL()
+	}
+	cfg, err := d.PostgresConfig(nil)
+	if err != nil {
+		return nil, err
+	}
+	return stdlib.OpenDB(*cfg), nil
+}
+
 // PostgresURL returns a postgres:// URL without TLS settings (sslmode=disable
 // when TLS is handled by PostgresConfig): connect with PostgresConfig.
 func (d DB) PostgresURL() (string, error) {
@@ -191,7 +206,7 @@ func (d DB) PostgresConfig(obs *Observed) (*pgx.ConnConfig, error) {
 	}
 	cfg, err := pgx.ParseConfig(u)
 	if err != nil {
-		return nil, errs.UsageError("fix the zync database URL", "%s: %s", d.Redacted(), redact.String(err.Error()))
+		return nil, errs.UsageError("fix the database URL", "%s: %s", d.Redacted(), redact.String(err.Error()))
 	}
 	tc, err := d.TLS.Config(d.Addr(), obs)
 	if err != nil {

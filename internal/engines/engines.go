@@ -43,7 +43,7 @@ type Options struct {
 	RedisTransfer string                        // backup: SYNC transfer, auto (default), disk or diskless
 	RedisFile     map[string]rdb.FileModeTarget // file mode: the pod of each Redis component
 	RedisJournal  map[string]rdb.Journal        // file mode: where sub-steps are recorded for resume
-	Exclude       []string                      // backup: objects left out as asked (--exclude-object)
+	Exclude       []string                      // backup: objects left out as asked (--exclude-object; see excludeFor)
 	WithGrants    bool                          // restore: apply zync-postgres' recorded grants
 	Logger        *slog.Logger
 	// SecretKeys: restore of the secrets component sets these keys
@@ -69,33 +69,33 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 			return nil, err
 		}
 		if c.SystemDB.Kind == "postgresql" {
-			return nil, errs.New(errs.Failure, "back up a PostgreSQL system database with pg_dump for now",
-				"system database %s is PostgreSQL; the system-mysql engine needs MySQL/MariaDB", c.SystemDB.Redacted())
+			// Porta on PostgreSQL: the same component, the PostgreSQL
+			// engine (see docs/postgresql-engine.md).
+			e, err := postgresEngine(c.SystemDB, config.SystemDB, o)
+			if err != nil {
+				return nil, err
+			}
+			e.ComponentName = config.SystemDB
+			return &systemPG{e}, nil
 		}
 		dsn, err := c.SystemDB.MySQLDSN()
 		if err != nil {
 			return nil, err
 		}
-		return mysqldump.New(mysqldump.Options{DSN: dsn, DropExisting: o.DropExisting, Logger: o.Logger})
+		ex, err := excludeFor(config.SystemDB, o.Exclude)
+		if err != nil {
+			return nil, err
+		}
+		e, err := mysqldump.New(mysqldump.Options{DSN: dsn, DropExisting: o.DropExisting, Logger: o.Logger, Exclude: ex})
+		if err != nil {
+			return nil, err
+		}
+		return &systemMySQL{e}, nil
 	case config.ZyncDB:
 		if err := c.Require(config.ZyncDB); err != nil {
 			return nil, err
 		}
-		u, err := c.ZyncDB.PostgresURL()
-		if err != nil {
-			return nil, err
-		}
-		e := pgdump.New(u)
-		e.Exclude = o.Exclude
-		e.WithGrants = o.WithGrants
-		if e.Config, err = c.ZyncDB.PostgresConfig(nil); err != nil {
-			return nil, err
-		}
-		if t := c.ZyncDB.TLS; t.On() {
-			e.TLS = &pgdump.TLS{Mode: t.Mode, CA: t.CA, Cert: t.Cert, Key: t.Key, Verifies: t.Verifies()}
-		}
-		e.DropExisting = o.DropExisting
-		return e, nil
+		return postgresEngine(c.ZyncDB, config.ZyncDB, o)
 	case component.BackendRedis:
 		if err := c.Require(config.BackendRedis); err != nil {
 			return nil, err
@@ -166,6 +166,9 @@ func Names() []string {
 func Export(ctx context.Context, name string, src artifact.Source, w io.Writer) error {
 	switch name {
 	case config.SystemDB:
+		if SnapshotEngine(src) == "postgresql" {
+			return pgdump.ExportAs(ctx, name, src, w)
+		}
 		return mysqldump.Export(ctx, src, w)
 	case config.ZyncDB:
 		return pgdump.Export(ctx, src, w)
@@ -196,15 +199,14 @@ func Probes(c *config.Connections, max int) (*verify.Recorder, error) {
 	if err := c.Require(config.SystemDB, config.BackendRedis); err != nil {
 		return nil, err
 	}
-	dsn, err := c.SystemDB.MySQLDSN()
-	if err != nil {
-		return nil, err
+	if c.SystemDB.Kind == "oracle" {
+		return nil, errs.UsageError("leave verify out with --components", "verification probes need a MySQL or PostgreSQL system database, not Oracle")
 	}
 	o, err := c.BackendRedis.Options()
 	if err != nil {
 		return nil, err
 	}
-	return &verify.Recorder{SystemDSN: dsn, Redis: o, Max: max}, nil
+	return &verify.Recorder{OpenSystemDB: c.SystemDB.Open, Redis: o, Max: max}, nil
 }
 
 // BackupComponent is what a backup needs of a component.

@@ -19,7 +19,7 @@ func Verify(ctx context.Context, c *config.Connections, probes artifact.Source, 
 	if err := c.Require(config.SystemDB, config.BackendRedis); err != nil {
 		return nil, err
 	}
-	db, err := c.SystemDB.OpenMySQL()
+	db, err := c.SystemDB.Open()
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,10 @@ type copyJob struct {
 // objects into one more. A missing or too old pg_dump is refused before
 // any row is read.
 func (e *Engine) Backup(ctx context.Context, sink artifact.Sink, task *progress.Task) error {
+	return e.named(e.backup(ctx, sink, task))
+}
+
+func (e *Engine) backup(ctx context.Context, sink artifact.Sink, task *progress.Task) error {
 	task.SetPhase("schema")
 	main, err := e.connect(ctx, appDump)
 	if err != nil {

@@ -19,6 +19,16 @@ import (
 // streamed, never held whole; a data file whose row count differs from
 // the dump's stops the export with an error.
 func Export(ctx context.Context, src artifact.Source, w io.Writer) error {
+	return ExportAs(ctx, Component, src, w)
+}
+
+// ExportAs is Export of a snapshot component called name (the system
+// database on PostgreSQL is the component system-mysql).
+func ExportAs(ctx context.Context, name string, src artifact.Source, w io.Writer) error {
+	return renamed(export(ctx, name, src, w), name)
+}
+
+func export(ctx context.Context, name string, src artifact.Source, w io.Writer) error {
 	m, err := readMeta(src)
 	if err != nil {
 		return err
@@ -33,8 +43,8 @@ func Export(ctx context.Context, src artifact.Source, w io.Writer) error {
 		}
 	}
 	bw := bufio.NewWriterSize(w, 256*1024)
-	fmt.Fprintf(bw, "-- 3scale-ops export of zync-postgres: database %s, PostgreSQL %s, snapshot %s, LSN %s\n-- load with: psql -v ON_ERROR_STOP=1 -f FILE DBNAME (into an empty database)\n\n",
-		m.Database, m.ServerVersion, m.Snapshot, m.LSN)
+	fmt.Fprintf(bw, "-- 3scale-ops export of %s: database %s, PostgreSQL %s, snapshot %s, LSN %s\n-- load with: psql -v ON_ERROR_STOP=1 -f FILE DBNAME (into an empty database)\n\n",
+		name, m.Database, m.ServerVersion, m.Snapshot, m.LSN)
 	if pre != nil && pre.RestrictKey != "" {
 		// As pg_dump does: no psql meta-command but COPY's end marker
 		// is obeyed until the matching \unrestrict.

@@ -80,6 +80,10 @@ func (m *Meta) dataTables() []Table {
 // the target database is empty (or that DropExisting was given). A
 // target database that does not exist yet passes: Restore creates it.
 func (e *Engine) Preflight(ctx context.Context, src artifact.Source) error {
+	return e.named(e.preflight(ctx, src))
+}
+
+func (e *Engine) preflight(ctx context.Context, src artifact.Source) error {
 	m, err := readMeta(src)
 	if err != nil {
 		return err

@@ -88,6 +88,10 @@ type Engine struct {
 	Exclude []string
 	// Logger receives progress notes; nil means slog.Default().
 	Logger *slog.Logger
+	// ComponentName is the snapshot component the engine backs up
+	// (default Component): system-mysql when the system database is
+	// PostgreSQL. Errors name it.
+	ComponentName string
 }
 
 // New returns an engine for the database at url, registering its
@@ -97,8 +101,45 @@ func New(url string) *Engine {
 	return &Engine{URL: url, PgDump: os.Getenv(EnvPgDump)}
 }
 
-// Name implements the component engine contract.
-func (e *Engine) Name() string { return Component }
+// Name implements the component engine contract: Component, or the
+// component the engine was built for (ComponentName).
+func (e *Engine) Name() string {
+	if e.ComponentName != "" {
+		return e.ComponentName
+	}
+	return Component
+}
+
+// named makes err name the engine's component (errors are written for
+// zync-postgres, the engine's first component).
+func (e *Engine) named(err error) error { return renamed(err, e.Name()) }
+
+// systemWords turn zync's connection advice into the system database's.
+var systemWords = strings.NewReplacer(Component, component.SystemMySQL,
+	"--zync-db-url or the zync secret", "--system-db-url or the system-database secret",
+	"zync secret or --zync-db-url", "system-database secret or --system-db-url",
+	"the zync database URL", "the system database URL",
+	"give the zync database as", "give the system database as",
+	"zync and zync-que must be scaled to 0", "system-app and system-sidekiq must be scaled to 0")
+
+func renamed(err error, name string) error {
+	if err == nil || name == Component {
+		return err
+	}
+	r := strings.NewReplacer(Component, name)
+	if name == component.SystemMySQL {
+		r = systemWords
+	}
+	return errs.Wrap(errs.Code(err), &renamedError{msg: r.Replace(err.Error()), err: err}, r.Replace(errs.Hint(err)))
+}
+
+type renamedError struct {
+	msg string
+	err error
+}
+
+func (r *renamedError) Error() string { return r.msg }
+func (r *renamedError) Unwrap() error { return r.err }
 
 func (e *Engine) parallel() int {
 	if e.Parallel > 0 {

@@ -327,7 +327,7 @@ func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progres
 		task = progress.NewTask(e.Name())
 	}
 	if err := e.restoreData(ctx, src, task); err != nil {
-		return artifact.Result{}, err
+		return artifact.Result{}, e.named(err)
 	}
 	st := task.Stats()
 	return artifact.Result{Items: st.Items, Bytes: st.Bytes, Summary: fmt.Sprintf("%d rows, %d bytes", st.Items, st.Bytes)}, nil

@@ -1,7 +1,10 @@
 package pgdump
 
 import (
+	"time"
+
 	"context"
+	"github.com/3scale-ops/3scale-ops/e2e/seed"
 	"net/url"
 	"os"
 	"os/exec"
@@ -125,14 +128,15 @@ func queryOne(t *testing.T, dbURL, q string) string {
 func TestSchemaRestoresExactly(t *testing.T) {
 	cases := []struct {
 		name, schema, data string
-		checks             map[string]string // query → expected value, run on source and target
+		checks             map[string]string              // query → expected value, run on source and target
+		seed               func(t *testing.T, url string) // instead of schema and data
 	}{
 		{"zync que objects", queSchema, queData, map[string]string{
 			`SELECT obj_description('public.que_jobs'::regclass, 'pg_class')`:                                 "7",
 			`SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'public.que_values'::regclass`: "fillfactor=90",
 			`SELECT relpersistence::text FROM pg_class WHERE oid = 'public.que_lockers'::regclass`:            "u",
 			`SELECT public.que_determine_job_state(j) FROM public.que_jobs j WHERE id = 2`:                    "finished",
-		}},
+		}, nil},
 		{"every object kind", everySchema, everyData, map[string]string{
 			`SELECT convert_from(lo_get(424242), 'UTF8')`:                                                                "a large object",
 			`SELECT obj_description(424242, 'pg_largeobject')`:                                                           "a large object",
@@ -142,13 +146,28 @@ func TestSchemaRestoresExactly(t *testing.T) {
 			`SELECT names FROM app.v_names`:                                                                              "ann,bob,cid",
 			`SELECT count(*)::text FROM app.events`:                                                                      "3",
 			`SELECT last_value::text FROM app.customers_id_seq`:                                                          "13",
-		}},
+		}, nil},
 	}
+	cases = append(cases, struct {
+		name, schema, data string
+		checks             map[string]string
+		seed               func(t *testing.T, url string)
+	}{name: "porta on postgresql", seed: seedPorta, checks: map[string]string{
+		`SELECT count(*)::text FROM pg_trigger WHERE tgname LIKE '%_tenant_id' AND NOT tgisinternal`:                "21",
+		`SELECT max(value)::text FROM usage_limits`:                                                                 "9223372036854775807",
+		`SELECT pg_get_function_identity_arguments('sp_invoices_friendly_id'::regproc)`:                             "invoice_id numeric",
+		`SELECT (last_value > (SELECT max(id) FROM cinstances))::text FROM cinstances_id_seq`:                       "true",
+		`SELECT data_type FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'master'`: "boolean",
+	}})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			src := testenv.Postgres(t)
-			execSQL(t, src.URL, tc.schema)
-			execSQL(t, src.URL, tc.data)
+			if tc.seed != nil {
+				tc.seed(t, src.URL)
+			} else {
+				execSQL(t, src.URL, tc.schema)
+				execSQL(t, src.URL, tc.data)
+			}
 			wantSchema := schemaDump(t, src.URL)
 			wantData := fingerprint(t, src.URL)
 			for q, v := range tc.checks {
@@ -339,4 +358,13 @@ func TestGrantsRecordedAndAppliedOnlyWhenAsked(t *testing.T) {
 		t.Fatalf("restore with grants: %v", err)
 	}
 	sameSchema(t, withACL(src.URL), withACL(granted.URL))
+}
+
+// seedPorta generates Porta's system database on PostgreSQL.
+func seedPorta(t *testing.T, url string) {
+	t.Helper()
+	if _, err := seed.Generate(context.Background(), seed.Targets{SystemPostgresURL: url},
+		seed.Options{Seed: 3, Scale: 2 << 20, Now: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -323,8 +323,8 @@ func newKubeCluster(kc *kube.Clients, conns *config.Connections, req Request) *K
 	s := scale.New(kc, conns.Namespace)
 	s.Log = req.Log
 	kcl := &KubeCluster{KC: kc, Namespace: conns.Namespace, Scaler: s, Output: req.Output}
-	if conns.Errs[config.SystemDB] == nil && conns.SystemDB.Kind == "mysql" {
-		kcl.SystemDB = func(context.Context) (*sql.DB, error) { return conns.SystemDB.OpenMySQL() }
+	if conns.Errs[config.SystemDB] == nil && conns.SystemDB.Kind != "oracle" {
+		kcl.SystemDB = func(context.Context) (*sql.DB, error) { return conns.SystemDB.Open() }
 	}
 	return kcl
 }

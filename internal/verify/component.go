@@ -12,9 +12,9 @@ import (
 // Recorder is the backup component "verify": it records probes into the
 // snapshot (stored, like every artifact, encrypted when the repository is).
 type Recorder struct {
-	SystemDSN string         // go-sql-driver DSN of the system database
-	Redis     *redis.Options // backend-redis storage (db 0)
-	Max       int            // probes at most (0: 200)
+	OpenSystemDB func() (*sql.DB, error) // the system database (MySQL or PostgreSQL)
+	Redis        *redis.Options          // backend-redis storage (db 0)
+	Max          int                     // probes at most (0: 200)
 }
 
 // Name implements the backup component.
@@ -22,7 +22,7 @@ func (r *Recorder) Name() string { return Component }
 
 // Backup records the probes.
 func (r *Recorder) Backup(ctx context.Context, sink artifact.Sink, task *progress.Task) error {
-	db, err := sql.Open("mysql", r.SystemDSN)
+	db, err := r.OpenSystemDB()
 	if err != nil {
 		return err
 	}

@@ -158,7 +158,7 @@ func Record(ctx context.Context, db *sql.DB, rdb *redis.Client, max int, task *p
 	// A provider's key is the user_key of its contract on a master service.
 	providerKeys, err := firstValues(ctx, db, `SELECT pc.user_account_id, pc.user_key FROM cinstances pc
 		JOIN plans pl ON pl.id = pc.plan_id AND pl.issuer_type = 'Service'
-		JOIN services ms ON ms.id = pl.issuer_id JOIN accounts ma ON ma.id = ms.account_id AND ma.master = 1
+		JOIN services ms ON ms.id = pl.issuer_id JOIN accounts ma ON ma.id = ms.account_id AND ma.master = TRUE
 		WHERE pc.user_key IS NOT NULL AND pc.user_account_id IN (`+strings.Join(providerIDs, ",")+") ORDER BY pc.id")
 	if err != nil {
 		return nil, fmt.Errorf("read provider keys: %w", err)

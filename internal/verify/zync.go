@@ -33,10 +33,10 @@ func zyncModels(recordType string) string {
 
 var zyncKinds = []zyncKind{
 	{name: "tenants", noun: "provider", plural: "providers",
-		system: `SELECT id, org_name, 1 FROM accounts WHERE provider = 1 OR master = 1 ORDER BY id`,
+		system: `SELECT id, org_name, TRUE FROM accounts WHERE provider = TRUE OR master = TRUE ORDER BY id`,
 		zync:   `SELECT id, true FROM tenants ORDER BY id`, fix: resyncDomains},
 	{name: "provider models", noun: "provider", plural: "providers",
-		system: `SELECT id, org_name, 1 FROM accounts WHERE provider = 1 OR master = 1 ORDER BY id`,
+		system: `SELECT id, org_name, TRUE FROM accounts WHERE provider = TRUE OR master = TRUE ORDER BY id`,
 		zync:   zyncModels("Provider"), fix: resyncDomains},
 	{name: "service models", noun: "service", plural: "services",
 		system: `SELECT id, system_name, (state IS NULL OR state <> 'deleted') FROM services ORDER BY id`,
@@ -48,7 +48,7 @@ var zyncKinds = []zyncKind{
 	// Applications of master's service are provider contracts: zync may
 	// hold them, it need not.
 	{name: "application models", noun: "application", plural: "applications",
-		system: `SELECT c.id, COALESCE(c.name, ''), (s.id IS NOT NULL AND (s.state IS NULL OR s.state <> 'deleted') AND COALESCE(a.master, 0) = 0)
+		system: `SELECT c.id, COALESCE(c.name, ''), (s.id IS NOT NULL AND (s.state IS NULL OR s.state <> 'deleted') AND COALESCE(a.master, FALSE) = FALSE)
 			FROM cinstances c LEFT JOIN services s ON s.id = c.service_id LEFT JOIN accounts a ON a.id = s.account_id
 			WHERE c.type = 'Cinstance' ORDER BY c.id`,
 		zync: zyncModels("Application"), fix: resyncFull},

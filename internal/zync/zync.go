@@ -57,8 +57,8 @@ type Expected struct {
 // staging/production hosts of each hosted (built-in APIcast) proxy.
 func ExpectedHosts(ctx context.Context, db *sql.DB) ([]Expected, error) {
 	var out []Expected
-	rows, err := db.QueryContext(ctx, `SELECT id, COALESCE(domain,''), COALESCE(self_domain,''), COALESCE(master,0) FROM accounts
-		WHERE (COALESCE(provider,0) = 1 OR COALESCE(master,0) = 1) AND (state IS NULL OR state NOT IN ('suspended','scheduled_for_deletion','deleted'))`)
+	rows, err := db.QueryContext(ctx, `SELECT id, COALESCE(domain,''), COALESCE(self_domain,''), COALESCE(master,FALSE) FROM accounts
+		WHERE (COALESCE(provider,FALSE) = TRUE OR COALESCE(master,FALSE) = TRUE) AND (state IS NULL OR state NOT IN ('suspended','scheduled_for_deletion','deleted'))`)
 	if err != nil {
 		return nil, fmt.Errorf("read provider accounts: %w", err)
 	}

@@ -275,11 +275,16 @@ func (e *RowError) Unwrap() error { return e.Err }
 // configuration parses and compiles, and one RowError per proxy whose
 // latest row does not. An empty configuration is not an error here.
 func LoadSystemDBRows(ctx context.Context, db *sql.DB, env string) (*Config, []*RowError, error) {
+	// The system database is MySQL or PostgreSQL, whose placeholders
+	// differ: env is one of two known words, written as a literal.
+	if env != "production" && env != "sandbox" {
+		return nil, nil, fmt.Errorf("proxy configuration environment %q: want production or sandbox", env)
+	}
 	rows, err := db.QueryContext(ctx, `SELECT pc.proxy_id, COALESCE(p.service_id, 0), pc.content FROM proxy_configs pc
- JOIN (SELECT proxy_id, MAX(version) AS v FROM proxy_configs WHERE environment = ? GROUP BY proxy_id) latest
+ JOIN (SELECT proxy_id, MAX(version) AS v FROM proxy_configs WHERE environment = '`+env+`' GROUP BY proxy_id) latest
    ON latest.proxy_id = pc.proxy_id AND latest.v = pc.version
  LEFT JOIN proxies p ON p.id = pc.proxy_id
- WHERE pc.environment = ? ORDER BY pc.proxy_id`, env, env)
+ WHERE pc.environment = '`+env+`' ORDER BY pc.proxy_id`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read proxy_configs from the system database: %w", err)
 	}
