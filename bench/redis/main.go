@@ -1,9 +1,13 @@
 // Command redis-bench compares the Redis engine of 3scale-ops with the
 // standard tools on the same data in the same run: backup (replication
-// SYNC) against `redis-cli --rdb`, replay restore against `redis-cli
-// --pipe` loading the same data as plain commands, with the peak RSS of
-// each. It starts its own redis-server processes in a temporary directory
-// and prints a markdown table.
+// SYNC, disk-based and diskless) against `redis-cli --rdb` and against the
+// server's own BGSAVE (the physical limit: the fork and the RDB write),
+// replay restore against `redis-cli --pipe` loading the same data as plain
+// commands, with the peak RSS of each. It starts its own redis-server
+// processes in a temporary directory, the source configured like the
+// 3scale redis-config (appendonly yes, save 900 1 / 300 10 / 60 10000,
+// Redis' own replication defaults: repl-diskless-sync yes, delay 5 s), and
+// prints a markdown table.
 //
 //	go run ./bench/redis -keys 2000000
 package main
@@ -34,12 +38,14 @@ import (
 func main() {
 	keys := flag.Int("keys", 2000000, "approximate number of keys")
 	runs := flag.Int("runs", 3, "runs of each measurement (the median is shown)")
+	small := flag.Bool("small", true, "also measure at a tenth of -keys")
 	child := flag.String("child", "", "internal: backup|restore")
+	transfer := flag.String("transfer", "", "internal: backup transfer mode")
 	addr := flag.String("addr", "", "internal: redis address")
 	dir := flag.String("dir", "", "internal: artifact directory")
 	flag.Parse()
 	if *child != "" {
-		if err := runChild(*child, *addr, *dir); err != nil {
+		if err := runChild(*child, *addr, *dir, *transfer); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -50,7 +56,11 @@ func main() {
 	}
 	defer os.RemoveAll(work)
 	fmt.Printf("| keys | operation | tool | median time | runs (s) | peak RSS |\n|---:|---|---|---:|---|---:|\n")
-	for _, n := range []int{*keys / 10, *keys} {
+	sizes := []int{*keys / 10, *keys}
+	if !*small {
+		sizes = sizes[1:]
+	}
+	for _, n := range sizes {
 		if err := runSize(work, n, *runs); err != nil {
 			log.Fatal(err)
 		}
@@ -68,14 +78,14 @@ func runSize(work string, n, runs int) error {
 	ctx := context.Background()
 	// Baseline load: redis-cli --pipe of the plain commands into an empty
 	// appendonly server. That server is then the backup source.
-	src, err := startRedis(filepath.Join(base, "src"), true)
+	src, err := startRedis(filepath.Join(base, "src"), true, "--save", "900 1 300 10 60 10000")
 	if err != nil {
 		return err
 	}
 	defer src.stop()
 	srcc := redis.NewClient(&redis.Options{Addr: src.addr})
 	defer srcc.Close()
-	var pipe, cli, ours, restore []measure
+	var pipe, cli, bgsave, disk, diskless, restore []measure
 	for i := 0; i < runs; i++ {
 		if err := srcc.FlushAll(ctx).Err(); err != nil {
 			return err
@@ -93,6 +103,13 @@ func runSize(work string, n, runs int) error {
 	keys := srcc.DBSize(ctx).Val()
 	art := filepath.Join(base, "artifact")
 	for i := 0; i < runs; i++ {
+		// Each measurement starts with no fork running: a replica that
+		// arrives while the previous transfer's child still exits waits
+		// for the next BGSAVE (and repl-diskless-sync-delay) whatever it
+		// announces.
+		if err := waitNoChild(ctx, srcc); err != nil {
+			return err
+		}
 		m, err := timed(func() *exec.Cmd {
 			return exec.Command("redis-cli", "-h", "127.0.0.1", "-p", src.port, "--rdb", filepath.Join(base, "cli.rdb"))
 		})
@@ -100,12 +117,30 @@ func runSize(work string, n, runs int) error {
 			return fmt.Errorf("redis-cli --rdb: %w", err)
 		}
 		cli = append(cli, m)
-		if m, err = timed(func() *exec.Cmd { return self("backup", src.addr, art) }); err != nil {
+		if err := waitNoChild(ctx, srcc); err != nil {
+			return err
+		}
+		if m, err = bgSave(ctx, srcc); err != nil {
+			return fmt.Errorf("BGSAVE: %w", err)
+		}
+		bgsave = append(bgsave, m)
+		if err := waitNoChild(ctx, srcc); err != nil {
+			return err
+		}
+		if m, err = timed(func() *exec.Cmd { return self("backup", src.addr, art, "diskless") }); err != nil {
+			return fmt.Errorf("3scale-ops backup --redis-transfer diskless: %w", err)
+		}
+		diskless = append(diskless, m)
+		// auto last: its artifact is the one restored below.
+		if err := waitNoChild(ctx, srcc); err != nil {
+			return err
+		}
+		if m, err = timed(func() *exec.Cmd { return self("backup", src.addr, art, "auto") }); err != nil {
 			return fmt.Errorf("3scale-ops backup: %w", err)
 		}
-		ours = append(ours, m)
+		disk = append(disk, m)
 	}
-	dst, err := startRedis(filepath.Join(base, "dst"), true)
+	dst, err := startRedis(filepath.Join(base, "dst"), true, "--repl-diskless-sync-delay", "0")
 	if err != nil {
 		return err
 	}
@@ -122,11 +157,63 @@ func runSize(work string, n, runs int) error {
 		}
 		restore = append(restore, m)
 	}
+	row(keys, "backup", "server's own BGSAVE (fork + RDB write; the limit)", bgsave)
 	row(keys, "backup", "redis-cli --rdb", cli)
-	row(keys, "backup", "3scale-ops (SYNC, validated on the fly)", ours)
+	row(keys, "backup", "3scale-ops diskless (--redis-transfer diskless)", diskless)
+	row(keys, "backup", "3scale-ops auto = disk-based (default; validated on the fly)", disk)
+	fmt.Printf("| %d | backup ratio | 3scale-ops auto vs redis-cli --rdb | **%.2f×** faster | | |\n", keys, median(cli)/median(disk))
+	fmt.Printf("| %d | backup ratio | 3scale-ops auto vs BGSAVE | %.2f× of BGSAVE time | | |\n", keys, median(disk)/median(bgsave))
 	row(keys, "load into empty appendonly Redis", "redis-cli --pipe (plain commands)", pipe)
 	row(keys, "load into empty appendonly Redis", "3scale-ops replay (CRC pass + RESTORE + AOF rewrite)", restore)
+	fmt.Printf("| %d | restore ratio | 3scale-ops replay vs redis-cli --pipe | %.2f× | | |\n", keys, median(pipe)/median(restore))
 	return nil
+}
+
+func median(ms []measure) float64 {
+	ds := make([]float64, len(ms))
+	for i, m := range ms {
+		ds[i] = m.d.Seconds()
+	}
+	sort.Float64s(ds)
+	return ds[len(ds)/2]
+}
+
+// waitNoChild waits until the server runs no fork (BGSAVE, AOF rewrite,
+// replication transfer).
+func waitNoChild(ctx context.Context, c *redis.Client) error {
+	for {
+		info, err := c.Info(ctx, "persistence").Result()
+		if err != nil {
+			return err
+		}
+		// rdb_bgsave_in_progress covers replication children too.
+		if strings.Contains(info, "rdb_bgsave_in_progress:0") && strings.Contains(info, "aof_rewrite_in_progress:0") {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// bgSave times the server's own BGSAVE: from the command until INFO
+// persistence shows it finished (polled every 5 ms). RSS is the server's.
+func bgSave(ctx context.Context, c *redis.Client) (measure, error) {
+	start := time.Now()
+	if err := c.BgSave(ctx).Err(); err != nil {
+		return measure{}, err
+	}
+	for {
+		info, err := c.Info(ctx, "persistence").Result()
+		if err != nil {
+			return measure{}, err
+		}
+		if strings.Contains(info, "rdb_bgsave_in_progress:0") {
+			if !strings.Contains(info, "rdb_last_bgsave_status:ok") {
+				return measure{}, fmt.Errorf("BGSAVE failed: %s", info)
+			}
+			return measure{d: time.Since(start)}, nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 type measure struct {
@@ -143,7 +230,11 @@ func row(keys int64, op, tool string, ms []measure) {
 		rss = max(rss, m.rss)
 	}
 	sort.Float64s(ds)
-	fmt.Printf("| %d | %s | %s | %.2f s | %s | %.1f MiB |\n", keys, op, tool, ds[len(ds)/2], fmtRuns(ds), float64(rss)/1024)
+	r := "(in the server)"
+	if rss > 0 {
+		r = fmt.Sprintf("%.1f MiB", float64(rss)/1024)
+	}
+	fmt.Printf("| %d | %s | %s | %.2f s | %s | %s |\n", keys, op, tool, ds[len(ds)/2], fmtRuns(ds), r)
 }
 
 func fmtRuns(ds []float64) string {
@@ -154,9 +245,13 @@ func fmtRuns(ds []float64) string {
 	return strings.Join(parts, " / ")
 }
 
-func self(what, addr, dir string) *exec.Cmd {
+func self(what, addr, dir string, transfer ...string) *exec.Cmd {
 	exe, _ := os.Executable()
-	return exec.Command(exe, "-child", what, "-addr", addr, "-dir", dir)
+	args := []string{"-child", what, "-addr", addr, "-dir", dir}
+	if len(transfer) > 0 {
+		args = append(args, "-transfer", transfer[0])
+	}
+	return exec.Command(exe, args...)
 }
 
 // timed runs a command under GNU time (whose fork gives the child a
@@ -191,12 +286,12 @@ func timed(mk func() *exec.Cmd) (measure, error) {
 	return measure{d, rss}, err
 }
 
-func runChild(what, addr, dir string) error {
+func runChild(what, addr, dir, transfer string) error {
 	ctx := context.Background()
 	opts := &redis.Options{Addr: addr}
 	switch what {
 	case "backup":
-		e, err := rdb.New(rdb.Config{Component: rdb.BackendRedis, Server: opts})
+		e, err := rdb.New(rdb.Config{Component: rdb.BackendRedis, Server: opts, Transfer: transfer})
 		if err != nil {
 			return err
 		}
@@ -257,7 +352,7 @@ type server struct {
 	cmd        *exec.Cmd
 }
 
-func startRedis(dir string, aof bool) (*server, error) {
+func startRedis(dir string, aof bool, extra ...string) (*server, error) {
 	os.MkdirAll(dir, 0o755)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -266,8 +361,9 @@ func startRedis(dir string, aof bool) (*server, error) {
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
 	yn := map[bool]string{true: "yes", false: "no"}[aof]
-	c := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", dir, "--save", "",
-		"--appendonly", yn, "--repl-diskless-sync-delay", "0", "--daemonize", "no")
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", dir, "--save", "",
+		"--appendonly", yn, "--daemonize", "no"}, extra...)
+	c := exec.Command("redis-server", args...)
 	c.Stdout, c.Stderr = io.Discard, io.Discard
 	if err := c.Start(); err != nil {
 		return nil, err
