@@ -190,22 +190,23 @@ func (e *Engine) dumpChunk(ctx context.Context, c *sql.Conn, sink artifact.Sink,
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	stmt := make([]byte, 0, e.opts.StatementBytes+64<<10)
-	var inStmt, total int64
+	// Rows go straight into the buffered file writer: no statement is
+	// assembled in memory, so a worker holds the driver's current row and
+	// a fixed scratch buffer whatever the row size (Porta's proxy_configs
+	// rows are several MB).
+	rw := &rowWriter{w: w, scratch: make([]byte, 0, 3*valuePiece+64)}
+	var inStmt, total, stmtStart int64
 	flush := func() error {
 		if inStmt == 0 {
 			return nil
 		}
-		stmt = append(stmt, ";\n"...)
-		if _, err := w.Write(stmt); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
+		rw.write([]byte(";\n"))
+		if rw.err != nil {
+			return fmt.Errorf("write %s: %w", name, rw.err)
 		}
 		task.AddItems(inStmt)
-		task.AddBytes(int64(len(stmt)))
-		stmt, inStmt = stmt[:0], 0
-		if cap(stmt) > 4*e.opts.StatementBytes {
-			stmt = make([]byte, 0, e.opts.StatementBytes+64<<10)
-		}
+		task.AddBytes(rw.n - stmtStart)
+		inStmt = 0
 		return nil
 	}
 	for rows.Next() {
@@ -213,14 +214,15 @@ func (e *Engine) dumpChunk(ctx context.Context, c *sql.Conn, sink artifact.Sink,
 			return fm, err
 		}
 		if inStmt == 0 {
-			stmt = append(stmt, prefix...)
+			stmtStart = rw.n
+			rw.write(prefix)
 		} else {
-			stmt = append(stmt, ',')
+			rw.write([]byte{','})
 		}
-		stmt = appendRow(stmt, t.Columns, vals)
+		rw.row(t.Columns, vals)
 		inStmt++
 		total++
-		if len(stmt) >= e.opts.StatementBytes {
+		if rw.n-stmtStart >= int64(e.opts.StatementBytes) {
 			if err := flush(); err != nil {
 				return fm, err
 			}
@@ -244,24 +246,74 @@ func (e *Engine) dumpChunk(ctx context.Context, c *sql.Conn, sink artifact.Sink,
 	return fm, nil
 }
 
-func appendRow(b []byte, cols []column, vals []sql.RawBytes) []byte {
-	b = append(b, '(')
+// valuePiece is how much of a value is escaped at a time.
+const valuePiece = 64 << 10
+
+// rowWriter writes SQL value tuples to w through a bounded scratch buffer,
+// escaping long values piece by piece. The first write error sticks in err.
+type rowWriter struct {
+	w       io.Writer
+	scratch []byte
+	n       int64 // bytes written
+	err     error
+}
+
+func (rw *rowWriter) write(b []byte) {
+	if rw.err == nil {
+		_, rw.err = rw.w.Write(b)
+	}
+	rw.n += int64(len(b))
+}
+
+// out writes s and returns it emptied for reuse.
+func (rw *rowWriter) out(s []byte) []byte {
+	rw.write(s)
+	return s[:0]
+}
+
+// row writes one "(v1,v2,…)" tuple, exactly as appendRow would.
+func (rw *rowWriter) row(cols []column, vals []sql.RawBytes) {
+	s := append(rw.scratch[:0], '(')
 	for i, v := range vals {
 		if i > 0 {
-			b = append(b, ',')
+			s = append(s, ',')
 		}
 		switch {
 		case v == nil:
-			b = append(b, "NULL"...)
+			s = append(s, "NULL"...)
 		case cols[i].Kind == kindNumber:
-			b = append(b, v...)
-		case cols[i].Kind == kindBinary:
-			b = appendHex(b, v)
+			s = append(s, v...)
+		case cols[i].Kind == kindBinary && len(v) == 0:
+			s = append(s, "''"...)
 		default:
-			b = appendString(b, v)
+			hex := cols[i].Kind == kindBinary
+			if hex {
+				s = append(s, '0', 'x')
+			} else {
+				s = append(s, '\'')
+			}
+			for len(v) > 0 {
+				k := min(len(v), valuePiece)
+				if hex {
+					s = appendHexBody(s, v[:k])
+				} else {
+					s = appendStringBody(s, v[:k])
+				}
+				v = v[k:]
+				if len(s) >= valuePiece {
+					s = rw.out(s)
+				}
+			}
+			if !hex {
+				s = append(s, '\'')
+			}
+		}
+		if len(s) >= valuePiece {
+			s = rw.out(s)
 		}
 	}
-	return append(b, ')')
+	s = append(s, ')')
+	rw.scratch = rw.out(s)
 }
 
 const hexDigits = "0123456789ABCDEF"
@@ -272,7 +324,10 @@ func appendHex(b, v []byte) []byte {
 	if len(v) == 0 {
 		return append(b, "''"...)
 	}
-	b = append(b, '0', 'x')
+	return appendHexBody(append(b, '0', 'x'), v)
+}
+
+func appendHexBody(b, v []byte) []byte {
 	for _, c := range v {
 		b = append(b, hexDigits[c>>4], hexDigits[c&15])
 	}
@@ -288,7 +343,12 @@ var escapes = func() (t [256]byte) {
 // mysql client and server understand (sql_mode without
 // NO_BACKSLASH_ESCAPES, which the files set).
 func appendString(b, v []byte) []byte {
-	b = append(b, '\'')
+	return append(appendStringBody(append(b, '\''), v), '\'')
+}
+
+// appendStringBody escapes v without the quotes; escaping is per byte, so
+// a value may be escaped in pieces.
+func appendStringBody(b, v []byte) []byte {
 	start := 0
 	for i, c := range v {
 		if e := escapes[c]; e != 0 {
@@ -297,6 +357,5 @@ func appendString(b, v []byte) []byte {
 			start = i + 1
 		}
 	}
-	b = append(b, v[start:]...)
-	return append(b, '\'')
+	return append(b, v[start:]...)
 }
