@@ -19,12 +19,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/3scale-ops/3scale-ops/internal/mysqldump"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
+	"github.com/3scale-ops/3scale-ops/internal/repo"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
 	"github.com/go-sql-driver/mysql"
 )
@@ -35,20 +39,20 @@ func main() {
 	phase := flag.String("phase", "", "internal: dump or load, run as a child process")
 	dsn := flag.String("dsn", "", "internal: database for -phase")
 	dir := flag.String("dir", "", "internal: artifact directory for -phase")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of our phases to FILE.dump / FILE.load")
+	profile := flag.String("profile", "", "write CPU and heap profiles of our phases to FILE.dump.{cpu,heap} / FILE.load.{cpu,heap}")
 	flag.Parse()
 	if *phase != "" {
-		if err := child(*phase, *dsn, *dir, *workers, *cpuprofile); err != nil {
+		if err := child(*phase, *dsn, *dir, *workers, *profile); err != nil {
 			log.Fatal(err)
 		}
 		return
 	}
-	if err := run(*size, *workers, *cpuprofile); err != nil {
+	if err := run(*size, *workers, *profile); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(sizeMB, workers int, cpuprofile string) error {
+func run(sizeMB, workers int, profile string) error {
 	env, err := testenv.Load()
 	if err != nil {
 		return err
@@ -62,7 +66,7 @@ func run(sizeMB, workers int, cpuprofile string) error {
 	}
 	defer admin.Close()
 
-	src := fmt.Sprintf("bench_mysql_%dmb", sizeMB)
+	src := fmt.Sprintf("bench_mysql_v2_%dmb", sizeMB)
 	if err := ensureData(admin, env, src, sizeMB); err != nil {
 		return err
 	}
@@ -76,62 +80,105 @@ func run(sizeMB, workers int, cpuprofile string) error {
 	defer os.RemoveAll(work)
 	ours := filepath.Join(work, "ours")
 	base := filepath.Join(work, "mysqldump.sql.gz")
+	mydir := filepath.Join(work, "mydumper")
 	shEnv := append(os.Environ(), "MYSQL_PWD="+pw)
 	conn := fmt.Sprintf("-h %s -P %s -u %s", host, port, u.User.Username())
+	// mydumper 0.10 reads no MYSQL_PWD: the test server's password goes on
+	// its command line.
+	myconn := fmt.Sprintf("-h %s -P %s -u %s -p %s", host, port, u.User.Username(), pw)
+	_, myErr := exec.LookPath("mydumper")
 
-	// Backup: ours, then mysqldump | gzip.
-	dumpT, dumpRSS, err := self(work, "dump", env.MySQLAdminDSN(src), ours, workers, cpuprofile)
+	// Backup: ours, mysqldump | gzip, mydumper -t N -c.
+	// The same backup without the memory limit, for the before/after.
+	os.Setenv("GOMEMLIMIT", "off")
+	os.RemoveAll(ours)
+	dumpNoLimit, err := self(work, "dump", env.MySQLAdminDSN(src), ours, workers, "")
+	os.Unsetenv("GOMEMLIMIT")
 	if err != nil {
 		return err
 	}
-	baseDumpT, err := shell(shEnv, fmt.Sprintf("mysqldump %s --single-transaction %s | gzip > %s", conn, src, base))
+	os.RemoveAll(ours)
+	dump, err := self(work, "dump", env.MySQLAdminDSN(src), ours, workers, profile)
 	if err != nil {
 		return err
 	}
-
-	// Restore: ours, then gunzip | mysql, each into a fresh database.
-	dstOurs, dstBase := src+"_restore_ours", src+"_restore_base"
-	for _, d := range []string{dstOurs, dstBase} {
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS `" + d + "`"); err != nil {
+	baseDump, err := shell(shEnv, fmt.Sprintf("mysqldump %s --single-transaction --max-allowed-packet=64M %s | gzip > %s", conn, src, base))
+	if err != nil {
+		return err
+	}
+	var myDump, myLoad measure
+	if myErr == nil {
+		if myDump, err = shell(shEnv, fmt.Sprintf("mydumper %s -B %s -t %d -c -o %s", myconn, src, workers, mydir)); err != nil {
 			return err
 		}
 	}
-	defer admin.Exec("DROP DATABASE IF EXISTS `" + dstOurs + "`")
-	defer admin.Exec("DROP DATABASE IF EXISTS `" + dstBase + "`")
-	loadT, loadRSS, err := self(work, "load", env.MySQLAdminDSN(dstOurs), ours, workers, cpuprofile)
+
+	// Restore: ours, gunzip | mysql, myloader -t N, each into a fresh database.
+	dstOurs, dstBase, dstMy := src+"_restore_ours", src+"_restore_base", src+"_restore_my"
+	for _, d := range []string{dstOurs, dstBase, dstMy} {
+		if _, err := admin.Exec("DROP DATABASE IF EXISTS `" + d + "`"); err != nil {
+			return err
+		}
+		defer admin.Exec("DROP DATABASE IF EXISTS `" + d + "`")
+	}
+	load, err := self(work, "load", env.MySQLAdminDSN(dstOurs), ours, workers, profile)
 	if err != nil {
 		return err
 	}
 	if _, err := admin.Exec("CREATE DATABASE `" + dstBase + "` CHARACTER SET utf8mb4"); err != nil {
 		return err
 	}
-	baseLoadT, err := shell(shEnv, fmt.Sprintf("gunzip -c %s | mysql %s %s", base, conn, dstBase))
+	baseLoad, err := shell(shEnv, fmt.Sprintf("gunzip -c %s | mysql --max-allowed-packet=64M %s %s", base, conn, dstBase))
 	if err != nil {
 		return err
+	}
+	if myErr == nil {
+		if myLoad, err = shell(shEnv, fmt.Sprintf("myloader %s -B %s -t %d -d %s", myconn, dstMy, workers, mydir)); err != nil {
+			return err
+		}
 	}
 
 	fi, _ := os.Stat(base)
 	mb := func(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/1e6) }
-	fmt.Printf("\nsystem-mysql, %s of table data+indexes (~%d rows), MariaDB on loopback, nproc=2, workers=%d\n\n", mb(dataBytes), rows, workers)
-	fmt.Println("| operation | 3scale-ops | baseline | speed-up | 3scale-ops peak RSS | artifact |")
+	var largest int64
+	admin.QueryRow("SELECT COALESCE(MAX(LENGTH(content)), 0) FROM `" + src + "`.proxy_configs").Scan(&largest)
+	fmt.Printf("\nsystem-mysql, %s of table data+indexes (~%d rows, largest row %s), MariaDB on loopback, nproc=%d, workers=%d\n\n",
+		mb(dataBytes), rows, mb(largest), runtime.NumCPU(), workers)
+	fmt.Println("| operation | 3scale-ops | baseline (same run) | speed-up | peak RSS ours / baseline | artifact |")
 	fmt.Println("|---|---|---|---|---|---|")
-	fmt.Printf("| backup | %.1fs | %.1fs (`mysqldump --single-transaction \\| gzip`) | %.2f× | %d MiB | ours %s zstd, baseline %s gzip |\n",
-		dumpT.Seconds(), baseDumpT.Seconds(), baseDumpT.Seconds()/dumpT.Seconds(), dumpRSS>>10, mb(dirSize(ours)), mb(fi.Size()))
-	fmt.Printf("| restore | %.1fs | %.1fs (`gunzip \\| mysql`) | %.2f× | %d MiB | |\n",
-		loadT.Seconds(), baseLoadT.Seconds(), baseLoadT.Seconds()/loadT.Seconds(), loadRSS>>10)
+	row := func(op string, ours, b measure, tool, art string) {
+		fmt.Printf("| %s | %.1f s | %.1f s (%s) | **%.2f×** | %d / %d MiB | %s |\n", op, ours.d.Seconds(), b.d.Seconds(), tool,
+			b.d.Seconds()/ours.d.Seconds(), ours.rss>>10, b.rss>>10, art)
+	}
+	row("backup", dump, baseDump, "`mysqldump --single-transaction \\| gzip`", fmt.Sprintf("ours %s zstd, baseline %s gzip", mb(dirSize(ours)), mb(fi.Size())))
+	row("backup", dump, dumpNoLimit, "3scale-ops with GOMEMLIMIT=off (no soft memory limit)", "")
+	if myErr == nil {
+		row("backup", dump, myDump, fmt.Sprintf("`mydumper -t %d -c`", workers), fmt.Sprintf("mydumper %s gzip", mb(dirSize(mydir))))
+	}
+	row("restore", load, baseLoad, "`gunzip \\| mysql`", "ours: every file re-hashed before the first table is touched")
+	if myErr == nil {
+		row("restore", load, myLoad, fmt.Sprintf("`myloader -t %d`", workers), "")
+	} else {
+		fmt.Println("\n(mydumper/myloader not installed: `apt-get install mydumper`)")
+	}
 	return nil
+}
+
+type measure struct {
+	d   time.Duration
+	rss int64 // KiB
 }
 
 // self runs one of our phases in a child process and returns its wall
 // time and peak RSS (KiB).
-func self(work, phase, dsn, dir string, workers int, cpuprofile string) (time.Duration, int64, error) {
+func self(work, phase, dsn, dir string, workers int, profile string) (measure, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return 0, 0, err
+		return measure{}, err
 	}
 	args := []string{"-phase", phase, "-dir", dir, "-workers", fmt.Sprint(workers)}
-	if cpuprofile != "" {
-		args = append(args, "-cpuprofile", cpuprofile+"."+phase)
+	if profile != "" {
+		args = append(args, "-profile", profile+"."+phase)
 	}
 	cmd := exec.Command(exe, args...)
 	// The DSN carries the password: pass it in the environment, not argv.
@@ -139,32 +186,39 @@ func self(work, phase, dsn, dir string, workers int, cpuprofile string) (time.Du
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", phase, err)
+		return measure{}, fmt.Errorf("%s: %w", phase, err)
 	}
 	d := time.Since(start)
-	return d, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss, nil
+	return measure{d, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss}, nil
 }
 
-func shell(env []string, script string) (time.Duration, error) {
+// shell runs a pipeline; its RSS is the largest of its processes (the
+// maximum over the waited-for children, from getrusage).
+func shell(env []string, script string) (measure, error) {
 	cmd := exec.Command("bash", "-c", "set -o pipefail; "+script)
 	cmd.Env = env
 	cmd.Stderr = os.Stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("%s: %w", script, err)
+		return measure{}, fmt.Errorf("%s: %w", strings.Fields(script)[0], err)
 	}
-	return time.Since(start), nil
+	return measure{time.Since(start), cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss}, nil
 }
 
-func child(phase, _, dir string, workers int, cpuprofile string) error {
+// child runs one phase against a real local repository (internal/repo:
+// zstd, sha256 on write and verified on read), as a backup does.
+func child(phase, _, dir string, workers int, profile string) error {
 	dsn := os.Getenv("BENCH_MYSQL_DSN")
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return err
 	}
 	cfg.MultiStatements = false
-	if cpuprofile != "" {
-		stop, err := startProfile(cpuprofile)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(80 << 20) // as cmd/3scale-ops does
+	}
+	if profile != "" {
+		stop, err := startProfile(profile)
 		if err != nil {
 			return err
 		}
@@ -175,23 +229,49 @@ func child(phase, _, dir string, workers int, cpuprofile string) error {
 		return err
 	}
 	ctx := context.Background()
+	be, err := repo.NewLocal(dir)
+	if err != nil {
+		return err
+	}
+	threads, _ := strconv.Atoi(os.Getenv("BENCH_ZSTD_THREADS")) // 0: the repository's default
+	r, _, err := repo.OpenOrInit(ctx, be, repo.Options{Keys: repo.Keys{Passphrase: os.Getenv("BENCH_PASSPHRASE")}, Threads: threads, ToolVersion: "bench"})
+	if err != nil {
+		return err
+	}
 	task := progress.NewTask(phase)
 	switch phase {
 	case "dump":
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		s := newDirStore(dir)
-		if err := e.Backup(ctx, s, task); err != nil {
-			return err
-		}
-		return s.save()
-	case "load":
-		s, err := loadDirStore(dir)
+		sw := r.NewSnapshot(ctx)
+		sink, err := sw.Component(e.Name())
 		if err != nil {
 			return err
 		}
-		_, err = e.Restore(ctx, s, task)
+		if err := e.Backup(ctx, sink, task); err != nil {
+			sw.Abort(context.Background())
+			return err
+		}
+		if err := sink.Finish(); err != nil {
+			return err
+		}
+		_, err = sw.Commit(ctx, repo.SnapshotInfo{})
+		return err
+	case "load":
+		snaps, err := r.Snapshots(ctx)
+		if err != nil || len(snaps) == 0 {
+			return fmt.Errorf("no snapshot in %s (%v)", dir, err)
+		}
+		m, err := r.LoadManifest(ctx, snaps[len(snaps)-1].ID)
+		if err != nil {
+			return err
+		}
+		src, err := r.Source(m, e.Name())
+		if err != nil {
+			return err
+		}
+		if err := e.Preflight(ctx, src); err != nil {
+			return err
+		}
+		_, err = e.Restore(ctx, src, task)
 		return err
 	}
 	return fmt.Errorf("unknown phase %q", phase)

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -76,6 +77,26 @@ func main() {
 		d, rss := runSelf("local", tree, repoDir)
 		add("3scale-ops backup → local repo (zstd)", d, dirSize(repoDir), rss)
 		os.RemoveAll(repoDir)
+		// Encrypted with a passphrase, into a fresh repository: init wraps
+		// the repository key with age scrypt (work factor 18: 256 MiB by
+		// the algorithm's definition, 128·r·N bytes).
+		os.Setenv("BENCH_PASSPHRASE", "bench passphrase, not secret")
+		d, rss = runSelf("local", tree, repoDir)
+		add("3scale-ops backup → new encrypted local repo (passphrase: scrypt at init)", d, dirSize(repoDir), rss)
+		// The same into the now existing repository: one scrypt to open it.
+		d, rss = runSelf("local", tree, repoDir)
+		add("3scale-ops backup → existing encrypted local repo (passphrase: scrypt to open)", d, dirSize(repoDir)/2, rss)
+		os.Unsetenv("BENCH_PASSPHRASE")
+		os.RemoveAll(repoDir)
+		if _, err := exec.LookPath("restic"); err == nil {
+			os.Setenv("RESTIC_PASSWORD", "bench passphrase, not secret")
+			d, rss = runShell(fmt.Sprintf("restic -q -r %q init >/dev/null && restic -q -r %q backup %q >/dev/null", repoDir, repoDir, tree))
+			add("restic init + backup → new local repo (encrypted, zstd auto)", d, dirSize(repoDir), rss)
+			d, rss = runShell(fmt.Sprintf("restic -q -r %q backup --force %q >/dev/null", repoDir, tree))
+			add("restic backup --force → existing local repo (re-reads every file)", d, dirSize(repoDir)/2, rss)
+			os.Unsetenv("RESTIC_PASSWORD")
+			os.RemoveAll(repoDir)
+		}
 
 		if *useS3 {
 			loc, cleanup := s3Location()
@@ -170,7 +191,10 @@ func runChild(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	r, _, err := repo.OpenOrInit(ctx, be, repo.Options{ToolVersion: "bench"})
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(80 << 20) // as cmd/3scale-ops does
+	}
+	r, _, err := repo.OpenOrInit(ctx, be, repo.Options{Keys: repo.Keys{Passphrase: os.Getenv("BENCH_PASSPHRASE")}, ToolVersion: "bench"})
 	if err != nil {
 		return err
 	}
