@@ -43,6 +43,7 @@ type options struct {
 	seed                                  int64
 	parallel                              int
 	mysqlDSN, postgresURL                 string
+	systemPostgresURL                     string
 	backendURL, queuesURL, systemRedisURL string
 	storageDir                            string
 	mysqlDB, postgresDB                   string
@@ -60,6 +61,7 @@ func main() {
 	// The environment variables of 3scale-ops work too, so that passwords
 	// need not appear in process arguments.
 	fs.StringVar(&o.mysqlDSN, "mysql-dsn", os.Getenv("THREESCALE_SYSTEM_DB_URL"), "system database DSN (go-sql-driver form user:pass@tcp(host:port)/db, or mysql:// / mysql2:// URL; env THREESCALE_SYSTEM_DB_URL)")
+	fs.StringVar(&o.systemPostgresURL, "system-postgres-url", "", "system database on PostgreSQL (Porta on PostgreSQL: postgresql://…, an empty database); replaces the MySQL system database")
 	fs.StringVar(&o.postgresURL, "postgres-url", os.Getenv("THREESCALE_ZYNC_DB_URL"), "zync database URL (postgresql://…; env THREESCALE_ZYNC_DB_URL)")
 	fs.StringVar(&o.backendURL, "backend-redis-url", os.Getenv("THREESCALE_BACKEND_REDIS_URL"), "backend-redis storage URL (redis://host:port/0; env THREESCALE_BACKEND_REDIS_URL)")
 	fs.StringVar(&o.queuesURL, "backend-queues-url", "", "backend-redis queues URL (default: storage URL with db 1)")
@@ -93,10 +95,18 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--now %q: want RFC 3339, e.g. 2025-04-23T17:42:00Z", o.now)
 		}
 	}
+	if strings.HasPrefix(o.mysqlDSN, "postgres") { // THREESCALE_SYSTEM_DB_URL of Porta on PostgreSQL
+		o.systemPostgresURL, o.mysqlDSN = o.mysqlDSN, ""
+	}
+	pgSystem := o.systemPostgresURL
+	if pgSystem != "" {
+		o.mysqlDSN = "-"
+	}
 	t, err := targets(ctx, o)
 	if err != nil {
 		return err
 	}
+	t.SystemPostgresURL = pgSystem
 	if err := preflight(ctx, t, o.force); err != nil {
 		return err
 	}
@@ -339,7 +349,7 @@ func printText(w io.Writer, rep *seed.Report, probs []seed.Problem, checked bool
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "store\tseconds\tMB/s\titems/s\t")
-	for _, k := range []string{"mysql", "postgres", "redis", "storage"} {
+	for _, k := range []string{"mysql", "system-postgres", "postgres", "redis", "storage"} {
 		if tm, ok := rep.Timings[k]; ok {
 			fmt.Fprintf(tw, "%s\t%.2f\t%.1f\t%.0f\t\n", k, tm.Seconds, tm.MBPerSec, tm.ItemsPerSec)
 		}
@@ -360,8 +370,8 @@ func printMarkdown(w io.Writer, rep *seed.Report, wall time.Duration) {
 	fmt.Fprintf(w, "scale %d MiB, seed %d: wall %.1f s (all stores concurrently), generator peak RSS %d MiB\n\n", rep.Scale>>20, rep.Seed, wall.Seconds(), ru.Maxrss>>10)
 	fmt.Fprintln(w, "| store | method | MiB written | rows/keys/files | seconds | MiB/s | items/s |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
-	methods := map[string]string{"mysql": "LOAD DATA LOCAL INFILE streams", "postgres": "COPY FROM STDIN streams", "redis": "pipelined MSET/SET", "storage": "buffered file writes"}
-	for _, k := range []string{"mysql", "postgres", "redis", "storage"} {
+	methods := map[string]string{"mysql": "LOAD DATA LOCAL INFILE streams", "postgres": "COPY FROM STDIN streams", "system-postgres": "COPY FROM STDIN streams", "redis": "pipelined MSET/SET", "storage": "buffered file writes"}
+	for _, k := range []string{"mysql", "system-postgres", "postgres", "redis", "storage"} {
 		if tm, ok := rep.Timings[k]; ok {
 			fmt.Fprintf(w, "| %s | %s | %.1f | %d | %.1f | %.1f | %.0f |\n", k, methods[k], float64(tm.Bytes)/(1<<20), tm.Items, tm.Seconds, tm.MBPerSec, tm.ItemsPerSec)
 		}
