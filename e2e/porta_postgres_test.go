@@ -36,6 +36,10 @@ func TestPortaOnPostgresRoundTripAndDrill(t *testing.T) {
 	id := backup(t, r, src)
 
 	dst := newPGInstall(t)
+	plan := mustRun(t, r, append(dst.flags(), "restore", id, "--dry-run")...)
+	if !strings.Contains(plan.Stdout+plan.Stderr, "PostgreSQL system database: load the schema") {
+		t.Errorf("the restore plan does not say the system database is restored by the PostgreSQL engine:\n%s", plan)
+	}
 	res := mustRun(t, r, append(dst.flags(), "-o", "json", "restore", id, "--yes")...)
 	var doc struct {
 		Report struct {

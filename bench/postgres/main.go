@@ -50,6 +50,7 @@ func main() {
 	work := flag.String("work", "", "scratch directory (default: a temporary one)")
 	compression := flag.String("compression", "zstd", "repository compression: zstd, gzip or none")
 	threads := flag.Int("zstd-threads", 0, "zstd encoder goroutines per file (repo.Options.Threads; 0 = repository default)")
+	flag.IntVar(&schemaPairs, "schema-cost", 0, "also run this many backup pairs, with the real pg_dump and with a stub that writes no schema, and print what the two pg_dump --schema-only runs cost")
 	flag.Parse()
 	log.SetFlags(0)
 	if *child != "" {
@@ -88,6 +89,9 @@ func main() {
 	}
 }
 
+// schemaPairs is -schema-cost.
+var schemaPairs int
+
 type run struct {
 	wall time.Duration
 	rss  int64 // KiB
@@ -97,8 +101,12 @@ type run struct {
 // runCmd runs a command with PGPASSWORD in its environment and returns
 // its wall time and peak RSS (of the process itself, not its children).
 func runCmd(pw string, name string, args ...string) (run, error) {
+	return runCmdEnv(pw, nil, name, args...)
+}
+
+func runCmdEnv(pw string, env []string, name string, args ...string) (run, error) {
 	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), "PGPASSWORD="+pw)
+	cmd.Env = append(append(os.Environ(), "PGPASSWORD="+pw), env...)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	t0 := time.Now()
@@ -178,6 +186,14 @@ func runScale(adminURL, dir string, scale float64, parallel, threads int, compre
 		return nil, err
 	}
 	log.Printf("dump: ours %s (rss %d MiB), pg_dump|gzip %s, plain pg_dump %s", dumpOurs.wall, dumpOurs.rss>>10, dumpGzip.wall, dumpPlain.wall)
+	var extra []string
+	if schemaPairs > 0 {
+		row, err := schemaCost(pw, self, dir, dbURL(src), par, thr, compression, fmt.Sprintf("%g", scale), size)
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, row)
+	}
 
 	// Restore: psql -f of the plain dump, then ours from the repository.
 	loadPsql, err := runCmd(pw, "psql", append(conn, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", theirs, "-f", plain)...)
@@ -195,12 +211,53 @@ func runScale(adminURL, dir string, scale float64, parallel, threads int, compre
 	mib := func(kib int64) string { return fmt.Sprintf("%d MiB", kib>>10) }
 	secs := func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
 	ratio := func(ours, base time.Duration) string { return fmt.Sprintf("%.2f×", base.Seconds()/ours.Seconds()) }
-	return []string{
+	return append([]string{
 		fmt.Sprintf("| %g | %s | backup (ours: repo %s %d MB; pg_dump\\|gzip: %d MB) | %s | %s | %s | %s | %s (pg_dump) |",
 			scale, data, compression, repoSize>>20, gzSize>>20, secs(dumpOurs.wall), secs(dumpGzip.wall), ratio(dumpOurs.wall, dumpGzip.wall), mib(dumpOurs.rss), mib(dumpGzip.rss)),
 		fmt.Sprintf("| %g | %s | restore (psql -f of a %d MB plain pg_dump) | %s | %s | %s | %s | %s (psql) |",
 			scale, data, plainSize>>20, secs(loadOurs.wall), secs(loadPsql.wall), ratio(loadOurs.wall, loadPsql.wall), mib(loadOurs.rss), mib(loadPsql.rss)),
-	}, nil
+	}, extra...), nil
+}
+
+// schemaCost runs backups of the same database alternately with the real
+// pg_dump and with a stub that answers --version and writes nothing, and
+// returns a table row: the two pg_dump --schema-only runs' share of a
+// backup is the difference of the medians.
+func schemaCost(pw, self, dir, dbURL, par, thr, compression, scale string, size int64) (string, error) {
+	stub := filepath.Join(dir, "pg_dump-stub")
+	if err := os.WriteFile(stub, []byte("#!/bin/sh\n[ \"$1\" = --version ] && echo 'pg_dump (PostgreSQL) 99.0'\nexit 0\n"), 0o755); err != nil {
+		return "", err
+	}
+	var with, without []time.Duration
+	for i := 0; i < schemaPairs; i++ {
+		for _, env := range [][]string{nil, {pgdump.EnvPgDump + "=" + stub}} {
+			r, err := runCmdEnv(pw, env, self, "-child", "dump", "-repo", filepath.Join(dir, "repo-schema-cost"), "-url", dbURL, "-parallel", par, "-zstd-threads", thr, "-compression", compression)
+			if err != nil {
+				return "", err
+			}
+			if env == nil {
+				with = append(with, r.wall)
+			} else {
+				without = append(without, r.wall)
+			}
+		}
+	}
+	mw, mo := median(with), median(without)
+	log.Printf("schema cost: with pg_dump %v, with the stub %v", with, without)
+	return fmt.Sprintf("| %s | %d MB db | backup, two pg_dump --schema-only runs (median of %d pairs) | %.2f s with | %.2f s without | +%.2f s (%.0f%%) | | |",
+		scale, size>>20, schemaPairs, mw.Seconds(), mo.Seconds(), (mw - mo).Seconds(), 100*(mw-mo).Seconds()/mw.Seconds()), nil
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s[len(s)/2]
 }
 
 func fileSize(p string) int64 {

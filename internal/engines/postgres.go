@@ -54,6 +54,11 @@ func SnapshotEngine(src artifact.Source) string {
 // written by the MySQL engine.
 type systemPG struct{ *pgdump.Engine }
 
+// PlanAction is the restore plan's description of the step.
+func (s *systemPG) PlanAction() string {
+	return "PostgreSQL system database: load the schema (pg_dump pre-data), COPY data in parallel, then constraints, indexes, triggers and sequences; compare row counts"
+}
+
 func (s *systemPG) Preflight(ctx context.Context, src artifact.Source) error {
 	if err := crossEngine(src, "postgresql"); err != nil {
 		return err

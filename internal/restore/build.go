@@ -219,6 +219,9 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 				}})
 		}
 		action := actionOf(c)
+		if a, ok := eng.(interface{ PlanAction() string }); ok {
+			action = a.PlanAction() // an engine other than the component's usual one says what it does
+		}
 		if c == StepSecrets && cp != nil && len(cp.InSecrets) > 0 {
 			action += "; connection keys " + describeSet(cp.InSecrets)
 		}
