@@ -36,6 +36,7 @@ func restoreCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-quiesce", EnvVars: []string{"THREESCALE_OPS_NO_QUIESCE"}, Usage: "do not scale 3scale down during the restore (unsafe)"},
 			&cli.BoolFlag{Name: "skip-backend-sync", EnvVars: []string{"THREESCALE_OPS_SKIP_BACKEND_SYNC"}, Usage: "after backend-redis, do not run System's backend configuration rewrite (rake backend:storage:enqueue_rewrite, guide 7.5.6)"},
 			&cli.BoolFlag{Name: "no-verify", EnvVars: []string{"THREESCALE_OPS_NO_VERIFY"}, Usage: "skip the final verification"},
+			&cli.BoolFlag{Name: "require-verify", EnvVars: []string{"THREESCALE_OPS_REQUIRE_VERIFY"}, Usage: "fail, before changing anything, when the verification cannot run (a partial restore without connections to system-mysql and backend-redis); without it the restore says \"verify skipped\" and succeeds"},
 			&cli.BoolFlag{Name: "drop-existing", EnvVars: []string{"THREESCALE_OPS_DROP_EXISTING"}, Usage: "allow restoring into targets that already hold data (they are emptied)"},
 			&cli.BoolFlag{Name: "unlock-stale", EnvVars: []string{"THREESCALE_OPS_UNLOCK_STALE"}, Usage: "remove a stale repository lock left by a dead run"},
 			&cli.BoolFlag{Name: "with-grants", EnvVars: []string{"THREESCALE_OPS_WITH_GRANTS"}, Usage: "PostgreSQL databases (zync-postgres, and system-mysql on PostgreSQL): also apply the recorded GRANT/REVOKE statements (the roles must exist on the target)"},
@@ -57,7 +58,7 @@ func runRestoreCommand(c *cli.Context) error {
 	}
 	req := restore.Request{Snapshot: c.Args().First(), Components: splitList(c.StringSlice("components")),
 		DryRun: c.Bool("dry-run"), Resume: c.Bool("resume"), RedisMode: c.String("redis-mode"),
-		SkipQueues: c.Bool("skip-queues"), NoQuiesce: c.Bool("no-quiesce"), NoVerify: c.Bool("no-verify"),
+		SkipQueues: c.Bool("skip-queues"), NoQuiesce: c.Bool("no-quiesce"), NoVerify: c.Bool("no-verify"), RequireVerify: c.Bool("require-verify"),
 		DropExisting: c.Bool("drop-existing"), UnlockStale: c.Bool("unlock-stale"), WithGrants: c.Bool("with-grants"), Timeout: c.Duration("timeout"),
 		SkipSteps: splitList(c.StringSlice("skip-step")), NoBackendSync: c.Bool("skip-backend-sync"),
 		AllowVersionChange: c.Bool("allow-version-change"), RewriteConnections: rewriteMode(c)}

@@ -12,6 +12,7 @@ package artifact
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -21,6 +22,19 @@ var ErrCorrupt = errors.New("artifact is corrupt")
 
 // ErrNotFound is wrapped when a named file or metadata key does not exist.
 var ErrNotFound = errors.New("not found")
+
+// Damaged reports whether err says that an artifact's content is damaged
+// or incomplete: it does not verify, or a file or metadata key the
+// component's own metadata promises is missing.
+func Damaged(err error) bool { return errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNotFound) }
+
+// AsCorrupt returns err wrapping ErrCorrupt (unchanged when it already does).
+func AsCorrupt(err error) error {
+	if err == nil || errors.Is(err, ErrCorrupt) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, ErrCorrupt)
+}
 
 // Result is what an engine reports when a restore ends: what it wrote and
 // one line for the report; Detail carries machine-readable specifics (the

@@ -222,7 +222,12 @@ func BackupNames() []string { return append(Names(), verify.Component) }
 // BuildBackup builds a backup component: an engine, or the probe recorder.
 func BuildBackup(name string, c *config.Connections, kc *kube.Clients, o Options) (BackupComponent, error) {
 	if name == verify.Component {
-		return Probes(c, 0)
+		p, err := Probes(c, 0)
+		if err != nil {
+			return nil, err
+		}
+		p.Log = o.Logger
+		return p, nil
 	}
 	return Build(name, c, kc, o)
 }

@@ -48,6 +48,14 @@ func Wrap(code int, err error, hint string) error {
 	return &Error{Code: code, Err: err, Hint: hint}
 }
 
+// Corrupt reports a snapshot artifact whose content is damaged although
+// its bytes may match their recorded hashes: a truncated statement or RDB,
+// a tar that does not parse, files or counts that disagree with the
+// artifact's own metadata. Every engine gives this condition the same exit
+// code, 3 ("verification found a difference"); err should wrap
+// artifact.ErrCorrupt.
+func Corrupt(err error, hint string) error { return Wrap(Mismatch, err, hint) }
+
 // UsageError reports bad input (exit 2).
 func UsageError(hint, msg string, args ...any) error { return New(Usage, hint, msg, args...) }
 

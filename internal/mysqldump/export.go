@@ -2,6 +2,7 @@ package mysqldump
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -49,10 +50,10 @@ func Export(ctx context.Context, src artifact.Source, w io.Writer) error {
 			if ow.err != nil {
 				return fmt.Errorf("system-mysql export: write: %w", ow.err)
 			}
-			return errs.Wrap(errs.Usage, fmt.Errorf("system-mysql export: file %s: %w", fm.Name, err), "run `3scale-ops backups verify` and export another snapshot")
+			return exportErr(fmt.Errorf("system-mysql export: file %s: %w", fm.Name, err))
 		}
 		if err := hr.verify(fm); err != nil {
-			return errs.Wrap(errs.Usage, fmt.Errorf("system-mysql export: %w", err), "run `3scale-ops backups verify` and export another snapshot")
+			return exportErr(fmt.Errorf("system-mysql export: %w", err))
 		}
 		return nil
 	}
@@ -85,4 +86,14 @@ func (o *outWriter) Write(p []byte) (int, error) {
 		o.err = err
 	}
 	return n, err
+}
+
+// exportErr classifies an error reading the snapshot: damaged content
+// (exit 3, as in every engine) or a failure to read it (exit 1).
+func exportErr(err error) error {
+	code := errs.Failure
+	if artifact.Damaged(err) || errors.Is(err, ErrTruncated) {
+		code = errs.Mismatch
+	}
+	return errs.Wrap(code, err, "run `3scale-ops backups verify --read-data` and export another snapshot")
 }

@@ -22,7 +22,7 @@ const maxStatement = 1 << 30
 func readMeta(src artifact.Source) (*Meta, error) {
 	var m Meta
 	if err := src.Get(MetaKey, &m); err != nil {
-		return nil, errs.Wrap(errs.Usage, fmt.Errorf("system-mysql: snapshot metadata %q: %w", MetaKey, err),
+		return nil, errs.Corrupt(fmt.Errorf("system-mysql: snapshot metadata %q: %w", MetaKey, artifact.AsCorrupt(err)),
 			"the snapshot has no usable system-mysql dump; run `3scale-ops backups verify` or pick another snapshot")
 	}
 	if m.Format != metaFormat {
@@ -42,11 +42,11 @@ func checkFiles(src artifact.Source, m *Meta) error {
 	check := func(fm FileMeta) error {
 		f, ok := have[fm.Name]
 		if !ok {
-			return errs.New(errs.Usage, "the snapshot is incomplete; run `3scale-ops backups verify` and restore another snapshot",
-				"system-mysql: file %s is missing from the snapshot", fm.Name)
+			return errs.Corrupt(fmt.Errorf("system-mysql: file %s is missing from the snapshot: %w", fm.Name, artifact.ErrCorrupt),
+				"the snapshot is incomplete; run `3scale-ops backups verify` and restore another snapshot")
 		}
 		if f.RawSize != fm.Bytes {
-			return errs.Wrap(errs.Usage, fmt.Errorf("system-mysql: file %s has %d bytes, the dump wrote %d: %w", fm.Name, f.RawSize, fm.Bytes, artifact.ErrCorrupt),
+			return errs.Corrupt(fmt.Errorf("system-mysql: file %s has %d bytes, the dump wrote %d: %w", fm.Name, f.RawSize, fm.Bytes, artifact.ErrCorrupt),
 				"the snapshot is damaged (truncated); run `3scale-ops backups verify` and restore another snapshot")
 		}
 		return nil
@@ -59,7 +59,7 @@ func checkFiles(src artifact.Source, m *Meta) error {
 	}
 	for _, t := range m.Tables {
 		if len(t.Files) == 0 {
-			return errs.New(errs.Usage, "the snapshot metadata is damaged; restore another snapshot", "system-mysql: table %s has no data file", t.Name)
+			return errs.Corrupt(fmt.Errorf("system-mysql: table %s has no data file: %w", t.Name, artifact.ErrCorrupt), "the snapshot metadata is damaged; restore another snapshot")
 		}
 		var rows int64
 		for _, f := range t.Files {
@@ -69,8 +69,8 @@ func checkFiles(src artifact.Source, m *Meta) error {
 			rows += f.Rows
 		}
 		if rows != t.Rows {
-			return errs.New(errs.Usage, "the snapshot metadata is damaged; restore another snapshot",
-				"system-mysql: table %s: files hold %d rows, metadata says %d", t.Name, rows, t.Rows)
+			return errs.Corrupt(fmt.Errorf("system-mysql: table %s: files hold %d rows, metadata says %d: %w", t.Name, rows, t.Rows, artifact.ErrCorrupt),
+				"the snapshot metadata is damaged; restore another snapshot")
 		}
 	}
 	return nil
@@ -392,7 +392,7 @@ func (e *Engine) loadError(err error, what string, touched bool) error {
 	}
 	code := errs.Failure
 	if errors.Is(err, artifact.ErrCorrupt) || errors.Is(err, ErrTruncated) {
-		code = errs.Usage
+		code = errs.Mismatch // damaged content: exit 3 in every engine
 	}
 	return errs.Wrap(code, fmt.Errorf("system-mysql %s/%s: %s: %w", e.cfg.Addr, e.cfg.DBName, what, err), hint)
 }

@@ -93,11 +93,11 @@ func export(ctx context.Context, name string, src artifact.Source, w io.Writer) 
 func readSection(ctx context.Context, src artifact.Source, name string) (*section, error) {
 	b, err := readAll(ctx, src, name)
 	if err != nil {
-		return nil, errs.Wrap(errs.Usage, err, hintRedo)
+		return nil, err
 	}
 	s, err := parseSection(bytes.NewReader(b))
 	if err != nil {
-		return nil, errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: %s: %w", name, err), hintRedo)
+		return nil, errs.Corrupt(fmt.Errorf("zync-postgres: %s: %w", name, artifact.AsCorrupt(err)), hintRedo)
 	}
 	return s, nil
 }
@@ -106,15 +106,15 @@ func readSection(ctx context.Context, src artifact.Source, name string) (*sectio
 func copyFile(ctx context.Context, src artifact.Source, name string, w io.Writer, rows int64) error {
 	r, err := src.Open(ctx, name)
 	if err != nil {
-		return errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: opening %s: %w", name, err), hintRedo)
+		return dataErr(fmt.Errorf("zync-postgres: opening %s: %w", name, err))
 	}
 	defer r.Close()
 	lc := &lineCounter{}
 	if _, err := io.Copy(io.MultiWriter(w, lc), r); err != nil {
-		return errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: exporting %s: %w", name, err), hintRedo)
+		return dataErr(fmt.Errorf("zync-postgres: exporting %s: %w", name, err))
 	}
 	if rows >= 0 && (lc.lines != rows || (lc.n > 0 && lc.last != '\n')) {
-		return errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: %s holds %d rows, the dump wrote %d: %w", name, lc.lines, rows, artifact.ErrCorrupt), hintRedo)
+		return errs.Corrupt(fmt.Errorf("zync-postgres: %s holds %d rows, the dump wrote %d: %w", name, lc.lines, rows, artifact.ErrCorrupt), hintRedo)
 	}
 	return ctx.Err()
 }

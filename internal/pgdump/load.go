@@ -17,12 +17,21 @@ import (
 
 const hintRedo = "run the backup again, or restore another snapshot (`3scale-ops backups list`)"
 
+// dataErr classifies an error reading the snapshot: damaged content
+// (exit 3, like every engine) or a failure to read it (exit 1).
+func dataErr(err error) error {
+	if artifact.Damaged(err) {
+		return errs.Corrupt(artifact.AsCorrupt(err), hintRedo)
+	}
+	return errs.Wrap(errs.Failure, err, hintRedo)
+}
+
 // readMeta loads and sanity-checks the component metadata against the
 // files the source holds.
 func readMeta(src artifact.Source) (*Meta, error) {
 	var m Meta
 	if err := src.Get("format", &m.Format); err != nil {
-		return nil, errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: snapshot metadata %q: %w", "format", err), hintRedo)
+		return nil, errs.Corrupt(fmt.Errorf("zync-postgres: snapshot metadata %q: %w", "format", artifact.AsCorrupt(err)), hintRedo)
 	}
 	if m.Format < 1 || m.Format > FormatVersion {
 		return nil, errs.New(errs.Usage, "upgrade 3scale-ops to restore this snapshot",
@@ -39,7 +48,7 @@ func readMeta(src artifact.Source) (*Meta, error) {
 	}
 	for k, v := range keys {
 		if err := src.Get(k, v); err != nil {
-			return nil, errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: snapshot metadata %q: %w", k, err), hintRedo)
+			return nil, errs.Corrupt(fmt.Errorf("zync-postgres: snapshot metadata %q: %w", k, artifact.AsCorrupt(err)), hintRedo)
 		}
 	}
 	have := map[string]artifact.FileInfo{}
@@ -48,17 +57,17 @@ func readMeta(src artifact.Source) (*Meta, error) {
 	}
 	for _, n := range []string{FilePreData, FilePostData, FileSequences} {
 		if _, ok := have[n]; !ok {
-			return nil, errs.New(errs.Usage, hintRedo, "zync-postgres: snapshot lacks %s", n)
+			return nil, errs.Corrupt(fmt.Errorf("zync-postgres: snapshot lacks %s: %w", n, artifact.ErrCorrupt), hintRedo)
 		}
 	}
 	for _, t := range m.dataTables() {
 		for _, f := range t.Files {
 			fi, ok := have[f.Name]
 			if !ok {
-				return nil, errs.New(errs.Usage, hintRedo, "zync-postgres: snapshot lacks %s (table %s)", f.Name, t.Ident)
+				return nil, errs.Corrupt(fmt.Errorf("zync-postgres: snapshot lacks %s (table %s): %w", f.Name, t.Ident, artifact.ErrCorrupt), hintRedo)
 			}
 			if fi.RawSize != 0 && fi.RawSize != f.Bytes {
-				return nil, errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: %s holds %d bytes, the dump wrote %d (table %s): %w",
+				return nil, errs.Corrupt(fmt.Errorf("zync-postgres: %s holds %d bytes, the dump wrote %d (table %s): %w",
 					f.Name, fi.RawSize, f.Bytes, t.Ident, artifact.ErrCorrupt), hintRedo)
 			}
 		}
@@ -241,15 +250,15 @@ func (e *Engine) verifyArtifacts(ctx context.Context, src artifact.Source, m *Me
 	return pool(ctx, e.parallel(), jobs, func(ctx context.Context, _ int, j job) error {
 		r, err := src.Open(ctx, j.name)
 		if err != nil {
-			return errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: opening %s: %w", j.name, err), hintRedo)
+			return dataErr(fmt.Errorf("zync-postgres: opening %s: %w", j.name, err))
 		}
 		defer r.Close()
 		lc := &lineCounter{}
 		if _, err := io.Copy(lc, r); err != nil {
-			return errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: reading %s: %w; nothing was restored", j.name, err), hintRedo)
+			return dataErr(fmt.Errorf("zync-postgres: reading %s: %w; nothing was restored", j.name, err))
 		}
 		if j.data && (lc.lines != j.rows || (lc.n > 0 && lc.last != '\n')) {
-			return errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: %s (table %s) holds %d rows, the dump wrote %d: %w; nothing was restored",
+			return errs.Corrupt(fmt.Errorf("zync-postgres: %s (table %s) holds %d rows, the dump wrote %d: %w; nothing was restored",
 				j.name, j.table, lc.lines, j.rows, artifact.ErrCorrupt), hintRedo)
 		}
 		return nil
@@ -274,12 +283,12 @@ func (l *lineCounter) Write(p []byte) (int, error) {
 func readAll(ctx context.Context, src artifact.Source, name string) ([]byte, error) {
 	r, err := src.Open(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("zync-postgres: opening %s: %w", name, err)
+		return nil, dataErr(fmt.Errorf("zync-postgres: opening %s: %w", name, err))
 	}
 	defer r.Close()
 	b, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("zync-postgres: reading %s: %w", name, err)
+		return nil, dataErr(fmt.Errorf("zync-postgres: reading %s: %w", name, err))
 	}
 	return b, nil
 }

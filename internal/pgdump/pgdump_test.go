@@ -144,6 +144,10 @@ func TestTruncatedOrCorruptArtifactRefusedBeforeTouchingTables(t *testing.T) {
 			if errs.Hint(err) == "" {
 				t.Errorf("no hint in %v", err)
 			}
+			// Damaged content exits 3 in every engine (README.md, "Exit codes").
+			if errs.Code(err) != errs.Mismatch {
+				t.Errorf("exit code %d, want %d (damaged content): %v", errs.Code(err), errs.Mismatch, err)
+			}
 			assertEmpty(t, dst.URL)
 		})
 	}

@@ -43,7 +43,7 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 	}
 	preSQL, prelude, steps, err := e.schemaSteps(m, pre, post)
 	if err != nil {
-		return errs.Wrap(errs.Usage, fmt.Errorf("zync-postgres: %w", err), hintRedo)
+		return errs.Corrupt(fmt.Errorf("zync-postgres: %w", artifact.AsCorrupt(err)), hintRedo)
 	}
 
 	type loadJob struct {

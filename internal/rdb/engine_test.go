@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
 )
@@ -131,6 +132,10 @@ func TestDamagedRDBRefusedBeforeFlush(t *testing.T) {
 			}
 			if !errors.Is(err, ErrFormat) {
 				t.Fatalf("not an ErrFormat: %v", err)
+			}
+			// Damaged content exits 3 in every engine (README.md, "Exit codes").
+			if errs.Code(err) != errs.Mismatch || !errors.Is(err, artifact.ErrCorrupt) {
+				t.Fatalf("exit code %d, want %d (damaged content): %v", errs.Code(err), errs.Mismatch, err)
 			}
 			sameContents(t, before, contents(t, dst), "target after refused restore")
 		})

@@ -46,8 +46,13 @@ func fileErr(component, name string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return errs.Wrap(errs.Failure, fmt.Errorf("%s/%s is not a valid RDB file %w", component, name, err),
-		"the snapshot's "+name+" is truncated or corrupt; nothing was changed on the target: check it with `3scale-ops backups verify ID --read-data` and restore another snapshot (`3scale-ops backups list`)")
+	hint := "the snapshot's " + name + " is truncated or corrupt; nothing was changed on the target: check it with `3scale-ops backups verify ID --read-data` and restore another snapshot (`3scale-ops backups list`)"
+	if errors.Is(err, ErrFormat) || artifact.Damaged(err) {
+		// Damaged content: exit 3, as in every engine.
+		return errs.Corrupt(fmt.Errorf("%s/%s is not a valid RDB file %w", component, name, artifact.AsCorrupt(err)), hint)
+	}
+	return errs.Wrap(errs.Failure, fmt.Errorf("%s/%s could not be read: %w", component, name, err),
+		"nothing was changed on the target; check the repository's storage and run the restore again")
 }
 
 type ctxReader struct {

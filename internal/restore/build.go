@@ -64,8 +64,12 @@ type Options struct {
 	Components []string // empty: every component of the snapshot
 	Engines    map[string]Engine
 	Cluster    Cluster                                                        // nil: --local
-	Verify     func(ctx context.Context, task *progress.Task) (Result, error) // nil: --no-verify
-	NoQuiesce  bool
+	Verify     func(ctx context.Context, task *progress.Task) (Result, error) // nil: --no-verify, or VerifySkipped
+	// VerifySkipped says why the verification cannot run ("needs
+	// backend-redis (…)"); the plan then shows "verify: skipped, needs …"
+	// instead of the step.
+	VerifySkipped string
+	NoQuiesce     bool
 	// NoBackendSync leaves out the backend configuration rewrite after
 	// backend-redis (restore --skip-backend-sync).
 	NoBackendSync bool
@@ -310,6 +314,8 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 			Run: func(ctx context.Context, _ *Journal, task *progress.Task) (Result, error) {
 				return o.Verify(ctx, task)
 			}})
+	} else if o.VerifySkipped != "" {
+		p.VerifySkipped = o.VerifySkipped
 	} else {
 		p.Warnings = append(p.Warnings, "--no-verify: the restore will not be proven")
 	}

@@ -120,6 +120,9 @@ type Report struct {
 	Resumed  bool        `json:"resumed"`
 	// Skipped lists the steps left out with --skip-step.
 	Skipped []string `json:"skipped,omitempty"`
+	// VerifySkipped says why the restore was not verified (the plan's
+	// "verify: skipped, needs …"); empty when it was, or with --no-verify.
+	VerifySkipped string `json:"verify_skipped,omitempty"`
 
 	// Plan is what Run planned (nil when planning failed); DryRun: it
 	// stopped there.

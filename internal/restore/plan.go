@@ -78,7 +78,10 @@ type Plan struct {
 	// Connections are the secret keys the restore sets to name its
 	// targets, and those it leaves naming other servers (warned).
 	Connections *ConnPlan `json:"connections,omitempty"`
-	Steps       []*Step   `json:"-"`
+	// VerifySkipped says why the plan has no verification step ("needs
+	// backend-redis (--backend-redis-url is not set)"); empty otherwise.
+	VerifySkipped string  `json:"verify_skipped,omitempty"`
+	Steps         []*Step `json:"-"`
 }
 
 // PlanStep is the printable form of a step.
@@ -116,6 +119,9 @@ func (p *Plan) Text() string {
 		if s.Target != "" {
 			fmt.Fprintf(&b, "       %-15s target: %s\n", "", s.Target)
 		}
+	}
+	if p.VerifySkipped != "" {
+		fmt.Fprintf(&b, "    verify: skipped, %s\n", p.VerifySkipped)
 	}
 	b.WriteString("Steps marked ! replace data on the target.\n")
 	for _, w := range p.Warnings {

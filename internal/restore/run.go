@@ -36,13 +36,18 @@ type Request struct {
 	Kube     *kube.Clients    // nil: --local
 	Override config.Overrides // re-applied when the targets are found through the snapshot's secrets
 
-	Components    []string // empty: every component of the snapshot
-	DryRun        bool
-	Resume        bool
-	RedisMode     string // replay (default) or file
-	SkipQueues    bool
-	NoQuiesce     bool
-	NoVerify      bool
+	Components []string // empty: every component of the snapshot
+	DryRun     bool
+	Resume     bool
+	RedisMode  string // replay (default) or file
+	SkipQueues bool
+	NoQuiesce  bool
+	NoVerify   bool
+	// RequireVerify makes a restore whose verification cannot run (the
+	// stores it reads are neither restored nor reachable) a failure,
+	// before anything is changed; without it the plan says "verify:
+	// skipped, needs …" and the restore succeeds unverified.
+	RequireVerify bool
 	DropExisting  bool
 	UnlockStale   bool
 	WithGrants    bool     // zync-postgres: apply the recorded GRANT/REVOKE statements
@@ -212,7 +217,13 @@ func Run(ctx context.Context, req Request) (*Report, error) {
 			opts.PodSteps = map[string]string{config.SystemStorage: "system-app"}
 		}
 	}
+	if req.NoVerify && req.RequireVerify {
+		return nil, errs.UsageError("give one of them", "--no-verify and --require-verify exclude each other")
+	}
 	if !req.NoVerify {
+		opts.VerifySkipped = VerifyLacks(conns)
+	}
+	if !req.NoVerify && opts.VerifySkipped == "" {
 		opts.Verify = func(ctx context.Context, task *progress.Task) (Result, error) {
 			var probes artifact.Source
 			if m.Component(verify.Component) != nil {
@@ -247,6 +258,21 @@ func Run(ctx context.Context, req Request) (*Report, error) {
 	if runner.Skip, err = SkipSteps(plan, req.SkipSteps); err != nil {
 		return rep, err
 	}
+	if opts.Verify != nil && m.Component(verify.Component) != nil {
+		// A verification that will fail for want of probes fails now,
+		// before anything is changed.
+		probes, err := r.Source(m, verify.Component)
+		if err != nil {
+			return rep, err
+		}
+		if reason := verify.NotRecorded(probes); reason != "" {
+			return rep, fmt.Errorf("snapshot %s: %w", id, verify.NotRecordedError(reason))
+		}
+	}
+	if plan.VerifySkipped != "" && req.RequireVerify {
+		return rep, errs.UsageError("give the connections the verification reads, or drop --require-verify; nothing was changed",
+			"--require-verify: the restore of %s cannot be verified: verify %s", id, plan.VerifySkipped)
+	}
 	if req.DryRun {
 		return rep, nil
 	}
@@ -266,11 +292,42 @@ func Run(ctx context.Context, req Request) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	if plan.VerifySkipped != "" {
+		// Not a step: nothing ran. The report says so in the step table.
+		rep.VerifySkipped = plan.VerifySkipped
+		rep.Steps = append(rep.Steps, StepState{Name: StepVerify, Status: Skipped, Summary: "verify skipped: " + plan.VerifySkipped})
+		req.Warn("verify skipped: " + plan.VerifySkipped + "; the restored data is not proven (run `3scale-ops verify` once those stores are reachable, or restore with --require-verify to make this a failure)")
+	}
 	if rep.Mismatch {
-		return rep, errs.New(errs.Mismatch, "see the verify step above; the data was restored",
-			"restore of %s finished but verification found differences", id)
+		msg := fmt.Sprintf("restore of %s finished but verification found differences", id)
+		for _, s := range rep.Steps {
+			if s.Name == StepVerify && s.Mismatch && s.Summary != "" {
+				msg += ": " + s.Summary
+			}
+		}
+		return rep, errs.New(errs.Mismatch, "see the verify step above; the data was restored", "%s", msg)
 	}
 	return rep, nil
+}
+
+// VerifyLacks says what the verification step lacks ("" when it can
+// run): "needs X (why), Y (why)" for each store it reads (component.
+// VerifyNeeds) that has no connection. A restored store always has one,
+// so this is exactly "neither restored nor reachable".
+func VerifyLacks(conns *config.Connections) string {
+	var lacks []string
+	for _, n := range component.VerifyNeeds() {
+		err := conns.Errs[n]
+		if err == nil {
+			continue
+		}
+		why := strings.TrimSuffix(err.Error(), ": "+errs.ErrNotConfigured.Error())
+		lacks = append(lacks, n+" ("+why+")")
+	}
+	if len(lacks) == 0 {
+		return ""
+	}
+	return "needs " + strings.Join(lacks, ", ")
 }
 
 // VersionChange says how the snapshot's 3scale release differs from the

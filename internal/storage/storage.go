@@ -171,7 +171,7 @@ func (e *Engine) Backup(ctx context.Context, sink artifact.Sink, task *progress.
 func (e *Engine) Preflight(ctx context.Context, src artifact.Source) error {
 	var meta Meta
 	if err := src.Get(MetaKey, &meta); err != nil {
-		return errs.Wrap(errs.Usage, fmt.Errorf("system-storage: snapshot metadata: %w", err), "the snapshot has no system-storage metadata; pick another snapshot or leave system-storage out (--components)")
+		return errs.Corrupt(fmt.Errorf("system-storage: snapshot metadata: %w", artifact.AsCorrupt(err)), "the snapshot has no system-storage metadata; pick another snapshot or leave system-storage out (--components)")
 	}
 	if err := scanArtifact(ctx, src, meta); err != nil {
 		return err
@@ -247,7 +247,10 @@ func Export(ctx context.Context, src artifact.Source, w io.Writer) error {
 func scanArtifact(ctx context.Context, src artifact.Source, meta Meta) error {
 	rc, err := src.Open(ctx, FileName)
 	if err != nil {
-		return errs.Wrap(errs.Usage, fmt.Errorf("system-storage: open %s: %w", FileName, err), "the snapshot is incomplete; pick another one")
+		if artifact.Damaged(err) {
+			return errs.Corrupt(fmt.Errorf("system-storage: open %s: %w", FileName, artifact.AsCorrupt(err)), "the snapshot is incomplete; pick another one")
+		}
+		return errs.Wrap(errs.Failure, fmt.Errorf("system-storage: open %s: %w", FileName, err), "check the repository's storage and run the restore again")
 	}
 	defer rc.Close()
 	st, err := Scan(ctx, rc)
@@ -255,8 +258,8 @@ func scanArtifact(ctx context.Context, src artifact.Source, meta Meta) error {
 		return err
 	}
 	if st.Files != meta.Files {
-		return errs.New(errs.Mismatch, "the snapshot is damaged; run `3scale-ops backups verify --read-data` and use another one",
-			"system-storage: %s holds %d files, its metadata says %d", FileName, st.Files, meta.Files)
+		return errs.Corrupt(fmt.Errorf("system-storage: %s holds %d files, its metadata says %d: %w", FileName, st.Files, meta.Files, artifact.ErrCorrupt),
+			"the snapshot is damaged; run `3scale-ops backups verify --read-data` and use another one")
 	}
 	return nil
 }

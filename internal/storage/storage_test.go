@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -194,6 +195,15 @@ func TestCorruptArtifact(t *testing.T) {
 		t.Fatalf("restore of truncated tar: %v", err)
 	}
 
+	// A damaged header (its checksum no longer matches): exit 3 too, as
+	// damaged content is in every engine.
+	badHeader := append([]byte(nil), full...)
+	badHeader[100] ^= 0x01 // the mode field of the first header
+	err = dirEngine(t.TempDir(), storage.Options{}).Preflight(ctx, artifactWith(t, badHeader, meta.Files))
+	if err == nil || errs.Code(err) != errs.Mismatch || !errors.Is(err, artifact.ErrCorrupt) {
+		t.Fatalf("preflight on a tar with a damaged header: %v", err)
+	}
+
 	wrongCount := artifactWith(t, full, meta.Files+1)
 	err = dirEngine(t.TempDir(), storage.Options{}).Preflight(ctx, wrongCount)
 	if err == nil || errs.Code(err) != errs.Mismatch {
@@ -201,8 +211,8 @@ func TestCorruptArtifact(t *testing.T) {
 	}
 
 	noMeta := artifact.NewMemory()
-	if err := dirEngine(t.TempDir(), storage.Options{}).Preflight(ctx, noMeta); err == nil {
-		t.Fatal("preflight without metadata passed")
+	if err := dirEngine(t.TempDir(), storage.Options{}).Preflight(ctx, noMeta); err == nil || errs.Code(err) != errs.Mismatch {
+		t.Fatalf("preflight without metadata: %v", err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 )
@@ -226,8 +227,8 @@ func scan(ctx context.Context, r io.Reader, validate bool, task *progress.Task) 
 }
 
 func readErr(err error) error {
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, tar.ErrHeader) {
-		return errs.Wrap(errs.Mismatch, fmt.Errorf("system-storage: %s is truncated or damaged: %w", FileName, err),
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, tar.ErrHeader) || artifact.Damaged(err) {
+		return errs.Corrupt(fmt.Errorf("system-storage: %s is truncated or damaged: %w", FileName, artifact.AsCorrupt(err)),
 			"run `3scale-ops backups verify --read-data` and use another snapshot")
 	}
 	return fmt.Errorf("system-storage: read %s: %w", FileName, err)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/component"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/gateway/backend"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/redact"
@@ -303,6 +304,9 @@ func Save(ctx context.Context, sink artifact.Sink, probes []Probe) error {
 
 // Load reads the probes of a snapshot.
 func Load(ctx context.Context, src artifact.Source) ([]Probe, error) {
+	if reason := NotRecorded(src); reason != "" {
+		return nil, NotRecordedError(reason)
+	}
 	rc, err := src.Open(ctx, "probes.json")
 	if err != nil {
 		return nil, err
@@ -310,7 +314,16 @@ func Load(ctx context.Context, src artifact.Source) ([]Probe, error) {
 	defer rc.Close()
 	var probes []Probe
 	if err := json.NewDecoder(rc).Decode(&probes); err != nil {
-		return nil, fmt.Errorf("probes.json: %w", err)
+		if !artifact.Damaged(err) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			var se *json.SyntaxError
+			var te *json.UnmarshalTypeError
+			if !errors.As(err, &se) && !errors.As(err, &te) {
+				return nil, fmt.Errorf("probes.json: %w", err)
+			}
+		}
+		// Damaged content: exit 3, as in every engine.
+		return nil, errs.Corrupt(fmt.Errorf("%s/probes.json: %w", Component, artifact.AsCorrupt(err)),
+			"run `3scale-ops backups verify --read-data`; verify with --consistency-only, or use another snapshot")
 	}
 	for _, p := range probes {
 		redact.Add(p.UserKey, p.AppKey, p.ServiceToken, p.ProviderKey)

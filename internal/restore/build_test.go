@@ -1,0 +1,237 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/component"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/progress"
+)
+
+// planSnapshot is a snapshot that only has component names: BuildPlan
+// reads nothing else of it (the steps open sources when they run).
+type planSnapshot []string
+
+func (s planSnapshot) ID() string           { return "20261123T020000Z-5c1e9a" }
+func (s planSnapshot) Components() []string { return s }
+func (s planSnapshot) Source(context.Context, string) (artifact.Source, error) {
+	return nil, errors.New("not read while planning")
+}
+func (s planSnapshot) Verify(context.Context, []string) error { return nil }
+
+// planEngine is an engine BuildPlan can be given; it is never run here.
+type planEngine string
+
+func (e planEngine) Name() string                                     { return string(e) }
+func (e planEngine) Preflight(context.Context, artifact.Source) error { return nil }
+func (e planEngine) Restore(context.Context, artifact.Source, *progress.Task) (artifact.Result, error) {
+	return artifact.Result{}, nil
+}
+
+// planCluster answers Kind; the plan's steps call the rest only when run.
+type planCluster struct {
+	kind string
+	err  error
+}
+
+func (c planCluster) Kind(context.Context) (string, error) { return c.kind, c.err }
+func (planCluster) DownAll(context.Context, time.Duration) (map[string]int32, error) {
+	return nil, nil
+}
+func (planCluster) ScaleTo(context.Context, map[string]int32, time.Duration) error   { return nil }
+func (planCluster) ScaleBack(context.Context, map[string]int32, time.Duration) error { return nil }
+func (planCluster) Rollout(context.Context, []string, time.Duration) error           { return nil }
+func (planCluster) ZyncResync(context.Context, *progress.Task) (Result, error)       { return Result{}, nil }
+func (planCluster) BackendSync(context.Context, *progress.Task) (Result, error)      { return Result{}, nil }
+
+func planEngines(names ...string) map[string]Engine {
+	out := map[string]Engine{}
+	for _, n := range names {
+		out[n] = planEngine(n)
+	}
+	return out
+}
+
+var (
+	dataComponents = component.Names(component.Data)
+	allComponents  = append(component.Restorable(), component.Verify)
+	verifyFn       = func(context.Context, *progress.Task) (Result, error) { return Result{}, nil }
+)
+
+// TestBuildPlan checks, per installation kind and option, the steps the
+// plan holds and their order, which are destructive or always run, the
+// warnings, and the guards that refuse a plan before anything runs.
+func TestBuildPlan(t *testing.T) {
+	cases := []struct {
+		name string
+		have []string // the snapshot's components
+		o    Options  // Snapshot and (when nil) Engines are filled in
+
+		wantErr      int    // exit code of a refused plan (0: accepted)
+		wantErrText  string // part of the refusal
+		wantKind     string
+		wantSteps    []string
+		wantWarnings []string // parts of warnings, each must appear
+		noWarnings   []string // parts that must not appear
+		verifySkip   string
+	}{
+		{
+			name:     "local: the data stores in runbook order, then verify",
+			have:     append(dataComponents, component.Verify),
+			o:        Options{Verify: verifyFn},
+			wantKind: "local",
+			wantSteps: []string{StepPreflight, StepSystemMySQL, StepStorage, StepZyncPostgres,
+				StepBackendRedis, StepSystemRedis, StepVerify},
+			wantWarnings: []string{"--local: nothing is scaled down", "enqueue_rewrite"},
+			noWarnings:   []string{"partial restore", "--no-verify"},
+		},
+		{
+			name:     "operator: quiesce through the CR, objects first, scale back, roll out, resync, sync backend, verify",
+			have:     allComponents,
+			o:        Options{Cluster: planCluster{kind: "operator"}, Verify: verifyFn, Namespace: "3scale"},
+			wantKind: "operator",
+			wantSteps: []string{StepPreflight, StepQuiesce, StepSecrets, StepConfigMaps, StepAPIManager,
+				StepSystemMySQL, StepStorage, StepZyncPostgres, StepBackendRedis, StepSystemRedis,
+				StepScaleBack, StepRollout, StepZyncResync, StepBackendSync, StepVerify},
+			noWarnings: []string{"--local", "partial restore", "--no-quiesce"},
+		},
+		{
+			name:         "template with --no-quiesce: nothing scaled, still rolled out",
+			have:         allComponents,
+			o:            Options{Cluster: planCluster{kind: "template"}, Verify: verifyFn, NoQuiesce: true, Components: []string{StepSystemMySQL}},
+			wantKind:     "template",
+			wantSteps:    []string{StepPreflight, StepSystemMySQL, StepRollout, StepZyncResync, StepVerify},
+			wantWarnings: []string{"--no-quiesce", "partial restore: system-mysql will hold the snapshot's point in time"},
+		},
+		{
+			name: "components given out of order are restored in runbook order",
+			have: allComponents,
+			o: Options{Cluster: planCluster{kind: "deployments"}, Verify: verifyFn, NoBackendSync: true,
+				Components: []string{StepSystemRedis, StepBackendRedis, StepSecrets, StepSystemMySQL}},
+			wantKind: "deployments",
+			wantSteps: []string{StepPreflight, StepQuiesce, StepSecrets, StepSystemMySQL, StepBackendRedis, StepSystemRedis,
+				StepScaleBack, StepRollout, StepZyncResync, StepVerify},
+			wantWarnings: []string{"--skip-backend-sync"},
+		},
+		{
+			name: "an empty namespace: Kubernetes objects only, nothing scaled",
+			have: allComponents,
+			o: Options{Cluster: planCluster{err: errors.New("no workloads")}, Verify: verifyFn, Namespace: "new",
+				Components: []string{StepConfigMaps, StepSecrets}},
+			wantKind:     "no 3scale yet",
+			wantSteps:    []string{StepPreflight, StepSecrets, StepConfigMaps, StepVerify},
+			wantWarnings: []string{"no 3scale workloads in namespace new"},
+		},
+		{
+			name:    "an empty namespace with data selected is refused",
+			have:    allComponents,
+			o:       Options{Cluster: planCluster{err: errors.New("no workloads")}, Verify: verifyFn, Namespace: "new"},
+			wantErr: errs.Failure, wantErrText: "detect how 3scale is deployed in namespace new",
+		},
+		{
+			name: "verification that cannot run is left out and says why",
+			have: allComponents,
+			o: Options{VerifySkipped: "needs backend-redis (--backend-redis-url is not set)",
+				Components: []string{StepSystemMySQL, StepZyncPostgres}},
+			wantKind:   "local",
+			wantSteps:  []string{StepPreflight, StepSystemMySQL, StepZyncPostgres},
+			verifySkip: "needs backend-redis",
+			noWarnings: []string{"--no-verify"},
+		},
+		{
+			name:         "--no-verify is warned about",
+			have:         allComponents,
+			o:            Options{Components: []string{StepBackendRedis}},
+			wantKind:     "local",
+			wantSteps:    []string{StepPreflight, StepBackendRedis},
+			wantWarnings: []string{"--no-verify"},
+		},
+		{
+			name:    "a component the snapshot lacks",
+			have:    []string{component.SystemMySQL},
+			o:       Options{Components: []string{component.ZyncPostgres}},
+			wantErr: errs.Usage, wantErrText: `has no component "zync-postgres"`,
+		},
+		{
+			name:    "the probes are not restorable",
+			have:    allComponents,
+			o:       Options{Components: []string{component.Verify}},
+			wantErr: errs.Usage, wantErrText: `component "verify" cannot be restored`,
+		},
+		{
+			name:    "a component without an engine in this mode",
+			have:    allComponents,
+			o:       Options{Components: []string{component.SystemMySQL}, Engines: planEngines(component.BackendRedis)},
+			wantErr: errs.Failure, wantErrText: `no restore engine is available for component "system-mysql"`,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := c.o
+			o.Snapshot = planSnapshot(c.have)
+			if o.Engines == nil {
+				o.Engines = planEngines(component.Restorable()...)
+			}
+			p, err := BuildPlan(context.Background(), o)
+			if c.wantErr != 0 {
+				if err == nil || errs.Code(err) != c.wantErr || !strings.Contains(err.Error(), c.wantErrText) || errs.Hint(err) == "" {
+					t.Fatalf("want a refusal (exit %d) containing %q with a hint, got %v (exit %d)", c.wantErr, c.wantErrText, err, errs.Code(err))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, s := range p.Steps {
+				names = append(names, s.Name)
+				data := slices.Contains(component.Restorable(), s.Name)
+				if s.Destructive != data {
+					t.Errorf("step %s: destructive=%v, want %v (only restoring a component replaces data)", s.Name, s.Destructive, data)
+				}
+				if always := s.Name == StepPreflight || s.Name == StepVerify; s.Always != always {
+					t.Errorf("step %s: always=%v, want %v", s.Name, s.Always, always)
+				}
+				if s.Action == "" || s.Run == nil {
+					t.Errorf("step %s has no action or no Run", s.Name)
+				}
+			}
+			if !slices.Equal(names, c.wantSteps) {
+				t.Errorf("steps:\n got %v\nwant %v", names, c.wantSteps)
+			}
+			if p.InstallKind != c.wantKind {
+				t.Errorf("install kind %q, want %q", p.InstallKind, c.wantKind)
+			}
+			warnings := strings.Join(p.Warnings, "\n")
+			for _, w := range c.wantWarnings {
+				if !strings.Contains(warnings, w) {
+					t.Errorf("no warning containing %q in:\n%s", w, warnings)
+				}
+			}
+			for _, w := range c.noWarnings {
+				if strings.Contains(warnings, w) {
+					t.Errorf("unexpected warning containing %q in:\n%s", w, warnings)
+				}
+			}
+			if !strings.Contains(p.VerifySkipped, c.verifySkip) || (c.verifySkip == "") != (p.VerifySkipped == "") {
+				t.Errorf("verify skipped %q, want %q", p.VerifySkipped, c.verifySkip)
+			}
+			text := p.Text()
+			if c.verifySkip != "" && !strings.Contains(text, "verify: skipped, "+c.verifySkip) {
+				t.Errorf("the plan does not say that verify is skipped:\n%s", text)
+			}
+			if c.o.Cluster != nil && c.wantKind == "operator" && !strings.Contains(text, "through the APIManager CR") {
+				t.Errorf("an operator install is not quiesced through its CR:\n%s", text)
+			}
+			if !p.Destructive() {
+				t.Errorf("a plan that restores data is not destructive")
+			}
+		})
+	}
+}
