@@ -109,9 +109,13 @@ func backupsList(c *cli.Context) error {
 		if s.Damaged != "" {
 			status = "DAMAGED: " + s.Damaged
 		}
-		rows = append(rows, []string{s.ID, s.Time.Local().Format("2006-01-02 15:04:05"), humanBytes(s.Size), strings.Join(comps, ","), strings.Join(tags, ","), enc, status})
+		version := s.Threescale
+		if version == "" {
+			version = "-" // --local snapshots, or an installation that does not say
+		}
+		rows = append(rows, []string{s.ID, s.Time.Local().Format("2006-01-02 15:04:05"), version, humanBytes(s.Size), strings.Join(comps, ","), strings.Join(tags, ","), enc, status})
 	}
-	table(g.Stdout, []string{"ID", "TIME", "SIZE", "COMPONENTS", "TAGS", "ENCRYPTED", "STATUS"}, rows)
+	table(g.Stdout, []string{"ID", "TIME", "3SCALE", "SIZE", "COMPONENTS", "TAGS", "ENCRYPTED", "STATUS"}, rows)
 	return nil
 }
 

@@ -249,15 +249,26 @@ func moveRefs(o *unstructured.Unstructured, from, to string) {
 // release an APIManager runs ("2.15").
 const VersionAnnotation = "apps.3scale.net/apimanager-threescale-version"
 
+// ReleaseKey is the key of the system-environment ConfigMap where the
+// operator (pkg/3scale/amp/component/system.go) and the templates record
+// the 3scale release System runs ("2.15").
+const ReleaseKey = "AMP_RELEASE"
+
 // installVersion is the 3scale release of the installation and where it was
-// read: the APIManager's annotation, else the tag of the system-app image
-// ("…/system-rhel8:3scale2.15" → "2.15"); empty when neither says.
+// read: the APIManager's annotation, else AMP_RELEASE in the
+// system-environment ConfigMap, else the tag of the system-app image
+// ("…/system-rhel8:3scale2.15" → "2.15"); empty when none says.
 func (e *Engine) installVersion(ctx context.Context, objs []*unstructured.Unstructured) (version, source string) {
 	for _, o := range objs {
 		if o.GetKind() == "APIManager" {
 			if v := o.GetAnnotations()[VersionAnnotation]; v != "" {
 				return v, "APIManager " + o.GetName() + " annotation " + VersionAnnotation
 			}
+		}
+	}
+	if cm, err := e.kc.Typed.CoreV1().ConfigMaps(e.ns).Get(ctx, "system-environment", metav1.GetOptions{}); err == nil {
+		if v := majorMinor(cm.Data[ReleaseKey]); v != "" {
+			return v, "ConfigMap system-environment " + ReleaseKey
 		}
 	}
 	for _, gvr := range []schema.GroupVersionResource{kube.DeploymentGVR, kube.DeploymentConfigGVR} {
@@ -283,7 +294,13 @@ func versionFromTag(image string) string {
 	if i < 0 || strings.Contains(image[i:], "/") {
 		return ""
 	}
-	tag := strings.TrimLeft(strings.TrimPrefix(image[i+1:], "3scale"), "-v")
+	return majorMinor(image[i+1:])
+}
+
+// majorMinor reads "2.15" from a release like "2.15", "2.15.1",
+// "3scale2.15" or "3scale-2.15"; empty when it is none of those.
+func majorMinor(release string) string {
+	tag := strings.TrimLeft(strings.TrimPrefix(strings.TrimSpace(release), "3scale"), "-v")
 	parts := strings.Split(tag, ".")
 	if len(parts) < 2 || parts[0] == "" || strings.Trim(parts[0], "0123456789") != "" || parts[1] == "" || strings.Trim(parts[1], "0123456789") != "" {
 		return ""

@@ -154,3 +154,28 @@ func TestVersionFromSystemAppImage(t *testing.T) {
 		t.Errorf("version = %q from %q, want 2.14 from the system-app image", m.Version, m.VersionSource)
 	}
 }
+
+// Without the operator's annotation, the version comes from the
+// system-environment ConfigMap's AMP_RELEASE (written by the operator and
+// the templates), before any image tag.
+func TestVersionFromSystemEnvironment(t *testing.T) {
+	ns := testenv.Namespace(t)
+	kc := clients(t, ns)
+	ctx := context.Background()
+	if _, err := kc.Typed.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "system-environment"},
+		Data: map[string]string{"AMP_RELEASE": "2.14", "RAILS_ENV": "production"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := int32(1)
+	lbl := map[string]string{"deployment": "system-app"}
+	if _, err := kc.Typed.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "system-app"},
+		Spec: appsv1.DeploymentSpec{Replicas: &r, Selector: &metav1.LabelSelector{MatchLabels: lbl},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: lbl}, Spec: corev1.PodSpec{Containers: []corev1.Container{
+				{Name: "system-master", Image: "quay.io/3scale/porta:2.13"}}}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	v, src := kubeobjects.InstallVersion(ctx, kc, ns)
+	if v != "2.14" || !strings.Contains(src, "system-environment") || !strings.Contains(src, "AMP_RELEASE") {
+		t.Errorf("version = %q from %q, want 2.14 from ConfigMap system-environment AMP_RELEASE", v, src)
+	}
+}

@@ -16,3 +16,11 @@ func TestVersionFromTag(t *testing.T) {
 		}
 	}
 }
+
+func TestMajorMinor(t *testing.T) {
+	for release, want := range map[string]string{"2.15": "2.15", "2.15.1": "2.15", " 2.14 ": "2.14", "3scale2.13": "2.13", "": "", "master": "", "2": ""} {
+		if got := majorMinor(release); got != want {
+			t.Errorf("majorMinor(%q) = %q, want %q", release, got, want)
+		}
+	}
+}
