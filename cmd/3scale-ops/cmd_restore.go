@@ -35,6 +35,7 @@ func restoreCommand() *cli.Command {
 			&cli.BoolFlag{Name: "skip-queues", EnvVars: []string{"THREESCALE_OPS_SKIP_QUEUES"}, Usage: "leave job queues untouched (restoring them can run jobs twice)"},
 			&cli.BoolFlag{Name: "no-quiesce", EnvVars: []string{"THREESCALE_OPS_NO_QUIESCE"}, Usage: "do not scale 3scale down during the restore (unsafe)"},
 			&cli.BoolFlag{Name: "skip-backend-sync", EnvVars: []string{"THREESCALE_OPS_SKIP_BACKEND_SYNC"}, Usage: "after backend-redis, do not run System's backend configuration rewrite (rake backend:storage:enqueue_rewrite, guide 7.5.6)"},
+			&cli.BoolFlag{Name: "skip-reindex", EnvVars: []string{"THREESCALE_OPS_SKIP_REINDEX"}, Usage: "after system-mysql, do not rebuild system-searchd's index (rake searchd:optimal_index; 3scale 2.14.1+)"},
 			&cli.BoolFlag{Name: "no-verify", EnvVars: []string{"THREESCALE_OPS_NO_VERIFY"}, Usage: "skip the final verification"},
 			&cli.BoolFlag{Name: "require-verify", EnvVars: []string{"THREESCALE_OPS_REQUIRE_VERIFY"}, Usage: "fail, before changing anything, when the verification cannot run (a partial restore without connections to system-mysql and backend-redis); without it the restore says \"verify skipped\" and succeeds"},
 			&cli.BoolFlag{Name: "drop-existing", EnvVars: []string{"THREESCALE_OPS_DROP_EXISTING"}, Usage: "allow restoring into targets that already hold data (they are emptied)"},
@@ -60,7 +61,7 @@ func runRestoreCommand(c *cli.Context) error {
 		DryRun: c.Bool("dry-run"), Resume: c.Bool("resume"), RedisMode: c.String("redis-mode"),
 		SkipQueues: c.Bool("skip-queues"), NoQuiesce: c.Bool("no-quiesce"), NoVerify: c.Bool("no-verify"), RequireVerify: c.Bool("require-verify"),
 		DropExisting: c.Bool("drop-existing"), UnlockStale: c.Bool("unlock-stale"), WithGrants: c.Bool("with-grants"), Timeout: c.Duration("timeout"),
-		SkipSteps: splitList(c.StringSlice("skip-step")), NoBackendSync: c.Bool("skip-backend-sync"),
+		SkipSteps: splitList(c.StringSlice("skip-step")), NoBackendSync: c.Bool("skip-backend-sync"), NoReindex: c.Bool("skip-reindex"),
 		AllowVersionChange: c.Bool("allow-version-change"), RewriteConnections: rewriteMode(c)}
 	rep, err := runRestore(c.Context, g, req, c.Bool("yes"))
 	if g.JSON() && rep != nil && rep.Plan != nil {

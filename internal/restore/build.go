@@ -55,6 +55,14 @@ type Cluster interface {
 	// system-sidekiq (or system-app) pod: System, the source of truth,
 	// rewrites its configuration into backend-redis (guide §7.5.6).
 	BackendSync(ctx context.Context, task *progress.Task) (Result, error)
+	// SearchEngine names the search workload: "system-searchd"
+	// (Manticore, 3scale 2.14.1+), "system-sphinx" (2.13 and older) or ""
+	// when there is none.
+	SearchEngine(ctx context.Context) (string, error)
+	// Reindex runs rake searchd:optimal_index in a system-sidekiq (or
+	// system-app) pod and waits for it: the search index is rebuilt from
+	// the restored system database.
+	Reindex(ctx context.Context, task *progress.Task) (Result, error)
 }
 
 // Options describe one restore.
@@ -73,8 +81,11 @@ type Options struct {
 	// NoBackendSync leaves out the backend configuration rewrite after
 	// backend-redis (restore --skip-backend-sync).
 	NoBackendSync bool
-	Timeout       time.Duration     // per wait for readiness (default 10m)
-	Targets       map[string]string // component → redacted target, for the plan
+	// NoReindex leaves out the search index rebuild after system-mysql
+	// (restore --skip-reindex).
+	NoReindex bool
+	Timeout   time.Duration     // per wait for readiness (default 10m)
+	Targets   map[string]string // component → redacted target, for the plan
 	// Connections say which connection keys of the namespace's secrets
 	// the restore sets to name its targets (nil: none).
 	Connections *ConnPlan
@@ -305,6 +316,11 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 				}})
 		}
 	}
+	if slices.Contains(selected, StepSystemMySQL) {
+		if err := reindexStep(ctx, o, p, local); err != nil {
+			return nil, err
+		}
+	}
 	if w := partialWarning(have, selected); w != "" {
 		p.Warnings = append(p.Warnings, w)
 	}
@@ -372,4 +388,34 @@ func kubeOnly(selected []string) bool {
 		}
 	}
 	return len(selected) > 0
+}
+
+// reindexStep plans the search index rebuild after system-mysql: on
+// system-searchd (Manticore) the index lives on its own volume and still
+// holds the old database's records; system-sphinx (2.13 and older) is
+// rolled out instead, which re-indexes from the database.
+func reindexStep(ctx context.Context, o Options, p *Plan, local bool) error {
+	if o.Cluster == nil {
+		if local {
+			p.Warnings = append(p.Warnings, "--local: after system-mysql, rebuild the search index: `bundle exec rake searchd:optimal_index` in a system-sidekiq pod (3scale 2.14.1+, system-searchd)")
+		}
+		return nil
+	}
+	engine, err := o.Cluster.SearchEngine(ctx)
+	if err != nil {
+		return fmt.Errorf("find the search workload (system-searchd or system-sphinx) in namespace %s: %w", o.Namespace, err)
+	}
+	switch {
+	case engine != Searchd:
+		return nil
+	case o.NoReindex:
+		p.Warnings = append(p.Warnings, "--skip-reindex: system-searchd keeps the index of the old database until `bundle exec rake searchd:optimal_index` runs in a system-sidekiq pod; searches may miss or show stale records")
+		return nil
+	}
+	p.Steps = append(p.Steps, &Step{Name: StepReindex, Target: "system-sidekiq (or system-app) pod, system-searchd",
+		Action: "bundle exec rake searchd:optimal_index: rebuild the search index from the restored system database, and wait for it",
+		Run: func(ctx context.Context, _ *Journal, task *progress.Task) (Result, error) {
+			return o.Cluster.Reindex(ctx, task)
+		}})
+	return nil
 }

@@ -37,13 +37,14 @@ const (
 	StepRollout      = "rollout"
 	StepZyncResync   = "zync-resync"
 	StepBackendSync  = "backend-sync"
+	StepReindex      = "searchd-reindex"
 	StepVerify       = "verify"
 )
 
 // Order is the runbook order of every step this package knows.
 var Order = []string{StepPreflight, StepQuiesce, StepSecrets, StepConfigMaps, StepAPIManager, StepConnections,
 	StepSystemMySQL, StepStorage, StepZyncPostgres, StepBackendRedis, StepSystemRedis,
-	StepScaleBack, StepRollout, StepZyncResync, StepBackendSync, StepVerify}
+	StepScaleBack, StepRollout, StepZyncResync, StepBackendSync, StepReindex, StepVerify}
 
 // Result is what a step reports when it ends.
 type Result struct {

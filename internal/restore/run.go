@@ -57,6 +57,7 @@ type Request struct {
 	// --rewrite-connections): whether the connection keys of the restored
 	// secrets are set to the servers the restore writes to.
 	RewriteConnections string
+	NoReindex          bool // no search index rebuild after system-mysql
 	// AllowVersionChange lets a snapshot of another 3scale minor version
 	// than the target's restore (it is always warned about).
 	AllowVersionChange bool
@@ -207,7 +208,7 @@ func Run(ctx context.Context, req Request) (*Report, error) {
 		targets[name] = targetOf(name, conns)
 	}
 	opts := Options{Snapshot: &RepoSnapshot{Repo: r, Manifest: m}, Namespace: conns.Namespace, Components: req.Components,
-		Engines: engs, NoQuiesce: req.NoQuiesce, NoBackendSync: req.NoBackendSync, Timeout: req.Timeout, Targets: targets, Connections: cplan}
+		Engines: engs, NoQuiesce: req.NoQuiesce, NoBackendSync: req.NoBackendSync, NoReindex: req.NoReindex, Timeout: req.Timeout, Targets: targets, Connections: cplan}
 	if kc != nil {
 		opts.SetConnections = func(ctx context.Context, changes []KeyChange, task *progress.Task) (Result, error) {
 			return applyLive(ctx, kc, conns.Namespace, changes, task)
