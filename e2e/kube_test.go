@@ -16,6 +16,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/e2e/internal/fingerprint"
 	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/kube/kubetest"
+	"github.com/3scale-ops/3scale-ops/internal/restore"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -41,6 +42,8 @@ type cluster struct {
 	// providers is what the simulated task reports as enqueued.
 	backendSyncs []string
 	providers    int
+	// reindexes are the pod/container pairs the search index rebuild ran in.
+	reindexes []string
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -91,6 +94,18 @@ func (c *cluster) handle(ctx context.Context, req kubetest.Request, stdin io.Rea
 		n := c.providers
 		c.mu.Unlock()
 		fmt.Fprintf(stdout, "Enqueued %d accounts for rewrite\n", n)
+		return 0
+	}
+	if strings.Join(req.Command, " ") == "bundle exec rake searchd:optimal_index" {
+		c.mu.Lock()
+		c.reindexes = append(c.reindexes, req.Pod+"/"+req.Container)
+		c.mu.Unlock()
+		// What porta's task prints: ts:index's progress, then one line
+		// per index queued for OPTIMIZE (on stderr).
+		fmt.Fprintln(stdout, "Generating configuration to /opt/system/config/production.sphinx.conf")
+		for _, idx := range []string{"account_core", "cms_page_core", "proxy_core", "service_core", "topic_core"} {
+			fmt.Fprintf(stderr, "%s enqueued for optimization\n", idx)
+		}
 		return 0
 	}
 	c.mu.Lock()
@@ -222,6 +237,10 @@ func TestKubeRoundTrip(t *testing.T) {
 			if !strings.Contains(show.Stdout, "3scale       2.15") { // the fixture's system-app image tag
 				t.Errorf("snapshot %s does not record the installation's 3scale version:\n%s", id, show.Stdout)
 			}
+			list := mustRun(t, r, append(c.flags(src), "backups", "list")...)
+			if !strings.Contains(list.Stdout, "3SCALE") || !strings.Contains(list.Stdout, id+"  ") || !strings.Contains(list.Stdout, " 2.15 ") {
+				t.Errorf("backups list does not show the snapshot's 3scale version:\n%s", list.Stdout)
+			}
 			if kind == fixture.Operator && !strings.Contains(show.Stdout, "apimanager") {
 				t.Errorf("operator snapshot %s has no apimanager component:\n%s", id, show.Stdout)
 			}
@@ -244,6 +263,17 @@ func TestKubeRoundTrip(t *testing.T) {
 			t.Logf("plan (%s):\n%s", kind, plan.Stdout)
 			if !strings.Contains(plan.Stdout, "backend-sync") || !strings.Contains(plan.Stdout, "enqueue_rewrite") {
 				t.Errorf("the plan has no backend sync step (guide 7.5.6):\n%s", plan.Stdout)
+			}
+			// The search index: rebuilt over exec on system-searchd
+			// (operator 2.15), left to the rollout on system-sphinx (template).
+			if hasReindex := strings.Contains(plan.Stdout, "searchd-reindex") && strings.Contains(plan.Stdout, "searchd:optimal_index"); hasReindex != (kind == fixture.Operator) {
+				t.Errorf("%s: searchd-reindex planned = %t, want %t:\n%s", kind, hasReindex, kind == fixture.Operator, plan.Stdout)
+			}
+			if kind == fixture.Operator {
+				noIdx := mustRun(t, r, append(c.flags(dst), "restore", id, "--dry-run", "--skip-reindex")...)
+				if strings.Contains(noIdx.Stdout, "searchd-reindex ") || !strings.Contains(noIdx.Stdout, "warning: --skip-reindex") {
+					t.Errorf("--skip-reindex: the step is still planned or not warned about:\n%s", noIdx.Stdout)
+				}
 			}
 			noSync := mustRun(t, r, append(c.flags(dst), "restore", id, "--dry-run", "--skip-backend-sync")...)
 			if strings.Contains(noSync.Stdout, "backend-sync ") || !strings.Contains(noSync.Stdout, "warning: --skip-backend-sync") {
@@ -284,6 +314,27 @@ func TestKubeRoundTrip(t *testing.T) {
 			c.mu.Unlock()
 			if len(syncs) != 1 || !strings.HasPrefix(syncs[0], "system-sidekiq") {
 				t.Errorf("backend sync ran in pods %v, want once in a system-sidekiq pod", syncs)
+			}
+			// The journal's mirror in the namespace: a ConfigMap (the
+			// generated Role's verbs), not a Namespace annotation.
+			mirror, err := c.KC.Typed.CoreV1().ConfigMaps(c.NS).Get(ctx, restore.JournalConfigMap, metav1.GetOptions{})
+			if err != nil {
+				t.Errorf("no restore journal mirror in the namespace: %v", err)
+			} else if d := mirror.Data; d["snapshot"] != id || d["finished"] != "true" || !strings.Contains(d["steps"], "backend-sync=done") ||
+				strings.Contains(d["steps"], "searchd-reindex=done") != (kind == fixture.Operator) {
+				t.Errorf("restore journal mirror: %v", d)
+			}
+			c.mu.Lock()
+			reindexes := c.reindexes
+			c.mu.Unlock()
+			switch {
+			case kind == fixture.Operator && (len(reindexes) != 1 || !strings.HasPrefix(reindexes[0], "system-sidekiq") || !strings.HasSuffix(reindexes[0], "/system-sidekiq")):
+				t.Errorf("search index rebuild ran in %v, want once in a system-sidekiq pod's system-sidekiq container", reindexes)
+			case kind == fixture.Template && len(reindexes) != 0:
+				t.Errorf("search index rebuild ran on system-sphinx (%v): the rollout re-indexes it", reindexes)
+			}
+			if kind == fixture.Operator && !strings.Contains(res.Stdout, "5 indexes rebuilt") {
+				t.Errorf("the report does not say how many indexes were rebuilt:\n%s", res.Stdout)
 			}
 			if want := fmt.Sprintf("%d accounts enqueued", len(rep.Tenants)+1); !strings.Contains(res.Stdout, want) {
 				t.Errorf("the report does not say %q:\n%s", want, res.Stdout)

@@ -6,12 +6,13 @@ package kube
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"maps"
 
 	"github.com/3scale-ops/3scale-ops/internal/errs"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -62,15 +63,49 @@ func NewClients(cfg *rest.Config, namespace string) (*Clients, error) {
 	return &Clients{Config: cfg, Typed: typed, Dynamic: dyn, Namespace: namespace}, nil
 }
 
-// AnnotateNamespace sets one annotation on a namespace (merge patch).
-func (c *Clients) AnnotateNamespace(ctx context.Context, namespace, key, value string) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{key: value}}})
+// NamespaceAnnotation reads one annotation of a namespace ("" when it is
+// not set). Reading a Namespace needs a cluster-scoped rule that a
+// namespaced Role cannot grant: callers treat a Forbidden error as "not known".
+func (c *Clients) NamespaceAnnotation(ctx context.Context, namespace, key string) (string, error) {
+	ns, err := c.Typed.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
 	if err != nil {
-		return err
+		return "", fmt.Errorf("read namespace %s: %w", namespace, err)
 	}
-	_, err = c.Typed.CoreV1().Namespaces().Patch(ctx, namespace, types.MergePatchType, patch, metav1.PatchOptions{})
+	return ns.Annotations[key], nil
+}
+
+// PutConfigMap creates the ConfigMap name in namespace with labels and
+// data, or replaces the data (and sets the labels) of the existing one:
+// get, then create or update, the verbs the generated Role grants.
+func (c *Clients) PutConfigMap(ctx context.Context, namespace, name string, labels, data map[string]string) error {
+	cms := c.Typed.CoreV1().ConfigMaps(namespace)
+	cm, err := cms.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Data: data}, metav1.CreateOptions{})
+	case err == nil:
+		if cm.Labels == nil {
+			cm.Labels = map[string]string{}
+		}
+		maps.Copy(cm.Labels, labels)
+		cm.Data, cm.BinaryData = data, nil
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+	}
 	if err != nil {
-		return fmt.Errorf("annotate namespace %s: %w", namespace, err)
+		return kubeErr(err, "write", "ConfigMap "+name, namespace)
 	}
 	return nil
+}
+
+// GetConfigMapData reads the data of a ConfigMap; found is false when it
+// does not exist.
+func (c *Clients) GetConfigMapData(ctx context.Context, namespace, name string) (data map[string]string, found bool, err error) {
+	cm, err := c.Typed.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, kubeErr(err, "get", "ConfigMap "+name, namespace)
+	}
+	return cm.Data, true, nil
 }

@@ -162,7 +162,7 @@ func Run(ctx context.Context, req Request) (*Report, error) {
 			"an unfinished restore of %s into %s exists (started %s)", id, targetName(conns.Namespace), j.Started.Format(time.RFC3339))
 	case !found || j.Finished:
 		if req.Resume && !found && !req.DryRun {
-			req.Warn(fmt.Sprintf("no interrupted restore of %s found: starting from the beginning", id))
+			req.Warn(fmt.Sprintf("no interrupted restore of %s found: starting from the beginning", id) + mirrorHint(ctx, kc, conns.Namespace, id))
 		}
 		j = &Journal{Snapshot: id, Namespace: jkey, Options: jopts}
 	}
@@ -385,4 +385,21 @@ func newKubeCluster(kc *kube.Clients, conns *config.Connections, req Request) *K
 		kcl.SystemDB = func(context.Context) (*sql.DB, error) { return conns.SystemDB.Open() }
 	}
 	return kcl
+}
+
+// mirrorHint says what the namespace records of an unfinished restore that
+// the repository has no journal of ("" when it records none).
+func mirrorHint(ctx context.Context, kc *kube.Clients, ns, id string) string {
+	if kc == nil || ns == "" {
+		return ""
+	}
+	m, ok, err := ReadMirror(ctx, kc, ns)
+	if err != nil || !ok || m.Finished {
+		return ""
+	}
+	if m.Snapshot != id {
+		return fmt.Sprintf("; namespace %s records an unfinished restore of %s (last step %s, %s; %s): to continue that one, run `3scale-ops restore %s --resume`",
+			ns, m.Snapshot, m.Step, m.Updated, m.Source, m.Snapshot)
+	}
+	return fmt.Sprintf("; namespace %s records an unfinished restore of it (last step %s, %s; %s) whose journal is not in this repository: check -r", ns, m.Step, m.Updated, m.Source)
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/3scale-ops/3scale-ops/internal/kube"
+	"github.com/3scale-ops/3scale-ops/internal/restore"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -74,7 +75,8 @@ var (
 
 // Kube fingerprints a namespace: every secret's and configmap's data
 // (type and a digest of the sorted keys and values; service-account
-// tokens and the API server's root CA configmap excluded), the spec of
+// tokens, the API server's root CA configmap and the restore journal's
+// mirror excluded), the spec of
 // each APIManager, and the spec.replicas of every DeploymentConfig and
 // Deployment.
 func Kube(ctx context.Context, kc *kube.Clients, ns string) (State, error) {
@@ -101,8 +103,8 @@ func Kube(ctx context.Context, kc *kube.Clients, ns string) (State, error) {
 		return nil, fmt.Errorf("list configmaps in %s: %w", ns, err)
 	}
 	for _, c := range cms.Items {
-		if c.Name == "kube-root-ca.crt" {
-			continue
+		if c.Name == "kube-root-ca.crt" || c.Name == restore.JournalConfigMap {
+			continue // the API server's, and the restore's own progress record
 		}
 		data := map[string]string{}
 		for k, v := range c.Data {
