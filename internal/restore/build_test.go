@@ -36,8 +36,9 @@ func (e planEngine) Restore(context.Context, artifact.Source, *progress.Task) (a
 
 // planCluster answers Kind; the plan's steps call the rest only when run.
 type planCluster struct {
-	kind string
-	err  error
+	kind   string
+	err    error
+	search string // the search workload SearchEngine names
 }
 
 func (c planCluster) Kind(context.Context) (string, error) { return c.kind, c.err }
@@ -49,6 +50,8 @@ func (planCluster) ScaleBack(context.Context, map[string]int32, time.Duration) e
 func (planCluster) Rollout(context.Context, []string, time.Duration) error           { return nil }
 func (planCluster) ZyncResync(context.Context, *progress.Task) (Result, error)       { return Result{}, nil }
 func (planCluster) BackendSync(context.Context, *progress.Task) (Result, error)      { return Result{}, nil }
+func (c planCluster) SearchEngine(context.Context) (string, error)                   { return c.search, nil }
+func (planCluster) Reindex(context.Context, *progress.Task) (Result, error)          { return Result{}, nil }
 
 func planEngines(names ...string) map[string]Engine {
 	out := map[string]Engine{}
@@ -88,23 +91,38 @@ func TestBuildPlan(t *testing.T) {
 			wantKind: "local",
 			wantSteps: []string{StepPreflight, StepSystemMySQL, StepStorage, StepZyncPostgres,
 				StepBackendRedis, StepSystemRedis, StepVerify},
-			wantWarnings: []string{"--local: nothing is scaled down", "enqueue_rewrite"},
+			wantWarnings: []string{"--local: nothing is scaled down", "enqueue_rewrite", "searchd:optimal_index"},
 			noWarnings:   []string{"partial restore", "--no-verify"},
 		},
 		{
 			name:     "operator: quiesce through the CR, objects first, scale back, roll out, resync, sync backend, verify",
 			have:     allComponents,
-			o:        Options{Cluster: planCluster{kind: "operator"}, Verify: verifyFn, Namespace: "3scale"},
+			o:        Options{Cluster: planCluster{kind: "operator", search: Searchd}, Verify: verifyFn, Namespace: "3scale"},
 			wantKind: "operator",
 			wantSteps: []string{StepPreflight, StepQuiesce, StepSecrets, StepConfigMaps, StepAPIManager,
 				StepSystemMySQL, StepStorage, StepZyncPostgres, StepBackendRedis, StepSystemRedis,
-				StepScaleBack, StepRollout, StepZyncResync, StepBackendSync, StepVerify},
-			noWarnings: []string{"--local", "partial restore", "--no-quiesce"},
+				StepScaleBack, StepRollout, StepZyncResync, StepBackendSync, StepReindex, StepVerify},
+			noWarnings: []string{"--local", "partial restore", "--no-quiesce", "--skip-reindex"},
+		},
+		{
+			name:         "system-searchd with --skip-reindex: no rebuild, a warning",
+			have:         allComponents,
+			o:            Options{Cluster: planCluster{kind: "operator", search: Searchd}, Verify: verifyFn, NoReindex: true, Components: []string{StepSystemMySQL}},
+			wantKind:     "operator",
+			wantSteps:    []string{StepPreflight, StepQuiesce, StepSystemMySQL, StepScaleBack, StepRollout, StepZyncResync, StepVerify},
+			wantWarnings: []string{"--skip-reindex: system-searchd keeps the index of the old database"},
+		},
+		{
+			name:      "system-searchd without system-mysql: nothing to re-index",
+			have:      allComponents,
+			o:         Options{Cluster: planCluster{kind: "operator", search: Searchd}, Verify: verifyFn, Components: []string{StepSystemRedis}},
+			wantKind:  "operator",
+			wantSteps: []string{StepPreflight, StepQuiesce, StepSystemRedis, StepScaleBack, StepRollout, StepZyncResync, StepVerify},
 		},
 		{
 			name:         "template with --no-quiesce: nothing scaled, still rolled out",
 			have:         allComponents,
-			o:            Options{Cluster: planCluster{kind: "template"}, Verify: verifyFn, NoQuiesce: true, Components: []string{StepSystemMySQL}},
+			o:            Options{Cluster: planCluster{kind: "template", search: Sphinx}, Verify: verifyFn, NoQuiesce: true, Components: []string{StepSystemMySQL}},
 			wantKind:     "template",
 			wantSteps:    []string{StepPreflight, StepSystemMySQL, StepRollout, StepZyncResync, StepVerify},
 			wantWarnings: []string{"--no-quiesce", "partial restore: system-mysql will hold the snapshot's point in time"},
