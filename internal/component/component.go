@@ -58,7 +58,9 @@ var Table = []Info{
 	{Name: Secrets, Class: Kube, Engine: "kubeobjects", Describes: "the 3scale Secrets of the namespace"},
 	{Name: ConfigMaps, Class: Kube, Engine: "kubeobjects", Describes: "the 3scale ConfigMaps of the namespace"},
 	{Name: APIManager, Class: Kube, Engine: "kubeobjects", Describes: "the APIManager CR and the capabilities.3scale.net objects"},
-	{Name: SystemMySQL, Class: Data, Engine: "mysqldump", Describes: "system's MySQL/MariaDB database (accounts, services, applications)"},
+	// The system database keeps this name when it runs on PostgreSQL
+	// (Porta on PostgreSQL); pgdump then backs it up.
+	{Name: SystemMySQL, Class: Data, Engine: "mysqldump", Describes: "system's database, MySQL/MariaDB or PostgreSQL (accounts, services, applications)"},
 	{Name: SystemStorage, Class: Data, Engine: "storage", Describes: "system's uploaded files (/opt/system/public/system)"},
 	{Name: ZyncPostgres, Class: Data, Engine: "pgdump", Describes: "zync's PostgreSQL database"},
 	{Name: BackendRedis, Class: Data, Engine: "rdb", Describes: "apisonator's Redis (usage counters, application keys, queues)"},
