@@ -65,8 +65,9 @@ type Config struct {
 
 // Engine backs up and restores one Redis component.
 type Engine struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	checked map[string]checked // what Preflight read, per file
 }
 
 // New checks cfg and returns an engine.

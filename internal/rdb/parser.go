@@ -48,6 +48,17 @@ type Parser struct {
 	done       bool
 	checksum   uint64
 	Aux        map[string]string // auxiliary fields seen so far
+
+	// Strict decodes and checks every value (strict.go) instead of
+	// skipping its bytes: what passes can be restored without redis-server
+	// refusing it half-way or crashing on it later.
+	Strict bool
+	// ModuleAux counts module auxiliary data entries (opcode 0xF7): only
+	// a server with the same modules loaded can load such a file.
+	ModuleAux int
+
+	scratch []byte // strict: the string being checked
+	elems   []elem // strict: the entries of the blob being checked
 }
 
 // NewParser returns a parser over r. With keepValues, every key entry
@@ -171,6 +182,9 @@ func (p *Parser) Next() (*Entry, error) {
 			e.Offset = off
 			return e, nil
 		default:
+			if op == TypeModule {
+				return nil, p.fail(off, fmt.Errorf("%w: a module value in the pre-release format (type 6), which no released Redis loads", ErrFormat))
+			}
 			if !knownType(op) {
 				return nil, p.fail(off, fmt.Errorf("%w: unknown opcode or value type %d", ErrFormat, op))
 			}
@@ -238,6 +252,7 @@ func (p *Parser) meta(op byte) error {
 		}
 	case opModuleAux:
 		e.Kind = KindModuleAux
+		p.ModuleAux++
 		for i := 0; i < 3 && err == nil; i++ {
 			_, err = b.readPlainLen()
 		}
@@ -262,16 +277,29 @@ func (p *Parser) key(t byte) error {
 	if e.Key, err = b.readString(e.Key[:0]); err != nil {
 		return err
 	}
+	value := p.skipValue
+	if p.Strict {
+		value = p.checkValue
+	}
 	if !p.keepValues {
 		e.Value = e.Value[:0]
-		return p.skipValue(t)
+		return p.keyErr(value(t))
 	}
 	b.startCaptureAt(b.r, e.Value)
-	err = p.skipValue(t)
+	err = value(t)
 	v, cerr := b.endCapture()
 	e.Value = v
 	if err == nil {
 		err = cerr
 	}
-	return err
+	return p.keyErr(err)
+}
+
+// keyErr names the key (db, name, type) whose value err is about.
+func (p *Parser) keyErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	e := &p.e
+	return fmt.Errorf("key %s in db %d (%s, encoding %d): %w", quoteShort(e.Key), e.DB, TypeName(e.Type), e.Type, err)
 }

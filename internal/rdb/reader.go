@@ -28,6 +28,7 @@ type byteReader struct {
 	capOn  bool
 	capPos int
 	capBuf []byte
+	lzf    []byte // compressed bytes of the LZF string being decoded
 	err    error
 }
 
@@ -210,12 +211,10 @@ func (b *byteReader) readLen() (n uint64, isEnc bool, err error) {
 	return 0, false, fmt.Errorf("%w: unknown length encoding 0x%02x", ErrFormat, c)
 }
 
-// readPlainLen reads a length that must not be a special encoding.
+// readPlainLen reads a length. As in Redis (rdbLoadLen without an
+// encoding flag), the special-encoding form reads as its low 6 bits.
 func (b *byteReader) readPlainLen() (uint64, error) {
-	n, enc, err := b.readLen()
-	if err == nil && enc {
-		err = fmt.Errorf("%w: encoded string where a length was expected", ErrFormat)
-	}
+	n, _, err := b.readLen()
 	return n, err
 }
 
@@ -268,17 +267,20 @@ func (b *byteReader) stringOrSkip(dst []byte, keep bool) ([]byte, error) {
 		if err != nil {
 			return dst, err
 		}
+		if clen == 0 || ulen == 0 {
+			return dst, fmt.Errorf("%w: LZF string with a length of 0 (compressed %d, plain %d)", ErrFormat, clen, ulen)
+		}
 		if !keep {
 			return dst, b.skip(clen)
 		}
 		if ulen > uint64(MaxValueBytes) {
 			return dst, fmt.Errorf("%w: LZF length %d too large", ErrFormat, ulen)
 		}
-		comp, err := b.read(nil, clen)
+		b.lzf, err = b.read(b.lzf[:0], clen)
 		if err != nil {
 			return dst, err
 		}
-		return lzfDecompress(dst, comp, int(ulen))
+		return lzfDecompress(dst, b.lzf, int(ulen))
 	}
 	return dst, fmt.Errorf("%w: unknown string encoding %d", ErrFormat, n)
 }

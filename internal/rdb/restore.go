@@ -17,31 +17,39 @@ import (
 
 // checked is the result of reading an artifact file end to end.
 type checked struct {
-	version int
-	dbs     tally
-	bytes   int64
+	version   int
+	dbs       tally
+	bytes     int64
+	moduleAux int
 }
 
-// checkFile reads a whole RDB file of the snapshot, verifying structure
-// and CRC64, and counts its keys. Nothing is written anywhere.
-func (e *Engine) checkFile(ctx context.Context, src artifact.Source, name string, task *progress.Task) (checked, error) {
+// checkFile reads a whole RDB file of the snapshot with a strict parser
+// (structure, every value's encoding, CRC64) and counts its keys. Nothing
+// is written anywhere.
+func checkFile(ctx context.Context, component string, src artifact.Source, name string, task *progress.Task) (checked, error) {
 	var c checked
 	rd, err := src.Open(ctx, name)
 	if err != nil {
-		return c, fmt.Errorf("%s: open %s: %w", e.cfg.Component, name, err)
+		return c, fmt.Errorf("%s: open %s: %w", component, name, err)
 	}
 	defer rd.Close()
 	cr := &ctxReader{ctx: ctx, r: rd}
 	p := NewParser(progress.Reader{R: cr, Task: task}, false)
+	p.Strict = true
 	c.dbs = tally{}
-	if err := parseAll(p, func(en *Entry) { c.dbs.add(en.DB, en.Type, en.ExpireAt != 0) }); err != nil {
-		return c, fileErr(e.cfg.Component, name, err)
+	err = parseAll(p, func(en *Entry) { c.dbs.add(en.DB, en.Type, en.ExpireAt != 0) })
+	if err == nil {
+		err = trailing(p, cr)
 	}
-	c.version, c.bytes = p.Version(), p.Offset()
+	if err != nil {
+		return c, fileErr(component, name, err)
+	}
+	c.version, c.bytes, c.moduleAux = p.Version(), p.Offset(), p.ModuleAux
 	return c, nil
 }
 
-// fileErr names the artifact file and what to do about a bad one.
+// fileErr names the artifact file and what to do about a bad one. Bad
+// content is a verification failure (exit 3); a storage error is not.
 func fileErr(component, name string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
@@ -67,15 +75,20 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// Preflight checks, without changing anything, that each target server is
-// reachable, not older than the source, empty (or Overwrite is set), and
-// that each artifact file starts with a readable RDB header of a version
-// this tool reads. The full CRC64 check happens in Restore, before any
-// destructive step.
+// Preflight checks, without changing anything, that each artifact file
+// is a valid RDB file end to end (strict parse: every value's encoding as
+// Redis's deep sanitization checks it, CRC64) whose key counts match the
+// manifest, and that each target server is reachable, not older than the
+// source and empty (or Overwrite is set). Restore then reuses what was
+// read and checks every value again as it sends it.
 func (e *Engine) Preflight(ctx context.Context, src artifact.Source) error {
 	var meta Meta
 	if err := src.Get(MetaKey, &meta); err != nil && !errors.Is(err, artifact.ErrNotFound) {
 		return fmt.Errorf("%s: metadata: %w", e.cfg.Component, err)
+	}
+	files, err := e.checkFiles(ctx, src, meta, nil)
+	if err != nil {
+		return err
 	}
 	for _, s := range e.servers() {
 		if !hasFile(src, s.file) {
@@ -88,10 +101,7 @@ func (e *Engine) Preflight(ctx context.Context, src artifact.Source) error {
 		if e.cfg.SkipQueues && s.role == "queues" {
 			continue
 		}
-		version, err := e.header(ctx, src, s.file)
-		if err != nil {
-			return err
-		}
+		version := files[s.file].version
 		c := client(s.opts, 0)
 		info, err := readInfo(ctx, c)
 		c.Close()
@@ -140,19 +150,6 @@ func hasFile(src artifact.Source, name string) bool {
 	return false
 }
 
-func (e *Engine) header(ctx context.Context, src artifact.Source, name string) (int, error) {
-	rd, err := src.Open(ctx, name)
-	if err != nil {
-		return 0, fmt.Errorf("%s: open %s: %w", e.cfg.Component, name, err)
-	}
-	defer rd.Close()
-	v, err := NewParser(rd, false).Header()
-	if err != nil {
-		return 0, fileErr(e.cfg.Component, name, err)
-	}
-	return v, nil
-}
-
 // Restore replaces the target's data with the snapshot's, in the
 // configured mode. Every file is verified end to end first.
 func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *progress.Task) error {
@@ -165,7 +162,14 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 		c checked
 	}
 	var jobs []job
-	task.SetPhase("verify")
+	files := e.checked
+	if files == nil { // Restore without Preflight
+		task.SetPhase("verify")
+		var err error
+		if files, err = e.checkFiles(ctx, src, meta, task); err != nil {
+			return err
+		}
+	}
 	for _, s := range e.servers() {
 		if !hasFile(src, s.file) {
 			continue
@@ -174,14 +178,7 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 			e.log.Info("queue server left untouched (--skip-queues)", "addr", s.opts.Addr)
 			continue
 		}
-		c, err := e.checkFile(ctx, src, s.file, task)
-		if err != nil {
-			return err
-		}
-		if err := compareMeta(e.cfg.Component, meta, s.file, c); err != nil {
-			return err
-		}
-		jobs = append(jobs, job{s, c})
+		jobs = append(jobs, job{s, files[s.file]})
 	}
 	if len(jobs) == 0 {
 		return errs.New(errs.Usage, "choose a snapshot that contains "+e.cfg.Component, "%s: nothing to restore in this snapshot", e.cfg.Component)
@@ -198,27 +195,6 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 		}
 	}
 	task.Done()
-	return nil
-}
-
-// compareMeta checks the file's key counts against those recorded at backup.
-func compareMeta(component string, m Meta, file string, c checked) error {
-	for _, f := range m.Files {
-		if f.File != file {
-			continue
-		}
-		got := c.dbs.list()
-		if len(got) != len(f.DBs) {
-			return errs.New(errs.Mismatch, "the snapshot does not match its manifest; restore another snapshot",
-				"%s/%s: %d databases in the file, %d in the manifest", component, file, len(got), len(f.DBs))
-		}
-		for i := range got {
-			if got[i].DB != f.DBs[i].DB || got[i].Keys != f.DBs[i].Keys {
-				return errs.New(errs.Mismatch, "the snapshot does not match its manifest; restore another snapshot",
-					"%s/%s: db %d has %d keys in the file, the manifest says db %d has %d", component, file, got[i].DB, got[i].Keys, f.DBs[i].DB, f.DBs[i].Keys)
-			}
-		}
-	}
 	return nil
 }
 
@@ -266,6 +242,7 @@ func (e *Engine) replay(ctx context.Context, meta Meta, src artifact.Source, s s
 	} else {
 		e.log.Warn("CONFIG is not available (managed Redis?): AOF and save settings left as they are", "addr", s.opts.Addr)
 	}
+	defer e.sanitizeOn(ctx, cl, s)()
 	task.SetPhase("flush " + s.file)
 	kept, err := e.flush(ctx, s, m)
 	if err != nil {
@@ -283,6 +260,33 @@ func (e *Engine) replay(ctx context.Context, meta Meta, src artifact.Source, s s
 	}
 	e.log.Info("keys restored", "file", s.file, "dbs", describeMap(m), "restored", restored, "expired_skipped", expired)
 	return e.compareCounts(ctx, s, restored, kept, volatile)
+}
+
+// sanitizeOn turns on the server's own deep check of RESTORE payloads
+// (sanitize-dump-payload yes, Redis 6.2+) for the restore, on top of the
+// checks every value already passed here, and returns what puts the
+// previous setting back. A server without the setting, or where CONFIG is
+// not allowed, is restored with this tool's checks only.
+func (e *Engine) sanitizeOn(ctx context.Context, cl *redis.Client, s server) func() {
+	const key = "sanitize-dump-payload"
+	m, err := cl.ConfigGet(ctx, key).Result()
+	prev, ok := m[key]
+	if err != nil || !ok {
+		e.log.Info("the server does not offer sanitize-dump-payload (Redis older than 6.2, or CONFIG not allowed): values are sent as checked by 3scale-ops", "addr", s.opts.Addr)
+		return func() {}
+	}
+	if prev == "yes" {
+		return func() {}
+	}
+	if err := cl.ConfigSet(ctx, key, "yes").Err(); err != nil {
+		e.log.Warn("CONFIG SET sanitize-dump-payload yes refused: values are sent as checked by 3scale-ops", "addr", s.opts.Addr, "error", err.Error())
+		return func() {}
+	}
+	return func() {
+		if err := cl.ConfigSet(context.WithoutCancel(ctx), key, prev).Err(); err != nil {
+			e.log.Warn("could not put sanitize-dump-payload back", "addr", s.opts.Addr, "value", prev, "error", err.Error())
+		}
+	}
 }
 
 // flush empties the target databases the restore replaces (never the
@@ -380,6 +384,7 @@ func (e *Engine) stream(ctx context.Context, src artifact.Source, s server, m ma
 	}
 	task.SetTotal(c.bytes, items)
 	p := NewParser(progress.Reader{R: &ctxReader{ctx: ctx, r: rd}, Task: task}, true)
+	p.Strict = true // only values that pass the checks are sent
 	r := newRestorer(rc, c.version, e.cfg.BatchKeys)
 	cl := client(s.opts, 0)
 	info, ierr := readInfo(ctx, cl)
