@@ -27,11 +27,11 @@ func backupsCommand() *cli.Command {
 			{Name: "list", Usage: "list snapshots", UsageText: "3scale-ops backups list\n3scale-ops -o json backups list", Action: backupsList},
 			{Name: "show", Usage: "show a snapshot's manifest (or one component's details)", ArgsUsage: "ID|latest [COMPONENT]",
 				UsageText: "3scale-ops backups show latest\n3scale-ops backups show 20261123T020000Z-a1b2c3 backend-redis", Action: backupsShow},
-			{Name: "verify", Usage: "check snapshots: every file present with its size, README.txt matching the manifest; --read-data re-reads and re-hashes every file", ArgsUsage: "[ID…]",
+			{Name: "verify", Usage: "check snapshots: every file present with its size, README.txt matching the manifest; --read-data re-reads and re-hashes every file and parses Redis and system-storage artifacts as a restore's preflight does", ArgsUsage: "[ID…]",
 				UsageText: "3scale-ops backups verify latest\n3scale-ops backups verify --all --read-data",
 				Flags: []cli.Flag{
 					&cli.BoolFlag{Name: "all", EnvVars: []string{"THREESCALE_OPS_VERIFY_ALL"}, Usage: "verify every snapshot"},
-					&cli.BoolFlag{Name: "read-data", EnvVars: []string{"THREESCALE_OPS_READ_DATA"}, Usage: "download and re-hash every file"},
+					&cli.BoolFlag{Name: "read-data", EnvVars: []string{"THREESCALE_OPS_READ_DATA"}, Usage: "download and re-hash every file; parse the Redis and system-storage artifacts as a restore would"},
 					&cli.BoolFlag{Name: "progress", EnvVars: []string{"THREESCALE_OPS_PROGRESS"}, Usage: "show progress even when stderr is not a terminal"},
 				}, Action: backupsVerify},
 			{Name: "export", Usage: "write one component as a standard stream (SQL, dump.rdb, tar, List)", ArgsUsage: "ID|latest COMPONENT",
@@ -258,6 +258,11 @@ func backupsVerify(c *cli.Context) error {
 	results := []repo.VerifyResult{}
 	for _, id := range ids {
 		res, err := r.Verify(ctx, id, readData, tr.Start(id))
+		if err == nil && readData {
+			var ps []repo.Problem
+			ps, err = engines.VerifyContent(ctx, r, id, res.Problems)
+			res.Problems = append(res.Problems, ps...)
+		}
 		if err != nil {
 			stop()
 			return err
@@ -274,7 +279,7 @@ func backupsVerify(c *cli.Context) error {
 			if len(res.Problems) == 0 {
 				how := "sizes"
 				if res.ReadData {
-					how = "sizes and sha256, plain and stored"
+					how = "sizes and sha256, plain and stored; content parsed and compared with the manifest"
 				}
 				g.printf("ok       %s  %d files, %s (%s)\n", res.Snapshot, res.Files, humanBytes(res.Bytes), how)
 				continue

@@ -276,3 +276,14 @@ func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progres
 	st := task.Stats()
 	return artifact.Result{Items: st.Items, Bytes: st.Bytes, Summary: fmt.Sprintf("%d entries, %d bytes", st.Items, st.Bytes)}, nil
 }
+
+// Check reads the archive of a snapshot's system-storage component as the
+// restore's preflight does (every entry validated, links resolved) and
+// compares its file count with the metadata, without any target.
+func Check(ctx context.Context, src artifact.Source) error {
+	var meta Meta
+	if err := src.Get(MetaKey, &meta); err != nil {
+		return errs.Wrap(errs.Mismatch, fmt.Errorf("system-storage: snapshot metadata: %w", err), "the snapshot is damaged; use another one")
+	}
+	return scanArtifact(ctx, src, meta)
+}
