@@ -283,7 +283,7 @@ func (e *Engine) Restore(ctx context.Context, src artifact.Source, task *progres
 func Check(ctx context.Context, src artifact.Source) error {
 	var meta Meta
 	if err := src.Get(MetaKey, &meta); err != nil {
-		return errs.Wrap(errs.Mismatch, fmt.Errorf("system-storage: snapshot metadata: %w", err), "the snapshot is damaged; use another one")
+		return errs.Corrupt(fmt.Errorf("system-storage: snapshot metadata: %w", artifact.AsCorrupt(err)), "the snapshot is damaged; use another one")
 	}
 	return scanArtifact(ctx, src, meta)
 }
