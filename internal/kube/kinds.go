@@ -55,6 +55,8 @@ var Kinds = []Kind{
 	{Group: "apps.openshift.io", Resource: "deploymentconfigs", Kind: "DeploymentConfig", Version: "v1", Verbs: []string{"get", "list", "patch"}},
 	{Group: "apps.openshift.io", Resource: "deploymentconfigs/scale", Version: "v1", Verbs: []string{"get", "patch"}},
 	{Group: "apps.openshift.io", Resource: "deploymentconfigs/instantiate", Version: "v1", Verbs: []string{"create"}},
+	// The restore's lock on the namespace (package targetlock).
+	{Group: "coordination.k8s.io", Resource: "leases", Kind: "Lease", Version: "v1", Verbs: []string{"get", "create", "update", "delete"}},
 	{Group: "route.openshift.io", Resource: "routes", Kind: "Route", Version: "v1", Verbs: []string{"get", "list"}},
 	{Group: AppsGroup, Resource: "apimanagers", Kind: "APIManager", Version: "v1alpha1", Verbs: append(slices.Clone(crVerbs), "patch"), Component: "apimanager", Required: true, Refs: true},
 	{Group: CapabilitiesGroup, Resource: "tenants", Kind: "Tenant", Version: "v1alpha1", Verbs: crVerbs, Component: "apimanager", Refs: true},

@@ -24,6 +24,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/rdb"
 	"github.com/3scale-ops/3scale-ops/internal/repo"
 	"github.com/3scale-ops/3scale-ops/internal/scale"
+	"github.com/3scale-ops/3scale-ops/internal/targetlock"
 	"github.com/3scale-ops/3scale-ops/internal/verify"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -80,7 +81,7 @@ type Request struct {
 // snapshot's journal for the targets (so that --resume continues an
 // interrupted run with the same options). The report carries the plan
 // even when the run fails.
-func Run(ctx context.Context, req Request) (*Report, error) {
+func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 	if req.RedisMode == "" {
 		req.RedisMode = "replay"
 	}
@@ -133,6 +134,26 @@ func Run(ctx context.Context, req Request) (*Report, error) {
 	selected := req.Components
 	if len(selected) == 0 {
 		selected = m.ComponentNames()
+	}
+	if !req.DryRun {
+		// The repository lock protects the repository; these protect the
+		// targets from a restore out of another copy of it.
+		tl, err := TargetLocks(ctx, conns, kc, selected, req.Warn)
+		if err != nil {
+			return nil, err
+		}
+		lctx, held, err := targetlock.Acquire(ctx, tl, targetlock.NewHolder("restore", id), targetlock.Options{Logger: req.Log})
+		if err != nil {
+			return nil, err
+		}
+		defer held.Release(context.WithoutCancel(ctx))
+		ctx = lctx
+		defer func() {
+			// A lost target lock stopped the run: say so, not "canceled".
+			if cause := context.Cause(lctx); errs.Code(cause) == errs.Locked && retErr != nil {
+				retErr = errs.Wrap(errs.Locked, fmt.Errorf("%w (%v)", cause, retErr), errs.Hint(cause))
+			}
+		}()
 	}
 	jkey := JournalKey(conns, selected)
 	jopts := map[string]string{"redis-mode": req.RedisMode, "skip-queues": fmt.Sprint(req.SkipQueues), "no-quiesce": fmt.Sprint(req.NoQuiesce)}
