@@ -25,6 +25,7 @@ type globals struct {
 	Recipients     []string
 	RecipientsFile string
 	IdentityFile   string
+	StateDir       string
 	WriterKeyFile  string
 	S3Insecure     bool
 	LogFormat      string
@@ -54,6 +55,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "recipients-file", EnvVars: []string{"THREESCALE_OPS_RECIPIENTS_FILE"}, Usage: "file of age recipients, one per line"},
 		&cli.StringFlag{Name: "writer-key-file", EnvVars: []string{"THREESCALE_OPS_WRITER_KEY_FILE"}, Usage: "writer key of an encrypted repository (written by init --writer-key-out): lets a backup job write authenticated snapshots without the reading key, and only into the config.json it was issued for"},
 		&cli.StringFlag{Name: "identity-file", EnvVars: []string{"THREESCALE_OPS_IDENTITY_FILE"}, Usage: "age identity file (AGE-SECRET-KEY-…) that opens a repository encrypted to --recipient keys"},
+		&cli.StringFlag{Name: "state-dir", EnvVars: []string{"THREESCALE_OPS_STATE_DIR"}, Usage: "local directory for the restore's lock and journal, for a read-only repository (read-only directory, read-only S3 credentials, object lock)"},
 		&cli.StringFlag{Name: "log-format", EnvVars: []string{"THREESCALE_OPS_LOG_FORMAT"}, Value: "text", Usage: "log format: text or json (logs go to stderr)"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"THREESCALE_OPS_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, EnvVars: []string{"THREESCALE_OPS_OUTPUT"}, Value: "text", Usage: "result format on stdout: text or json (one JSON document)"},
@@ -72,7 +74,7 @@ func setupGlobals(c *cli.Context) error {
 	g := &globals{
 		Namespace: c.String("namespace"), Kubeconfig: c.String("kubeconfig"), Context: c.String("context"),
 		Repo: c.String("repo"), PasswordFile: c.String("password-file"), Recipients: c.StringSlice("recipient"),
-		RecipientsFile: c.String("recipients-file"), IdentityFile: c.String("identity-file"), WriterKeyFile: c.String("writer-key-file"), S3Insecure: c.Bool("s3-insecure"),
+		RecipientsFile: c.String("recipients-file"), IdentityFile: c.String("identity-file"), StateDir: c.String("state-dir"), WriterKeyFile: c.String("writer-key-file"), S3Insecure: c.Bool("s3-insecure"),
 		LogFormat: c.String("log-format"), LogLevel: c.String("log-level"), Output: c.String("output"),
 		NoProgress: c.Bool("no-progress"), Local: c.Bool("local"),
 		Overrides: config.Overrides{

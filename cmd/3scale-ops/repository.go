@@ -93,5 +93,9 @@ func (g *globals) openRepository(ctx context.Context, create bool) (*repo.Reposi
 		r, _, err := repo.OpenOrInit(ctx, be, opts)
 		return r, err
 	}
-	return repo.Open(ctx, be, opts)
+	r, err := repo.Open(ctx, be, opts)
+	if err == nil && g.StateDir != "" {
+		err = r.UseStateDir(g.StateDir)
+	}
+	return r, err
 }

@@ -28,6 +28,8 @@ type LockInfo struct {
 	User      string    `json:"user,omitempty"`
 	Created   time.Time `json:"created"`
 	Refreshed time.Time `json:"refreshed"`
+
+	be Backend // where it was found (the repository or --state-dir)
 }
 
 // Lock is a held exclusive repository lock.
@@ -60,13 +62,22 @@ func (r *Repository) stale(l LockInfo, host string) bool {
 
 // Locks returns the locks present in the repository.
 func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
-	objs, err := r.be.List(ctx, locksDir)
+	out, err := r.locksIn(ctx, r.be)
+	if err != nil || r.state == nil {
+		return out, err
+	}
+	more, err := r.locksIn(ctx, r.state)
+	return append(out, more...), err
+}
+
+func (r *Repository) locksIn(ctx context.Context, be Backend) ([]LockInfo, error) {
+	objs, err := be.List(ctx, locksDir)
 	if err != nil {
-		return nil, fmt.Errorf("list locks in %s: %w", r.Location(), err)
+		return nil, fmt.Errorf("list locks in %s: %w", be.Location(), err)
 	}
 	var out []LockInfo
 	for _, o := range objs {
-		rc, err := r.be.Get(ctx, o.Name)
+		rc, err := be.Get(ctx, o.Name)
 		if errors.Is(err, ErrNotFound) {
 			continue // released meanwhile
 		}
@@ -79,6 +90,7 @@ func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
 		if err != nil || l.ID == "" {
 			l = LockInfo{ID: strings.TrimSuffix(strings.TrimPrefix(o.Name, locksDir), ".json"), Operation: "unreadable lock"}
 		}
+		l.be = be
 		out = append(out, l)
 	}
 	return out, nil
@@ -100,12 +112,15 @@ func (r *Repository) Lock(ctx context.Context, operation string, unlockStale boo
 		User: os.Getenv("USER"), Created: now, Refreshed: now,
 	}}
 	if err := l.write(ctx); err != nil {
-		return nil, fmt.Errorf("write lock in %s: %w", r.Location(), err)
+		if r.state == nil && readOnly(err) {
+			return nil, r.readOnlyError("write lock "+l.name(), operation, err)
+		}
+		return nil, fmt.Errorf("write lock in %s: %w", r.StateLocation(), err)
 	}
 	// Two runs may have written their locks at the same moment: both see
 	// each other and both back off, which is safe.
 	if err := r.checkLocks(ctx, l.info.ID, host, false); err != nil {
-		_ = r.be.Delete(context.WithoutCancel(ctx), l.name())
+		_ = r.stateBE().Delete(context.WithoutCancel(ctx), l.name())
 		return nil, err
 	}
 	l.wg.Add(1)
@@ -126,13 +141,16 @@ func (r *Repository) checkLocks(ctx context.Context, own, host string, unlockSta
 		if stale && unlockStale {
 			r.log.Warn("removing stale repository lock", "lock", l.ID, "operation", l.Operation,
 				"host", l.Host, "pid", l.PID, "refreshed", l.Refreshed)
-			if err := r.be.Delete(ctx, locksDir+l.ID+".json"); err != nil {
+			if err := l.be.Delete(ctx, locksDir+l.ID+".json"); err != nil {
 				return fmt.Errorf("remove stale lock %s: %w", l.ID, err)
 			}
 			continue
 		}
 		msg := fmt.Sprintf("repository %s is locked by %s on host %s (pid %d) since %s, last refreshed %s ago",
 			r.Location(), l.Operation, l.Host, l.PID, l.Created.Format(time.RFC3339), r.opts.now().Sub(l.Refreshed).Round(time.Second))
+		if l.be != nil && l.be != r.be {
+			msg += " (lock kept in --state-dir " + l.be.Location() + ")"
+		}
 		hint := "wait for that run to finish; if it is gone, rerun with --unlock-stale once the lock is older than " + r.lockTTL().String()
 		if stale {
 			msg += "; the lock looks stale"
@@ -153,7 +171,7 @@ func (l *Lock) write(ctx context.Context) error {
 	l.mu.Lock()
 	body := marshal(l.info)
 	l.mu.Unlock()
-	return l.r.be.Put(ctx, l.name(), bytes.NewReader(body))
+	return l.r.stateBE().Put(ctx, l.name(), bytes.NewReader(body))
 }
 
 func (l *Lock) refresh() {
@@ -199,7 +217,7 @@ func (l *Lock) Release(ctx context.Context) error {
 		close(l.stop)
 	}
 	l.wg.Wait()
-	if err := l.r.be.Delete(ctx, l.name()); err != nil {
+	if err := l.r.stateBE().Delete(ctx, l.name()); err != nil {
 		return fmt.Errorf("release lock %s: %w (remove it with --unlock-stale later)", l.name(), err)
 	}
 	return nil

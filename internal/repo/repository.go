@@ -33,6 +33,7 @@ type Options struct {
 // Repository is an opened snapshot repository.
 type Repository struct {
 	be    Backend
+	state Backend // --state-dir: locks and restore journals (nil: be)
 	cfg   Config
 	opts  Options
 	rcpts []age.Recipient
@@ -345,13 +346,19 @@ func (r *Repository) PutRestoreJournal(ctx context.Context, name string, v any) 
 	if err := cleanName(name); err != nil || strings.Contains(name, "/") {
 		return fmt.Errorf("restore journal name %q: must be one path element", name)
 	}
-	return r.be.Put(ctx, restoresDir+name+".json", bytes.NewReader(marshal(v)))
+	if err := r.stateBE().Put(ctx, restoresDir+name+".json", bytes.NewReader(marshal(v))); err != nil {
+		if r.state == nil && readOnly(err) {
+			return r.readOnlyError("restore journal", "restore", err)
+		}
+		return err
+	}
+	return nil
 }
 
 // GetRestoreJournal decodes restores/NAME.json into v; a missing journal
 // gives an error wrapping ErrNotFound (and artifact.ErrNotFound).
 func (r *Repository) GetRestoreJournal(ctx context.Context, name string, v any) error {
-	rc, err := r.be.Get(ctx, restoresDir+name+".json")
+	rc, err := r.stateBE().Get(ctx, restoresDir+name+".json")
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("restore journal %s: %w: %w", name, ErrNotFound, artifactNotFound)
@@ -367,13 +374,13 @@ func (r *Repository) GetRestoreJournal(ctx context.Context, name string, v any) 
 
 // DeleteRestoreJournal removes restores/NAME.json.
 func (r *Repository) DeleteRestoreJournal(ctx context.Context, name string) error {
-	return r.be.Delete(ctx, restoresDir+name+".json")
+	return r.stateBE().Delete(ctx, restoresDir+name+".json")
 }
 
 // RestoreJournals lists the names of the restore journals of a snapshot
 // (restores/<snapshot>-<target>.json), sorted.
 func (r *Repository) RestoreJournals(ctx context.Context, snapshot string) ([]string, error) {
-	objs, err := r.be.List(ctx, restoresDir+snapshot+"-")
+	objs, err := r.stateBE().List(ctx, restoresDir+snapshot+"-")
 	if err != nil {
 		return nil, fmt.Errorf("list restore journals in %s: %w", r.Location(), err)
 	}

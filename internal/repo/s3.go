@@ -92,7 +92,12 @@ func (s *S3) wrap(op, name string, err error) error {
 			return fmt.Errorf("%s: %w", name, ErrNotFound)
 		case "NoSuchBucket":
 			return fmt.Errorf("%s %s: bucket %q does not exist in %s; create it first", op, name, s.bucket, s.endpoint)
-		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch":
+		case "AccessDenied":
+			if op == "upload" || op == "delete" {
+				return fmt.Errorf("%s %s in %s: %s: %w (check the bucket policy)", op, name, s.Location(), er.Code, ErrReadOnly)
+			}
+			return fmt.Errorf("%s %s in %s: %s (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the bucket policy)", op, name, s.Location(), er.Code)
+		case "InvalidAccessKeyId", "SignatureDoesNotMatch":
 			return fmt.Errorf("%s %s in %s: %s (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the bucket policy)", op, name, s.Location(), er.Code)
 		}
 	}
