@@ -179,7 +179,7 @@ var TLSRedisUsers = [][2]string{
 }
 
 // RestoreACL are the commands a Redis restore needs (docs/connections-tls.md).
-const RestoreACL = "+ping +info +select +dbsize +scan +type +exists +restore +del +flushdb +config|get +config|set +bgrewriteaof +multi +exec"
+const RestoreACL = "+ping +info +select +dbsize +scan +type +exists +restore +del +flushdb +config|get +config|set +bgrewriteaof +multi +exec +set +get +pttl +pexpire +eval +evalsha"
 
 // UserURL is the server's URL with an ACL user's credentials.
 func (r *Redis) UserURL(user string) string {
