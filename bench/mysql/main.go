@@ -146,7 +146,9 @@ func run(sizeMB, workers int, profile string) error {
 		mb(dataBytes), rows, mb(largest), runtime.NumCPU(), workers)
 	fmt.Println("| operation | 3scale-ops | baseline (same run) | speed-up | peak RSS ours / baseline | artifact |")
 	fmt.Println("|---|---|---|---|---|---|")
+	data := fmt.Sprintf("%s, rows ≤ %s", mb(dataBytes), mb(largest))
 	row := func(op string, ours, b measure, tool, art string) {
+		summary("MySQL "+op, data, ours, b, tool)
 		fmt.Printf("| %s | %.1f s | %.1f s (%s) | **%.2f×** | %d / %d MiB | %s |\n", op, ours.d.Seconds(), b.d.Seconds(), tool,
 			b.d.Seconds()/ours.d.Seconds(), ours.rss>>10, b.rss>>10, art)
 	}
@@ -162,6 +164,22 @@ func run(sizeMB, workers int, profile string) error {
 		fmt.Println("\n(mydumper/myloader not installed: `apt-get install mydumper`)")
 	}
 	return nil
+}
+
+// summary appends one row to the file named by BENCH_SUMMARY (make
+// bench prints them all as one table at the end).
+func summary(step, data string, ours, base measure, baseline string) {
+	p := os.Getenv("BENCH_SUMMARY")
+	if p == "" {
+		return
+	}
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "| %s | %s | %.1f s | %.1f s %s | **%.2f×** | %d MiB | %d MiB |\n", step, data, ours.d.Seconds(), base.d.Seconds(),
+		baseline, base.d.Seconds()/ours.d.Seconds(), ours.rss>>10, base.rss>>10)
 }
 
 type measure struct {

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -92,6 +93,22 @@ func main() {
 // schemaPairs is -schema-cost.
 var schemaPairs int
 
+// summary appends one row to the file named by BENCH_SUMMARY (make
+// bench prints them all as one table at the end).
+func summary(step, data string, ours, base run, baseline string) {
+	p := os.Getenv("BENCH_SUMMARY")
+	if p == "" {
+		return
+	}
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "| %s | %s | %.1f s | %.1f s %s | **%.2f×** | %d MiB | %d MiB |\n", step, data, ours.wall.Seconds(), base.wall.Seconds(),
+		strings.ReplaceAll(baseline, "|", "\\|"), base.wall.Seconds()/ours.wall.Seconds(), ours.rss>>10, base.rss>>10)
+}
+
 type run struct {
 	wall time.Duration
 	rss  int64 // KiB
@@ -134,8 +151,8 @@ func runScale(adminURL, dir string, scale float64, parallel, threads int, compre
 		return nil, err
 	}
 	defer admin.Close(ctx)
-	src, ours, theirs := testenv.Unique("bench_src_"), testenv.Unique("bench_ours_"), testenv.Unique("bench_psql_")
-	for _, db := range []string{src, ours, theirs} {
+	src, ours, theirs, theirsJ := testenv.Unique("bench_src_"), testenv.Unique("bench_ours_"), testenv.Unique("bench_psql_"), testenv.Unique("bench_pgrestore_")
+	for _, db := range []string{src, ours, theirs, theirsJ} {
 		if _, err := admin.Exec(ctx, "CREATE DATABASE "+db+" TEMPLATE template0 ENCODING 'UTF8'"); err != nil {
 			return nil, err
 		}
@@ -185,7 +202,12 @@ func runScale(adminURL, dir string, scale float64, parallel, threads int, compre
 	if err != nil {
 		return nil, err
 	}
-	log.Printf("dump: ours %s (rss %d MiB), pg_dump|gzip %s, plain pg_dump %s", dumpOurs.wall, dumpOurs.rss>>10, dumpGzip.wall, dumpPlain.wall)
+	fd := filepath.Join(dir, "pg_dump.dir")
+	dumpDir, err := runCmd(pw, "pg_dump", append(conn, "-d", src, "-Fd", "-j", par, "-f", fd)...)
+	if err != nil {
+		return nil, err
+	}
+	log.Printf("dump: ours %s (rss %d MiB), pg_dump|gzip %s, plain pg_dump %s, pg_dump -Fd -j %s %s", dumpOurs.wall, dumpOurs.rss>>10, dumpGzip.wall, dumpPlain.wall, par, dumpDir.wall)
 	var extra []string
 	if schemaPairs > 0 {
 		row, err := schemaCost(pw, self, dir, dbURL(src), par, thr, compression, fmt.Sprintf("%g", scale), size)
@@ -204,14 +226,26 @@ func runScale(adminURL, dir string, scale float64, parallel, threads int, compre
 	if err != nil {
 		return nil, err
 	}
-	log.Printf("load: ours %s (rss %d MiB), psql -f %s", loadOurs.wall, loadOurs.rss>>10, loadPsql.wall)
+	loadJ, err := runCmd(pw, "pg_restore", append(conn, "-j", par, "-d", theirsJ, fd)...)
+	if err != nil {
+		return nil, err
+	}
+	log.Printf("load: ours %s (rss %d MiB), psql -f %s, pg_restore -j %s %s", loadOurs.wall, loadOurs.rss>>10, loadPsql.wall, par, loadJ.wall)
 
 	repoSize, gzSize, plainSize := dirSize(repoDir), fileSize(gz), fileSize(plain)
 	data := fmt.Sprintf("%d MB db", size>>20)
 	mib := func(kib int64) string { return fmt.Sprintf("%d MiB", kib>>10) }
 	secs := func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
 	ratio := func(ours, base time.Duration) string { return fmt.Sprintf("%.2f×", base.Seconds()/ours.Seconds()) }
+	summary("PostgreSQL backup", data, dumpOurs, dumpGzip, "`pg_dump | gzip`")
+	summary("PostgreSQL backup", data, dumpOurs, dumpDir, "`pg_dump -Fd -j "+par+"`")
+	summary("PostgreSQL restore", data, loadOurs, loadPsql, "`psql -f` (plain dump)")
+	summary("PostgreSQL restore", data, loadOurs, loadJ, "`pg_restore -j "+par+"`")
 	return append([]string{
+		fmt.Sprintf("| %g | %s | backup vs pg_dump -Fd -j %s (%d MB) | %s | %s | %s | %s | %s (pg_dump) |",
+			scale, data, par, dirSize(fd)>>20, secs(dumpOurs.wall), secs(dumpDir.wall), ratio(dumpOurs.wall, dumpDir.wall), mib(dumpOurs.rss), mib(dumpDir.rss)),
+		fmt.Sprintf("| %g | %s | restore vs pg_restore -j %s | %s | %s | %s | %s | %s (pg_restore) |",
+			scale, data, par, secs(loadOurs.wall), secs(loadJ.wall), ratio(loadOurs.wall, loadJ.wall), mib(loadOurs.rss), mib(loadJ.rss)),
 		fmt.Sprintf("| %g | %s | backup (ours: repo %s %d MB; pg_dump\\|gzip: %d MB) | %s | %s | %s | %s | %s (pg_dump) |",
 			scale, data, compression, repoSize>>20, gzSize>>20, secs(dumpOurs.wall), secs(dumpGzip.wall), ratio(dumpOurs.wall, dumpGzip.wall), mib(dumpOurs.rss), mib(dumpGzip.rss)),
 		fmt.Sprintf("| %g | %s | restore (psql -f of a %d MB plain pg_dump) | %s | %s | %s | %s | %s (psql) |",
@@ -283,6 +317,9 @@ func dirSize(dir string) int64 {
 // local repository (zstd, sha256-verified), exactly as 3scale-ops does.
 func runChild(mode, repoDir, dbURL, snap string, parallel, threads int, compression string) error {
 	ctx := context.Background()
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(80 << 20) // as cmd/3scale-ops does
+	}
 	be, err := repo.NewLocal(repoDir)
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -161,12 +162,43 @@ func runSize(work string, n, runs int) error {
 	row(keys, "backup", "redis-cli --rdb", cli)
 	row(keys, "backup", "3scale-ops diskless (--redis-transfer diskless)", diskless)
 	row(keys, "backup", "3scale-ops auto = disk-based (default; validated on the fly)", disk)
+	data := fmt.Sprintf("%d keys", keys)
+	summary("Redis backup", data, disk, bgsave, "server's own `BGSAVE` (the limit)")
+	summary("Redis backup", data, disk, cli, "`redis-cli --rdb`")
+	summary("Redis backup (--redis-transfer diskless)", data, diskless, cli, "`redis-cli --rdb`")
 	fmt.Printf("| %d | backup ratio | 3scale-ops auto vs redis-cli --rdb | **%.2f×** faster | | |\n", keys, median(cli)/median(disk))
 	fmt.Printf("| %d | backup ratio | 3scale-ops auto vs BGSAVE | %.2f× of BGSAVE time | | |\n", keys, median(disk)/median(bgsave))
 	row(keys, "load into empty appendonly Redis", "redis-cli --pipe (plain commands)", pipe)
 	row(keys, "load into empty appendonly Redis", "3scale-ops replay (CRC pass + RESTORE + AOF rewrite)", restore)
+	summary("Redis replay restore", data, restore, pipe, "`redis-cli --pipe`")
 	fmt.Printf("| %d | restore ratio | 3scale-ops replay vs redis-cli --pipe | %.2f× | | |\n", keys, median(pipe)/median(restore))
 	return nil
+}
+
+// summary appends one row (medians, largest RSS) to the file named by
+// BENCH_SUMMARY (make bench prints them all as one table at the end).
+func summary(step, data string, ours, base []measure, baseline string) {
+	p := os.Getenv("BENCH_SUMMARY")
+	if p == "" {
+		return
+	}
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	rss := func(ms []measure) string {
+		var m int64
+		for _, x := range ms {
+			m = max(m, x.rss)
+		}
+		if m == 0 {
+			return "(server)"
+		}
+		return fmt.Sprintf("%d MiB", m>>10)
+	}
+	fmt.Fprintf(f, "| %s | %s | %.2f s | %.2f s %s | **%.2f×** | %s | %s |\n", step, data, median(ours), median(base), baseline,
+		median(base)/median(ours), rss(ours), rss(base))
 }
 
 func median(ms []measure) float64 {
@@ -291,6 +323,9 @@ func runChild(what, addr, dir, transfer string) error {
 	opts := &redis.Options{Addr: addr}
 	switch what {
 	case "backup":
+		if os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(80 << 20) // as cmd/3scale-ops does
+		}
 		e, err := rdb.New(rdb.Config{Component: rdb.BackendRedis, Server: opts, Transfer: transfer})
 		if err != nil {
 			return err
