@@ -58,45 +58,49 @@ func ParseRecipients(r io.Reader) ([]string, error) {
 // mistake (an empty secret), never a key.
 var errBlankPassphrase = errors.New("the passphrase is empty or only white space")
 
-// newEncryption builds the encryption parameters of a new repository.
-func newEncryption(repoID string, k Keys) (*Encryption, error) {
+// newEncryption builds the encryption parameters of a new repository;
+// with a passphrase it also returns the repository key it generated, so
+// that Init need not run scrypt a second time to unwrap it.
+func newEncryption(repoID string, k Keys) (*Encryption, *age.X25519Identity, error) {
 	if k.Passphrase != "" && strings.TrimSpace(k.Passphrase) == "" {
-		return nil, errBlankPassphrase
+		return nil, nil, errBlankPassphrase
 	}
+	var key *age.X25519Identity
 	enc := &Encryption{Scheme: "age"}
 	for _, r := range k.Recipients {
 		if _, err := age.ParseX25519Recipient(r); err != nil {
-			return nil, fmt.Errorf("age recipient %q: %w", r, err)
+			return nil, nil, fmt.Errorf("age recipient %q: %w", r, err)
 		}
 		enc.Recipients = append(enc.Recipients, r)
 	}
 	if k.Passphrase != "" {
 		id, err := age.GenerateX25519Identity()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sr, err := age.NewScryptRecipient(k.Passphrase)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if k.ScryptWorkFactor > 0 {
 			sr.SetWorkFactor(k.ScryptWorkFactor)
 		}
 		wrapped, err := armored([]byte(id.String()+"\n"), sr)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		enc.PassphraseKey = wrapped
 		enc.Recipients = append(enc.Recipients, id.Recipient().String())
+		key = id
 	}
 	rs, err := enc.recipients()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if enc.Check, err = armored([]byte(repoID), rs...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return enc, nil
+	return enc, key, nil
 }
 
 func armored(plain []byte, rs ...age.Recipient) (string, error) {

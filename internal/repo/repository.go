@@ -61,9 +61,15 @@ func Init(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 	var authKey []byte
 	var writer ed25519.PrivateKey
 	if opts.Keys.Passphrase != "" || len(opts.Keys.Recipients) > 0 {
-		enc, err := newEncryption(cfg.ID, opts.Keys)
+		enc, key, err := newEncryption(cfg.ID, opts.Keys)
 		if err != nil {
 			return nil, errs.Wrap(errs.Usage, err, "check --password-file / --recipient / --recipients-file")
+		}
+		if key != nil {
+			// The key just wrapped with the passphrase opens the new
+			// repository: no second scrypt to unwrap it.
+			opts.Keys.Identities = append(append([]age.Identity(nil), opts.Keys.Identities...), key)
+			opts.Keys.Passphrase = ""
 		}
 		cfg.Encryption = enc
 		rs, err := enc.recipients()
