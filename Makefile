@@ -8,8 +8,10 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 .PHONY: build test e2e bench demo fuzz lint clean testenv-up testenv-down install-deps image
 
+BIN ?= bin/3scale-ops
+
 build:
-	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/3scale-ops ./cmd/3scale-ops
+	go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/3scale-ops
 
 # Container image without a container engine: the static linux binary and
 # the CA certificates, non-root, written by build/image (go-containerregistry
@@ -26,12 +28,13 @@ image:
 
 # Unit, integration and end-to-end tests against real servers on loopback.
 # Starts the test environment when it is not running, and stops what it started.
+# One line per step on the terminal; apt, go and server output in .logs/test.log.
 test:
-	scripts/test.sh ./...
+	@scripts/test.sh ./...
 
 # Only the end-to-end disaster-recovery suite.
 e2e:
-	scripts/test.sh ./e2e/...
+	@scripts/test.sh ./e2e/...
 
 # Benchmarks against the standard tools, same run, same data (see BENCHMARKS.md).
 bench: build
@@ -39,8 +42,10 @@ bench: build
 
 # The main job on an embedded default: local servers, a generated 3scale
 # installation, backup, restore into fresh servers, verify.
-demo: build
-	scripts/demo.sh
+# It builds bin/3scale-ops itself: one line per step on the terminal, the
+# drill's report, everything else in .demo/demo.log.
+demo:
+	@scripts/demo.sh
 
 # Every fuzz target for FUZZTIME each (go test runs one target at a time).
 FUZZTIME ?= 60s
@@ -64,4 +69,4 @@ testenv-down:
 
 clean:
 	-scripts/testenv.sh down
-	rm -rf bin .testenv .demo .bench
+	rm -rf bin .testenv .demo .bench .logs
