@@ -47,6 +47,7 @@ var (
 // component (what others refer to first).
 var Kinds = []Kind{
 	{Resource: "secrets", Kind: "Secret", Version: "v1", Verbs: objectVerbs, Component: "secrets", Required: true},
+	// configmaps also hold the restore journal's mirror (get, create, update).
 	{Resource: "configmaps", Kind: "ConfigMap", Version: "v1", Verbs: objectVerbs, Component: "configmaps", Required: true},
 	{Resource: "pods", Kind: "Pod", Version: "v1", Verbs: []string{"get", "list"}},
 	{Resource: "pods/exec", Version: "v1", Verbs: []string{"get", "create"}},
