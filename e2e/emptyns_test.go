@@ -48,9 +48,15 @@ func TestRestoreSecretsIntoEmptyNamespace(t *testing.T) {
 	}
 
 	b := newCluster(t) // a new namespace: nothing of 3scale in it
-	res := run(t, r, append(b.flags(src), "restore", id, "--dry-run")...)
+	// The full restore plans the guide's §7.5.2 (TestRestoreWipedOperatorNamespaceInOneCommand runs it).
+	res := mustRun(t, r, append(b.flags(src), "restore", id, "--dry-run")...)
+	if !strings.Contains(res.Stdout, "await-operator") || strings.Contains(res.Stdout, "quiesce") {
+		t.Fatalf("a full restore of an operator snapshot into an empty namespace: want the operator plan\n%s", res)
+	}
+	// Without the APIManager there is nothing to build 3scale: refused with the way in.
+	res = run(t, r, append(b.flags(src), "restore", id, "--dry-run", "--components", "secrets,configmaps,system-mysql")...)
 	if res.Code == 0 || !strings.Contains(res.Stderr, "--components secrets,configmaps") {
-		t.Fatalf("a full restore into an empty namespace: want a refusal naming the way in\n%s", res)
+		t.Fatalf("a data restore into an empty namespace without the APIManager: want a refusal naming the way in\n%s", res)
 	}
 	plan := mustRun(t, r, append(b.flags(src), "restore", id, "--components", "secrets,configmaps", "--dry-run")...)
 	if !strings.Contains(plan.Stdout, "no 3scale workloads") || strings.Contains(plan.Stdout, "quiesce") {

@@ -25,6 +25,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/rdb"
 	"github.com/3scale-ops/3scale-ops/internal/storage"
 	"github.com/3scale-ops/3scale-ops/internal/verify"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // Engine is the method set every component engine has.
@@ -49,6 +50,9 @@ type Options struct {
 	// SecretKeys: restore of the secrets component sets these keys
 	// (nil: removes them) instead of the snapshot's values (secret → key).
 	SecretKeys map[string]map[string]*string
+	// APIManagerTransform changes each object of the apimanager component
+	// before the restore writes it.
+	APIManagerTransform func(*unstructured.Unstructured)
 }
 
 // Data components, in backup/restore order. Kubernetes object components

@@ -24,8 +24,11 @@ func init() {
 		name := name
 		kubeBuilders[name] = func(kc *kube.Clients, ns string, o Options) (Engine, error) {
 			ko := kubeobjects.Options{Logger: o.Logger}
-			if name == kubeobjects.Secrets {
+			switch name {
+			case kubeobjects.Secrets:
 				ko.SecretKeys = o.SecretKeys
+			case kubeobjects.APIManager:
+				ko.Transform = o.APIManagerTransform
 			}
 			return kubeobjects.New(kc, ns, name, ko)
 		}

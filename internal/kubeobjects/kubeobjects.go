@@ -79,6 +79,9 @@ type Options struct {
 	// restored, replacing the snapshot's values: the connection keys that
 	// must name the servers the restore wrote to (secret → key → value).
 	SecretKeys map[string]map[string]*string
+	// Transform, when set, changes each object before it is written
+	// (restore: an APIManager held at zero replicas).
+	Transform func(*unstructured.Unstructured)
 }
 
 // Engine backs up and restores one component's objects in one namespace.

@@ -204,6 +204,9 @@ func (e *Engine) RestoreReport(ctx context.Context, src artifact.Source, task *p
 		want := o.DeepCopy()
 		want.SetNamespace(e.ns)
 		moveRefs(want, meta.Namespace, e.ns)
+		if e.opts.Transform != nil {
+			e.opts.Transform(want)
+		}
 		if keys := e.replaceKeys(want); len(keys) > 0 {
 			rep.Replaced = append(rep.Replaced, Change{Object: id, Keys: keys})
 		}

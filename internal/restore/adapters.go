@@ -8,9 +8,11 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/repo"
@@ -170,4 +172,47 @@ func (k *KubeCluster) ZyncResync(ctx context.Context, task *progress.Task) (Resu
 	// findings right after the resync are reported, not failed on.
 	res.Summary += fmt.Sprintf("; routes: %d of %d expected hosts ok, %d findings (re-check with `zync resync --check`)", rep.OK, rep.Expected, len(rep.Findings))
 	return res, nil
+}
+
+// AwaitOperator waits until the operator has built, from the APIManager
+// the restore created, a workload for every component the CR scales (and
+// the ones it always deploys), then scales all of them to 0 as quiesce
+// would and returns the recorded replicas (the snapshot's, from the
+// APIManager's record).
+func (k *KubeCluster) AwaitOperator(ctx context.Context, timeout time.Duration, task *progress.Task) (map[string]int32, error) {
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	deadline := time.Now().Add(timeout)
+	want := []string{"system-app", "system-sidekiq", "backend-listener", "backend-worker", "apicast-production", "apicast-staging"}
+	for {
+		ws, err := k.KC.ListWorkloads(ctx, k.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		have := map[string]bool{}
+		for _, w := range ws {
+			have[w.Name] = true
+		}
+		var missing []string
+		for _, w := range want {
+			if !have[w] {
+				missing = append(missing, w)
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		task.SetPhase("waiting for the operator to create " + strings.Join(missing, ", "))
+		if time.Now().After(deadline) {
+			return nil, errs.New(errs.Failure, "check that the 3scale operator runs and watches this namespace (its logs name what stops it), then run the restore again with --resume",
+				"the operator has not created %s in namespace %s within %s of the APIManager's creation", strings.Join(missing, ", "), k.Namespace, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(k.Scaler.Poll):
+		}
+	}
+	return k.DownAll(ctx, timeout)
 }

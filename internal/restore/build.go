@@ -63,6 +63,10 @@ type Cluster interface {
 	// system-app) pod and waits for it: the search index is rebuilt from
 	// the restored system database.
 	Reindex(ctx context.Context, task *progress.Task) (Result, error)
+	// AwaitOperator waits until the operator has built the workloads of
+	// the APIManager the restore created, scales them to 0 and returns
+	// the replicas recorded for scale-back.
+	AwaitOperator(ctx context.Context, timeout time.Duration, task *progress.Task) (map[string]int32, error)
 }
 
 // Options describe one restore.
@@ -78,6 +82,10 @@ type Options struct {
 	// instead of the step.
 	VerifySkipped string
 	NoQuiesce     bool
+	// Fresh: 3scale does not run in the namespace yet (the cluster is
+	// gone) and the snapshot's APIManager is restored held at zero
+	// replicas, for the operator to build 3scale on the restored secrets.
+	Fresh bool
 	// NoBackendSync leaves out the backend configuration rewrite after
 	// backend-redis (restore --skip-backend-sync).
 	NoBackendSync bool
@@ -97,6 +105,14 @@ type Options struct {
 	// quiesced, that workload runs one replica for the step's duration.
 	PodSteps map[string]string
 }
+
+// FreshOperator is the install kind of a plan into a namespace where the
+// operator builds 3scale from the restored APIManager.
+const FreshOperator = "operator, new (built by the operator from the restored APIManager)"
+
+// freshKey marks, in the journal's Values, a restore that created the
+// APIManager in a namespace without 3scale.
+const freshKey = "fresh-namespace"
 
 // dataOrder is the runbook order of the restorable components.
 var dataOrder = component.Restorable()
@@ -143,6 +159,9 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 	if o.Cluster != nil {
 		kind, err := o.Cluster.Kind(ctx)
 		switch {
+		case o.Fresh:
+			p.InstallKind = FreshOperator
+			p.Warnings = append(p.Warnings, "no 3scale in namespace "+o.Namespace+": the APIManager is created at 0 replicas after the secrets and configmaps, the operator builds 3scale on them, and the data is restored before 3scale starts (guide §7.5.2)")
 		case err != nil && kubeOnly(selected):
 			// An empty namespace (the cluster is gone): the guide restores
 			// the secrets and configmaps before 3scale is deployed on them.
@@ -151,7 +170,7 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 			o.Cluster = nil
 		case err != nil:
 			return nil, errs.Wrap(errs.Code(err), fmt.Errorf("detect how 3scale is deployed in namespace %s: %w", o.Namespace, err),
-				"into an empty namespace, restore the secrets and configmaps first (--components secrets,configmaps), deploy 3scale on them, then restore the data (docs/runbook.md 7.1)")
+				"into an empty namespace, restore the secrets and configmaps first (--components secrets,configmaps), deploy 3scale on them, then restore the data (docs/runbook.md 7.1); a snapshot of an operator install restores there in one run when the apimanager component is included")
 		default:
 			p.InstallKind = kind
 		}
@@ -161,6 +180,10 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 	local := o.Cluster == nil && p.InstallKind == "local"
 
 	sources := map[string]artifact.Source{}
+	// Into a namespace without 3scale, a component restored through a pod
+	// is checked at its step: the pod exists only once the operator has
+	// built it from the restored APIManager.
+	deferred := func(c string) bool { return o.Fresh && o.PodSteps[c] != "" }
 	p.Steps = append(p.Steps, &Step{Name: StepPreflight, Always: true,
 		Target: strings.Join(selected, ", "),
 		Action: "verify every artifact (size, sha256, decryption), connect to every target, check versions and that targets are empty",
@@ -183,6 +206,9 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 					return Result{}, fmt.Errorf("open component %s: %w", c, err)
 				}
 				sources[c] = src
+				if deferred(c) {
+					continue // checked at its step, once the operator has built the pod
+				}
 				if err := o.Engines[c].Preflight(ctx, src); err != nil {
 					problems = append(problems, fmt.Errorf("%s: %w", c, err))
 				}
@@ -197,7 +223,7 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 			return Result{Summary: sum}, nil
 		}})
 
-	if o.Cluster != nil && !o.NoQuiesce {
+	if o.Cluster != nil && !o.NoQuiesce && !o.Fresh {
 		p.Steps = append(p.Steps, &Step{Name: StepQuiesce, Target: "every 3scale workload in " + o.Namespace,
 			Action: "record replicas (annotations + journal) and scale to 0" + map[bool]string{true: " through the APIManager CR", false: ""}[p.InstallKind == "operator"] + "; wait for pods to stop",
 			Run: func(ctx context.Context, j *Journal, task *progress.Task) (Result, error) {
@@ -212,7 +238,7 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 				}
 				return Result{Items: int64(len(rep)), Summary: fmt.Sprintf("%d workloads scaled to 0", len(rep)), Detail: map[string]any{"replicas": j.Replicas}}, nil
 			}})
-	} else if o.Cluster != nil {
+	} else if o.Cluster != nil && !o.Fresh {
 		p.Warnings = append(p.Warnings, "--no-quiesce: 3scale keeps running and writing while its data is replaced")
 	}
 
@@ -237,11 +263,14 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 		if a, ok := eng.(interface{ PlanAction() string }); ok {
 			action = a.PlanAction() // an engine other than the component's usual one says what it does
 		}
+		if c == StepAPIManager && o.Fresh {
+			action += ", the APIManager held at 0 replicas (the counts recorded for scale-back)"
+		}
 		if c == StepSecrets && cp != nil && len(cp.InSecrets) > 0 {
 			action += "; connection keys " + describeSet(cp.InSecrets)
 		}
 		p.Steps = append(p.Steps, &Step{Name: c, Target: o.Targets[c], Destructive: true, Action: action,
-			Run: func(ctx context.Context, _ *Journal, task *progress.Task) (Result, error) {
+			Run: func(ctx context.Context, j *Journal, task *progress.Task) (Result, error) {
 				src := sources[c]
 				if src == nil {
 					var err error
@@ -262,11 +291,23 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 						_ = o.Cluster.ScaleTo(sctx, map[string]int32{w: 0}, o.Timeout)
 					}()
 				}
+				if deferred(c) {
+					task.SetPhase("check " + c)
+					if err := eng.Preflight(ctx, src); err != nil {
+						return Result{}, err
+					}
+				}
 				er, err := eng.Restore(ctx, src, task)
 				if err != nil {
 					return Result{}, err
 				}
-				if c == StepAPIManager && o.Cluster != nil && !o.NoQuiesce {
+				if c == StepAPIManager && o.Fresh {
+					// A resume must plan the same: the namespace is not empty any more.
+					if j.Values == nil {
+						j.Values = map[string]string{}
+					}
+					j.Values[freshKey] = "operator"
+				} else if c == StepAPIManager && o.Cluster != nil && !o.NoQuiesce {
 					// The restored CR carries the snapshot's replicas: hold
 					// the operator at 0 again until scale-back.
 					if _, err := o.Cluster.DownAll(ctx, o.Timeout); err != nil {
@@ -275,9 +316,24 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 				}
 				return Result{Items: er.Items, Summary: er.Summary, Detail: er.Detail}, nil
 			}})
+		if c == StepAPIManager && o.Fresh && o.Cluster != nil {
+			p.Steps = append(p.Steps, &Step{Name: StepAwait, Target: "3scale operator, namespace " + o.Namespace,
+				Action: "wait until the operator has built 3scale's workloads from the APIManager (held at 0 replicas), record the snapshot's replicas for scale-back",
+				Run: func(ctx context.Context, j *Journal, task *progress.Task) (Result, error) {
+					rep, err := o.Cluster.AwaitOperator(ctx, o.Timeout, task)
+					if err != nil {
+						return Result{}, err
+					}
+					if len(j.Replicas) == 0 {
+						j.Replicas = rep
+					}
+					return Result{Items: int64(len(rep)), Summary: fmt.Sprintf("the operator built %d workloads; held at 0 until scale-back", len(rep)),
+						Detail: map[string]any{"replicas": j.Replicas}}, nil
+				}})
+		}
 	}
 
-	if o.Cluster != nil && !o.NoQuiesce {
+	if o.Cluster != nil && (!o.NoQuiesce || o.Fresh) {
 		p.Steps = append(p.Steps, &Step{Name: StepScaleBack, Target: "every 3scale workload in " + o.Namespace,
 			Action: "scale back to the recorded replicas and wait until ready",
 			Run: func(ctx context.Context, j *Journal, task *progress.Task) (Result, error) {

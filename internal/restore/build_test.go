@@ -45,7 +45,10 @@ func (c planCluster) Kind(context.Context) (string, error) { return c.kind, c.er
 func (planCluster) DownAll(context.Context, time.Duration) (map[string]int32, error) {
 	return nil, nil
 }
-func (planCluster) ScaleTo(context.Context, map[string]int32, time.Duration) error   { return nil }
+func (planCluster) ScaleTo(context.Context, map[string]int32, time.Duration) error { return nil }
+func (planCluster) AwaitOperator(context.Context, time.Duration, *progress.Task) (map[string]int32, error) {
+	return nil, nil
+}
 func (planCluster) ScaleBack(context.Context, map[string]int32, time.Duration) error { return nil }
 func (planCluster) Rollout(context.Context, []string, time.Duration) error           { return nil }
 func (planCluster) ZyncResync(context.Context, *progress.Task) (Result, error)       { return Result{}, nil }

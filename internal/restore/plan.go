@@ -28,6 +28,7 @@ const (
 	StepConfigMaps   = component.ConfigMaps
 	StepAPIManager   = component.APIManager
 	StepConnections  = "connections"
+	StepAwait        = "await-operator"
 	StepSystemMySQL  = component.SystemMySQL
 	StepStorage      = component.SystemStorage
 	StepZyncPostgres = component.ZyncPostgres
@@ -42,7 +43,7 @@ const (
 )
 
 // Order is the runbook order of every step this package knows.
-var Order = []string{StepPreflight, StepQuiesce, StepSecrets, StepConfigMaps, StepAPIManager, StepConnections,
+var Order = []string{StepPreflight, StepQuiesce, StepSecrets, StepConfigMaps, StepAPIManager, StepAwait, StepConnections,
 	StepSystemMySQL, StepStorage, StepZyncPostgres, StepBackendRedis, StepSystemRedis,
 	StepScaleBack, StepRollout, StepZyncResync, StepBackendSync, StepReindex, StepVerify}
 

@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -27,6 +29,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/targetlock"
 	"github.com/3scale-ops/3scale-ops/internal/verify"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // Request is one restore as the user asked for it.
@@ -187,6 +190,17 @@ func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 		}
 		j = &Journal{Snapshot: id, Namespace: jkey, Options: jopts}
 	}
+	// The cluster is gone (§7.5.2): into a namespace without 3scale, an
+	// operator snapshot's APIManager is created held at zero replicas after
+	// the secrets, and the operator builds 3scale before the data steps.
+	fresh := false
+	if kc != nil && slices.Contains(selected, component.APIManager) {
+		if j.Values[freshKey] == "operator" && !j.Finished {
+			fresh = true
+		} else if _, derr := scale.New(kc, conns.Namespace).Detect(ctx); errors.Is(derr, scale.ErrNotDeployed) {
+			fresh = true
+		}
+	}
 	runner := &Runner{Store: r, Log: req.Log, Tracker: req.Tracker}
 	if kc != nil {
 		runner.Mirror = func(ctx context.Context, j *Journal) error { return MirrorJournal(ctx, kc, j) }
@@ -198,6 +212,13 @@ func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 	}
 	eopts := engines.Options{SkipQueues: req.SkipQueues, DropExisting: req.DropExisting, RedisMode: req.RedisMode, WithGrants: req.WithGrants,
 		Logger: req.Log, SecretKeys: cplan.SecretKeys()}
+	if fresh {
+		eopts.APIManagerTransform = func(o *unstructured.Unstructured) {
+			if o.GetKind() == "APIManager" {
+				scale.HoldAtZero(o)
+			}
+		}
+	}
 	if req.RedisMode == "file" {
 		if kc == nil {
 			return nil, errs.UsageError("use --redis-mode replay with --local", "--redis-mode file works on the Redis pods and needs Kubernetes")
@@ -229,7 +250,7 @@ func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 		targets[name] = targetOf(name, conns)
 	}
 	opts := Options{Snapshot: &RepoSnapshot{Repo: r, Manifest: m}, Namespace: conns.Namespace, Components: req.Components,
-		Engines: engs, NoQuiesce: req.NoQuiesce, NoBackendSync: req.NoBackendSync, NoReindex: req.NoReindex, Timeout: req.Timeout, Targets: targets, Connections: cplan}
+		Engines: engs, NoQuiesce: req.NoQuiesce, NoBackendSync: req.NoBackendSync, NoReindex: req.NoReindex, Timeout: req.Timeout, Targets: targets, Connections: cplan, Fresh: fresh}
 	if kc != nil {
 		opts.SetConnections = func(ctx context.Context, changes []KeyChange, task *progress.Task) (Result, error) {
 			return applyLive(ctx, kc, conns.Namespace, changes, task)

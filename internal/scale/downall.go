@@ -264,3 +264,41 @@ func (s *Scaler) Resume(ctx context.Context) (map[string]int32, error) {
 	}
 	return restored, nil
 }
+
+// HoldAtZero prepares an APIManager about to be created where 3scale does
+// not run yet (the cluster is gone): every component the CR scales is set
+// to 0 replicas and the count it asked for is recorded the way DownAll
+// records it, so that the operator builds the workloads without starting
+// them and Resume later brings them to the recorded counts. A component
+// without a replicas field is recorded as absent with the operator's
+// default of 1. It returns the recorded counts.
+func HoldAtZero(apim *unstructured.Unstructured) map[string]int32 {
+	st := &state{apim: apim}
+	rec := st.crRecord()
+	out := map[string]int32{}
+	for _, c := range components {
+		if c.CRPath == nil || !c.Quiesce {
+			continue
+		}
+		cur, set := st.crReplicas(c)
+		if !set {
+			cur = 1
+		}
+		e, had := rec[c.Name]
+		if cur != 0 || !had {
+			e = st.entry(c, cur)
+		}
+		rec[c.Name] = e
+		out[c.Name] = e.Was
+		path := append(append([]string{}, c.CRPath...), "replicas")
+		_ = unstructured.SetNestedField(apim.Object, int64(0), path...)
+	}
+	b, _ := json.Marshal(rec)
+	ann := apim.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[RecordAnnotation] = string(b)
+	apim.SetAnnotations(ann)
+	return out
+}

@@ -3,6 +3,7 @@ package scale
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -131,8 +132,20 @@ func (st *state) kind() (InstallKind, error) {
 	if len(st.workloads) > 0 {
 		return Deployments, nil
 	}
-	return "", fmt.Errorf("no 3scale workloads (%s, …) and no APIManager found", components[0].Name)
+	return "", notDeployedError{components[0].Name}
 }
+
+// ErrNotDeployed is matched (errors.Is) by Detect's error for a namespace
+// that holds neither 3scale workloads nor an APIManager.
+var ErrNotDeployed = errors.New("3scale is not deployed in the namespace")
+
+type notDeployedError struct{ first string }
+
+func (e notDeployedError) Error() string {
+	return fmt.Sprintf("no 3scale workloads (%s, …) and no APIManager found", e.first)
+}
+
+func (notDeployedError) Is(target error) bool { return target == ErrNotDeployed }
 
 // Status is one component's row of `scale status`.
 type Status struct {

@@ -1,6 +1,7 @@
 // Package controller stands in, for end-to-end tests, for the controllers
-// that the test API server does not run: the 3scale operator (it copies
-// replicas from the APIManager CR to the Deployments), the deployment and
+// that the test API server does not run: the 3scale operator (it builds
+// the Deployments of an APIManager that has none, and copies replicas from
+// the APIManager CR to the Deployments), the deployment and
 // DeploymentConfig controllers (they set status replicas, readyReplicas,
 // updatedReplicas, availableReplicas, observedGeneration and, for a
 // DeploymentConfig, latestVersion), and the kubelet's part for the pods
@@ -17,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/3scale-ops/3scale-ops/e2e/fixture"
 	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/scale"
 	corev1 "k8s.io/api/core/v1"
@@ -77,6 +79,11 @@ func (s *Sim) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if apim != nil {
+		if err := s.build(ctx, apim); err != nil {
+			return err
+		}
+	}
 	for _, kind := range []string{kube.KindDeployment, kube.KindDeploymentConfig} {
 		res := kube.DeploymentGVR
 		label := "deployment"
@@ -136,6 +143,26 @@ func (s *Sim) Reconcile(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// build is the operator's first reconcile: an APIManager without its
+// Deployments gets them, at the CR's replicas.
+func (s *Sim) build(ctx context.Context, apim *unstructured.Unstructured) error {
+	if _, err := s.kc.Dynamic.Resource(kube.DeploymentGVR).Namespace(s.ns).Get(ctx, "system-app", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		return err
+	}
+	replicas := map[string]int32{}
+	for _, c := range scale.Components() {
+		if c.CRPath == nil {
+			continue
+		}
+		path := append(append([]string{}, c.CRPath...), "replicas")
+		if n, found, _ := unstructured.NestedInt64(apim.Object, path...); found {
+			replicas[c.Name] = int32(n)
+		}
+	}
+	_, err := fixture.Workloads(ctx, s.kc, s.ns, fixture.Options{Kind: fixture.Operator, Replicas: replicas})
+	return err
 }
 
 // pods keeps one Running, Ready pod of workload (want) or none.
