@@ -269,6 +269,14 @@ func Namespace(t testing.TB) string {
 		t.Fatalf("create namespace: %v", err)
 	}
 	t.Cleanup(func() {
+		// The test API server runs no namespace controller: a deleted
+		// namespace keeps its Services, and with them their cluster IPs
+		// (the /24 range fills up). Delete them first.
+		if svcs, err := cs.CoreV1().Services(name).List(context.Background(), metav1.ListOptions{}); err == nil {
+			for _, s := range svcs.Items {
+				_ = cs.CoreV1().Services(name).Delete(context.Background(), s.Name, metav1.DeleteOptions{})
+			}
+		}
 		_ = cs.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
 	return name
