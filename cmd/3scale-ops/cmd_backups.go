@@ -388,12 +388,19 @@ func backupsPrune(c *cli.Context) error {
 		return s
 	}
 	rows := [][]string{}
+	protected := map[string]string{}
+	for _, p := range res.Protected {
+		protected[p.ID] = p.Until.UTC().Format(time.RFC3339)
+	}
 	for _, d := range res.Decisions {
-		action := "keep"
+		action, why := "keep", strings.Join(d.Reasons, ", ")
 		if !d.Keep {
 			action = verb("remove")
+			if until, ok := protected[d.ID]; ok {
+				action, why = "protected", "object lock retention until "+until+": left for a later prune"
+			}
 		}
-		rows = append(rows, []string{action, d.ID, strings.Join(d.Reasons, ", ")})
+		rows = append(rows, []string{action, d.ID, why})
 	}
 	for _, d := range res.Damaged {
 		rows = append(rows, []string{verb("remove"), d.ID, "DAMAGED: " + d.Reason})
@@ -404,6 +411,9 @@ func backupsPrune(c *cli.Context) error {
 	table(g.Stdout, []string{"ACTION", "SNAPSHOT", "WHY"}, rows)
 	if !dry && perr == nil {
 		g.printf("removed %d snapshot(s)\n", len(res.Removed))
+		if len(res.Protected) > 0 {
+			g.printf("%d snapshot(s) still protected by object lock retention, left in place\n", len(res.Protected))
+		}
 	}
 	return perr
 }

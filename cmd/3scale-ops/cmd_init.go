@@ -29,6 +29,8 @@ job that should not hold the reading key gets a writer key instead:
 config.json: if anyone changes it (swapped recipients), the backup exits 2 and
 writes nothing. An unencrypted repository is not authenticated.`,
 		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "object-lock", EnvVars: []string{"THREESCALE_OPS_OBJECT_LOCK"}, Usage: "S3 only, bucket created with object lock: write every snapshot object with this retention (30d, 720h); nobody can delete or replace it before then"},
+			&cli.StringFlag{Name: "object-lock-mode", Value: "governance", EnvVars: []string{"THREESCALE_OPS_OBJECT_LOCK_MODE"}, Usage: "object lock mode: governance (users with s3:BypassGovernanceRetention may delete early) or compliance (nobody, not even the bucket's root)"},
 			&cli.StringFlag{Name: "writer-key-out", EnvVars: []string{"THREESCALE_OPS_WRITER_KEY_OUT"}, Usage: "create a writer key for backup jobs and write it to FILE (mode 0600; must not exist)"},
 		},
 		UsageText: "3scale-ops -r s3://s3.example.com/backups/prod init\n3scale-ops -r /srv/3scale-backups --password-file /etc/3scale-ops/pw init",
@@ -37,6 +39,12 @@ writes nothing. An unencrypted repository is not authenticated.`,
 			opts, err := g.repoOptions()
 			if err != nil {
 				return err
+			}
+			if v := c.String("object-lock"); v != "" {
+				if opts.ObjectLock, err = repo.ParseRetention(v); err != nil {
+					return err
+				}
+				opts.ObjectLockMode = c.String("object-lock-mode")
 			}
 			var wf *os.File
 			if out := c.String("writer-key-out"); out != "" {
@@ -84,6 +92,9 @@ writes nothing. An unencrypted repository is not authenticated.`,
 				enc = "encrypted with age and authenticated"
 			} else {
 				g.warnf("%s", unauthenticated)
+			}
+			if cfg.ObjectLock != nil {
+				enc += fmt.Sprintf("; snapshots under object lock %s for %s", cfg.ObjectLock.Mode, cfg.ObjectLock.For)
 			}
 			g.printf("created repository %s at %s (%s)\n", cfg.ID, r.Location(), enc)
 			return nil

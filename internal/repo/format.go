@@ -35,6 +35,8 @@ type Config struct {
 	Encryption *Encryption `json:"encryption,omitempty"`
 	// Auth is present exactly when Encryption is: see auth.go.
 	Auth *Auth `json:"auth,omitempty"`
+	// ObjectLock: snapshots are written under S3 object lock retention.
+	ObjectLock *ObjectLock `json:"object_lock,omitempty"`
 }
 
 // Encryption holds the public parameters of an encrypted repository.

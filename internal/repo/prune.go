@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 )
@@ -22,6 +23,12 @@ type DamagedSnapshot struct {
 	Reason string `json:"reason"`
 }
 
+// ProtectedSnapshot is a snapshot kept by object lock retention.
+type ProtectedSnapshot struct {
+	ID    string    `json:"id"`
+	Until time.Time `json:"until"`
+}
+
 // PruneResult reports what Prune kept and removed.
 type PruneResult struct {
 	DryRun     bool              `json:"dry_run"`
@@ -29,6 +36,9 @@ type PruneResult struct {
 	Damaged    []DamagedSnapshot `json:"damaged"`
 	Incomplete []SnapshotRef     `json:"incomplete"` // snapshot directories without a manifest
 	Removed    []string          `json:"removed"`
+	// Protected are snapshots prune would remove that object lock
+	// retention still protects; they are left alone.
+	Protected []ProtectedSnapshot `json:"protected"`
 	// Blocked says why nothing was removed; "" when prune went ahead.
 	Blocked string `json:"blocked,omitempty"`
 }
@@ -50,7 +60,7 @@ func (r *Repository) Prune(ctx context.Context, p Policy, o PruneOptions) (*Prun
 	if err != nil {
 		return nil, err
 	}
-	res := &PruneResult{DryRun: o.DryRun, Removed: []string{}, Incomplete: []SnapshotRef{}, Damaged: []DamagedSnapshot{}}
+	res := &PruneResult{DryRun: o.DryRun, Removed: []string{}, Protected: []ProtectedSnapshot{}, Incomplete: []SnapshotRef{}, Damaged: []DamagedSnapshot{}}
 	res.Incomplete = append(res.Incomplete, incomplete...)
 	var readable []SnapshotRef
 	for _, s := range snaps {
@@ -83,6 +93,14 @@ func (r *Repository) Prune(ctx context.Context, p Policy, o PruneOptions) (*Prun
 	}
 	for _, d := range res.Decisions {
 		if d.Keep {
+			continue
+		}
+		// A delete of a retained object only hides it (S3 writes a delete
+		// marker over a version it must keep): leave such snapshots whole.
+		if until, err := r.protectedUntil(ctx, d.ID); err != nil {
+			return res, fmt.Errorf("prune: %w", err)
+		} else if !until.IsZero() {
+			res.Protected = append(res.Protected, ProtectedSnapshot{ID: d.ID, Until: until})
 			continue
 		}
 		if err := r.DeleteSnapshot(ctx, d.ID); err != nil {

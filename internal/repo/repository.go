@@ -26,8 +26,12 @@ type Options struct {
 	Threads     int    // zstd encoder goroutines per file; 0 = min(GOMAXPROCS, 4)
 	ToolVersion string
 	LockTTL     time.Duration // 0 = DefaultLockTTL
-	Logger      *slog.Logger
-	now         func() time.Time
+	// ObjectLock (Init only): write every snapshot object with this S3
+	// object lock retention, in ObjectLockMode (GOVERNANCE by default).
+	ObjectLock     time.Duration
+	ObjectLockMode string
+	Logger         *slog.Logger
+	now            func() time.Time
 }
 
 // Repository is an opened snapshot repository.
@@ -58,6 +62,11 @@ func Init(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 		return nil, fmt.Errorf("repository %s: %w", be.Location(), err)
 	}
 	cfg := Config{Format: FormatVersion, ID: newRepoID(), Created: time.Now().UTC()}
+	if opts.ObjectLock > 0 {
+		if err := initObjectLock(ctx, be, &cfg, opts.ObjectLockMode, opts.ObjectLock); err != nil {
+			return nil, err
+		}
+	}
 	var authKey []byte
 	var writer ed25519.PrivateKey
 	if opts.Keys.Passphrase != "" || len(opts.Keys.Recipients) > 0 {
@@ -143,6 +152,13 @@ func OpenOrInit(ctx context.Context, be Backend, opts Options) (r *Repository, c
 
 func newRepository(be Backend, cfg Config, raw []byte, opts Options) (*Repository, error) {
 	r := &Repository{be: be, cfg: cfg, opts: opts, log: opts.Logger}
+	if cfg.ObjectLock != nil {
+		rb, ok := be.(retainer)
+		if !ok {
+			return nil, errs.UsageError("open it through its S3 location", "repository %s asks for object lock retention, which only S3 gives", be.Location())
+		}
+		rb.SetRetention(cfg.ObjectLock.Mode, cfg.ObjectLock.For)
+	}
 	if r.log == nil {
 		r.log = slog.Default()
 	}

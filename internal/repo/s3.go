@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -34,6 +35,9 @@ type S3 struct {
 	prefix   string // "" or ends with "/"
 	partSize uint64
 	endpoint string
+
+	retainMode string        // object lock: GOVERNANCE or COMPLIANCE
+	retainFor  time.Duration // object lock: retention of snapshot objects (0: none)
 }
 
 // DefaultS3PartSize bounds the memory of one upload (and, with S3's limit
@@ -109,9 +113,9 @@ func (s *S3) Put(ctx context.Context, name string, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.c.PutObject(ctx, s.bucket, k, r, -1, minio.PutObjectOptions{
+	_, err = s.c.PutObject(ctx, s.bucket, k, r, -1, s.putOptions(name, minio.PutObjectOptions{
 		PartSize: s.partSize, ContentType: "application/octet-stream",
-	})
+	}))
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
