@@ -1,16 +1,15 @@
 package main
 
 import (
-	"github.com/3scale-ops/3scale-ops/internal/component"
+	"context"
 	"strings"
 	"time"
 
-	"github.com/3scale-ops/3scale-ops/internal/backup"
-	"github.com/3scale-ops/3scale-ops/internal/engines"
+	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
-	"github.com/3scale-ops/3scale-ops/internal/kubeobjects"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/repo"
+	"github.com/3scale-ops/3scale-ops/internal/runbook"
 	"github.com/urfave/cli/v2"
 )
 
@@ -26,8 +25,7 @@ func backupCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "components", EnvVars: []string{"THREESCALE_OPS_COMPONENTS"}, Usage: "components to back up (default: all that the installation has)"},
 			&cli.StringSliceFlag{Name: "tag", EnvVars: []string{"THREESCALE_OPS_TAGS"}, Usage: "tag k=v recorded in the snapshot; repeatable"},
 			&cli.BoolFlag{Name: "skip-queues", EnvVars: []string{"THREESCALE_OPS_SKIP_QUEUES"}, Usage: "leave out backend-redis db 1 (job queues)"},
-			&cli.StringFlag{Name: "redis-transfer", EnvVars: []string{"THREESCALE_OPS_REDIS_TRANSFER"}, Value: "auto", Usage: "how Redis sends its RDB: disk (the server writes an RDB file and sends it at once), diskless (streamed, after repl-diskless-sync-delay) or auto (disk when the server saves RDB snapshots anyway)"},
-			&cli.StringSliceFlag{Name: "exclude-object", EnvVars: []string{"THREESCALE_OPS_EXCLUDE_OBJECTS"}, Usage: `object to leave out, recorded in the snapshot, as "[COMPONENT:]KIND NAME" (COMPONENT system-mysql or zync-postgres, the default): PostgreSQL "table SCHEMA.NAME", "subscription NAME", "security-label OBJECT"; MySQL "table|view|trigger|procedure|function|event|sequence NAME"; repeatable`},
+			&cli.StringSliceFlag{Name: "exclude-object", EnvVars: []string{"THREESCALE_OPS_EXCLUDE_OBJECTS"}, Usage: `zync-postgres object to leave out, recorded in the snapshot: "table SCHEMA.NAME", "subscription NAME" or "security-label OBJECT"; repeatable`},
 			&cli.BoolFlag{Name: "progress", EnvVars: []string{"THREESCALE_OPS_PROGRESS"}, Usage: "show progress even when stderr is not a terminal"},
 			&cli.StringFlag{Name: "compression", EnvVars: []string{"THREESCALE_OPS_COMPRESSION"}, Value: "zstd", Usage: "zstd, gzip or none"},
 			&cli.IntFlag{Name: "compression-level", EnvVars: []string{"THREESCALE_OPS_COMPRESSION_LEVEL"}, Usage: "compression level (zstd 1-22, gzip 1-9)", DefaultText: "the algorithm's"},
@@ -64,39 +62,26 @@ func runBackup(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	eo := engines.Options{SkipQueues: c.Bool("skip-queues"), RedisTransfer: c.String("redis-transfer"), Exclude: c.StringSlice("exclude-object"), Logger: g.Log}
-	comps, err := backup.Select(c.StringSlice("components"), engines.BackupNames(), func(name string) (backup.Component, error) {
-		return engines.BuildBackup(name, conns, kc, eo)
-	}, g.Log)
-	if err != nil {
-		return err
-	}
 	opts, err := g.repoOptions()
 	if err != nil {
 		return err
 	}
 	opts.Compression, opts.Level = c.String("compression"), c.Int("compression-level")
-	be, err := repo.OpenBackend(ctx, g.Repo, repo.BackendOptions{S3Insecure: g.S3Insecure})
-	if err != nil {
-		return errs.Wrap(errs.Usage, err, "check --repo")
-	}
-	r, created, err := repo.OpenOrInit(ctx, be, opts)
-	if err != nil {
-		return err
-	}
-	if created {
-		g.Log.Info("created repository", "repository", r.Location(), "encrypted", r.Encrypted())
-	}
-	if !r.Authenticated() {
-		g.warnf("%s", unauthenticated)
-	}
-	version, _ := kubeobjects.InstallVersion(ctx, kc, conns.Namespace)
+	var r *repo.Repository
 	tr := &progress.Tracker{}
-	stop := startProgress(g, tr, c.Bool("progress"))
-	m, err := backup.Run(ctx, r, comps, backup.Options{
-		Workers: c.Int("workers"), Tags: tags, Namespace: conns.Namespace, ThreescaleVersion: version,
-		UnlockStale: c.Bool("unlock-stale"), Tracker: tr, Logger: g.Log,
-	})
+	stop := func() {}
+	m, err := runbook.Backup(ctx, runbook.BackupRequest{Conns: conns, Kube: kc,
+		Components: c.StringSlice("components"), Tags: tags, SkipQueues: c.Bool("skip-queues"), RedisTransfer: c.String("redis-transfer"), Exclude: c.StringSlice("exclude-object"),
+		Workers: c.Int("workers"), UnlockStale: c.Bool("unlock-stale"), Tracker: tr, Log: g.Log,
+		Warn: func(msg string) { g.warnf("%s", msg) },
+		Repo: func(ctx context.Context) (*repo.Repository, error) {
+			var err error
+			r, _, err = g.OpenRepository(ctx, opts, true)
+			if err == nil {
+				stop = startProgress(g, tr, c.Bool("progress"))
+			}
+			return r, err
+		}})
 	stop()
 	if err != nil {
 		return err

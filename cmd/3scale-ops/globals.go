@@ -11,31 +11,21 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/config"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/redact"
+	"github.com/3scale-ops/3scale-ops/internal/runbook"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 )
 
-// globals are the parsed global flags, shared by every command.
+// globals are the parsed global flags, shared by every command. The
+// settings part (runbook.Settings) is the one definition that drill and
+// schedule pass on to the libraries; the rest is the terminal's.
 type globals struct {
-	Namespace      string
-	Kubeconfig     string
-	Context        string
-	Repo           string
-	PasswordFile   string
-	Recipients     []string
-	RecipientsFile string
-	IdentityFile   string
-	StateDir       string
-	WriterKeyFile  string
-	S3Insecure     bool
-	LogFormat      string
-	LogLevel       string
-	Output         string // text | json
-	NoProgress     bool
-	Local          bool
-	Overrides      config.Overrides
+	runbook.Settings
+	LogFormat  string
+	LogLevel   string
+	Output     string // text | json
+	NoProgress bool
 
-	Log    *slog.Logger
 	Stdout io.Writer
 	Stderr io.Writer
 	Stdin  io.Reader
@@ -55,7 +45,6 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "recipients-file", EnvVars: []string{"THREESCALE_OPS_RECIPIENTS_FILE"}, Usage: "file of age recipients, one per line"},
 		&cli.StringFlag{Name: "writer-key-file", EnvVars: []string{"THREESCALE_OPS_WRITER_KEY_FILE"}, Usage: "writer key of an encrypted repository (written by init --writer-key-out): lets a backup job write authenticated snapshots without the reading key, and only into the config.json it was issued for"},
 		&cli.StringFlag{Name: "identity-file", EnvVars: []string{"THREESCALE_OPS_IDENTITY_FILE"}, Usage: "age identity file (AGE-SECRET-KEY-…) that opens a repository encrypted to --recipient keys"},
-		&cli.StringFlag{Name: "state-dir", EnvVars: []string{"THREESCALE_OPS_STATE_DIR"}, Usage: "local directory for the restore's lock and journal, for a read-only repository (read-only directory, read-only S3 credentials, object lock)"},
 		&cli.StringFlag{Name: "log-format", EnvVars: []string{"THREESCALE_OPS_LOG_FORMAT"}, Value: "text", Usage: "log format: text or json (logs go to stderr)"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"THREESCALE_OPS_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, EnvVars: []string{"THREESCALE_OPS_OUTPUT"}, Value: "text", Usage: "result format on stdout: text or json (one JSON document)"},
@@ -72,16 +61,18 @@ func globalFlags() []cli.Flag {
 
 func setupGlobals(c *cli.Context) error {
 	g := &globals{
-		Namespace: c.String("namespace"), Kubeconfig: c.String("kubeconfig"), Context: c.String("context"),
-		Repo: c.String("repo"), PasswordFile: c.String("password-file"), Recipients: c.StringSlice("recipient"),
-		RecipientsFile: c.String("recipients-file"), IdentityFile: c.String("identity-file"), StateDir: c.String("state-dir"), WriterKeyFile: c.String("writer-key-file"), S3Insecure: c.Bool("s3-insecure"),
-		LogFormat: c.String("log-format"), LogLevel: c.String("log-level"), Output: c.String("output"),
-		NoProgress: c.Bool("no-progress"), Local: c.Bool("local"),
-		Overrides: config.Overrides{
-			SystemDB: c.String("system-db-url"), ZyncDB: c.String("zync-db-url"),
-			BackendRedis: c.String("backend-redis-url"), BackendRedisQueues: c.String("backend-redis-queues-url"),
-			SystemRedis: c.String("system-redis-url"), SystemStorage: c.String("system-storage"),
+		Settings: runbook.Settings{
+			Namespace: c.String("namespace"), Kubeconfig: c.String("kubeconfig"), Context: c.String("context"), Local: c.Bool("local"),
+			Repo: c.String("repo"), PasswordFile: c.String("password-file"), Recipients: c.StringSlice("recipient"),
+			RecipientsFile: c.String("recipients-file"), IdentityFile: c.String("identity-file"), StateDir: c.String("state-dir"), WriterKeyFile: c.String("writer-key-file"),
+			S3Insecure: c.Bool("s3-insecure"), ToolVersion: version,
+			Overrides: config.Overrides{
+				SystemDB: c.String("system-db-url"), ZyncDB: c.String("zync-db-url"),
+				BackendRedis: c.String("backend-redis-url"), BackendRedisQueues: c.String("backend-redis-queues-url"),
+				SystemRedis: c.String("system-redis-url"), SystemStorage: c.String("system-storage"),
+			},
 		},
+		LogFormat: c.String("log-format"), LogLevel: c.String("log-level"), Output: c.String("output"), NoProgress: c.Bool("no-progress"),
 		Stdout: c.App.Writer, Stderr: c.App.ErrWriter, Stdin: c.App.Reader,
 	}
 	tlsOverrides(c, &g.Overrides)
