@@ -15,6 +15,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/rdb"
 	"github.com/3scale-ops/3scale-ops/internal/repo"
+	"github.com/3scale-ops/3scale-ops/internal/runbook"
 	"github.com/urfave/cli/v2"
 )
 
@@ -349,26 +350,15 @@ func backupsPrune(c *cli.Context) error {
 	ctx := c.Context
 	p := repo.Policy{Last: c.Int("keep-last"), Hourly: c.Int("keep-hourly"), Daily: c.Int("keep-daily"),
 		Weekly: c.Int("keep-weekly"), Monthly: c.Int("keep-monthly")}
-	if p.Empty() {
-		return errs.UsageError("give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly",
-			"no retention policy: prune would keep everything")
-	}
-	if p.Last < 0 || p.Hourly < 0 || p.Daily < 0 || p.Weekly < 0 || p.Monthly < 0 {
-		return errs.UsageError("use counts of 0 or more", "negative retention count")
+	if err := runbook.CheckPolicy(p); err != nil {
+		return err
 	}
 	r, err := openForRead(ctx, c)
 	if err != nil {
 		return err
 	}
 	dry := c.Bool("dry-run")
-	if !dry {
-		lock, err := r.Lock(ctx, "prune", c.Bool("unlock-stale"))
-		if err != nil {
-			return err
-		}
-		defer lock.Release(context.WithoutCancel(ctx))
-	}
-	res, perr := r.Prune(ctx, p, repo.PruneOptions{DryRun: dry, ForgetDamaged: c.Bool("forget-damaged")})
+	res, perr := runbook.Prune(ctx, r, runbook.PruneRequest{Policy: p, DryRun: dry, ForgetDamaged: c.Bool("forget-damaged"), UnlockStale: c.Bool("unlock-stale")})
 	if res == nil {
 		return perr
 	}

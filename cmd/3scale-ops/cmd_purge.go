@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/3scale-ops/3scale-ops/internal/config"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/purge"
+	"github.com/3scale-ops/3scale-ops/internal/runbook"
 	"github.com/urfave/cli/v2"
 )
 
@@ -41,33 +41,14 @@ interrupted purge continues on the next run. Oracle: prints the guide's statemen
 
 // openPurger resolves the system database and connects to it.
 func openPurger(ctx context.Context, g *globals, age purge.Age, batch int) (*purge.Purger, error) {
-	if batch < 1 || batch > purge.MaxBatch {
-		return nil, errs.UsageError(fmt.Sprintf("use a --batch-size between 1 and %d", purge.MaxBatch), "batch size %d out of range", batch)
+	if err := runbook.CheckBatch(batch); err != nil {
+		return nil, err
 	}
 	conns, _, err := g.connections(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := conns.Require(config.SystemDB); err != nil {
-		return nil, err
-	}
-	db := conns.SystemDB
-	var dsn string
-	switch db.Kind {
-	case "mysql":
-		dsn, err = db.MySQLDSN()
-	case "postgresql":
-		dsn, err = db.PostgresDSN()
-	}
-	if err != nil {
-		return nil, err
-	}
-	p, err := purge.Open(db.Kind, dsn, age)
-	if err != nil {
-		return nil, err
-	}
-	p.BatchSize, p.Log = batch, g.Log
-	return p, nil
+	return runbook.OpenPurger(conns, age, batch, g.Log)
 }
 
 func runPurgeAlerts(c *cli.Context) error {

@@ -1,19 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/purge"
+	"github.com/3scale-ops/3scale-ops/internal/runbook"
 	"github.com/3scale-ops/3scale-ops/internal/schedule"
 	"github.com/urfave/cli/v2"
 	"sigs.k8s.io/yaml"
@@ -28,9 +22,9 @@ func scheduleCommand() *cli.Command {
 @hourly/@daily/@weekly/@monthly/@every DURATION, in --timezone. A job whose previous run
 is still going is skipped (counted in threescale_ops_job_skipped_total). On SIGTERM no
 new run starts and a running one gets --grace to finish, then is cancelled (a cancelled
-backup leaves no visible snapshot). backup and prune run as child processes of this
-binary ("3scale-ops backup", "3scale-ops backups prune ARGS") with the same global
-settings passed through the environment; purge-alerts runs in-process.
+backup leaves no visible snapshot). Every job runs in this process with the global
+settings given here, each run in a context of its own; a run that panics counts as
+a failed run and the daemon goes on.
 
 Config file (--config, YAML; flags win):
   backup: "0 2 * * *"
@@ -106,23 +100,20 @@ func runSchedule(c *cli.Context) error {
 	}
 	var jobs []schedule.Job
 	if spec := val("backup", f.Backup); spec != "" {
-		jobs = append(jobs, schedule.Job{Name: "backup", Spec: spec, Run: childJob(g, "backup", "backup", "--tag", "trigger=schedule")})
+		jobs = append(jobs, schedule.Job{Name: "backup", Spec: spec, Run: runbook.BackupJob(&g.Settings, map[string]string{"trigger": "schedule"})})
 	}
 	if spec := val("prune", f.Prune); spec != "" {
-		args := append([]string{"backups", "prune"}, strings.Fields(val("prune-args", f.PruneArgs))...)
-		jobs = append(jobs, schedule.Job{Name: "prune", Spec: spec, Run: childJob(g, "prune", args...)})
+		req, err := runbook.ParsePruneArgs(val("prune-args", f.PruneArgs))
+		if err != nil {
+			return err
+		}
+		jobs = append(jobs, schedule.Job{Name: "prune", Spec: spec, Run: runbook.PruneJob(&g.Settings, req)})
 	}
 	if spec := val("purge-alerts", f.PurgeAlerts); spec != "" {
-		batch := c.Int("purge-batch-size")
-		jobs = append(jobs, schedule.Job{Name: "purge-alerts", Spec: spec, Run: func(ctx context.Context) (schedule.JobResult, error) {
-			p, err := openPurger(ctx, g, age, batch)
-			if err != nil {
-				return schedule.JobResult{}, err
-			}
-			defer p.Close()
-			res, err := p.Alerts(ctx, age, false, nil)
-			return schedule.JobResult{Rows: res.Deleted, Detail: fmt.Sprintf("%d alerts older than %s deleted", res.Deleted, res.Age)}, err
-		}})
+		if err := runbook.CheckBatch(c.Int("purge-batch-size")); err != nil {
+			return err
+		}
+		jobs = append(jobs, schedule.Job{Name: "purge-alerts", Spec: spec, Run: runbook.PurgeAlertsJob(&g.Settings, age, c.Int("purge-batch-size"))})
 	}
 	s, err := schedule.New(jobs, schedule.Options{Location: loc, Grace: grace, Log: g.Log})
 	if err != nil {
@@ -135,88 +126,4 @@ func runSchedule(c *cli.Context) error {
 	}
 	g.Log.Info("serving /healthz and /metrics", "addr", ln.Addr().String())
 	return s.Run(c.Context, ln)
-}
-
-// childJob runs this binary with args as a child process, passing the
-// global settings through the environment (never secrets in arguments),
-// and reads its -o json result for the metrics.
-func childJob(g *globals, name string, args ...string) schedule.JobFunc {
-	return func(ctx context.Context) (schedule.JobResult, error) {
-		exe, err := os.Executable()
-		if err != nil {
-			return schedule.JobResult{}, fmt.Errorf("%s: find own executable: %w", name, err)
-		}
-		cmd := exec.CommandContext(ctx, exe, append([]string{"--output", "json", "--no-progress"}, args...)...)
-		cmd.Env = append(os.Environ(), childEnv(g)...)
-		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) } // lets it abort cleanly
-		cmd.WaitDelay = time.Minute
-		var out bytes.Buffer
-		lw := &logWriter{g: g, prefix: name + ": "}
-		cmd.Stdout, cmd.Stderr = &out, lw
-		err = cmd.Run()
-		lw.Flush()
-		res := parseChildResult(out.Bytes())
-		if err != nil {
-			if ctx.Err() != nil {
-				return res, fmt.Errorf("%s cancelled at shutdown: %w", name, ctx.Err())
-			}
-			return res, fmt.Errorf("%s: %w (its log lines are above)", name, err)
-		}
-		return res, nil
-	}
-}
-
-// childEnv passes the daemon's global settings to a child.
-func childEnv(g *globals) []string {
-	env := []string{"THREESCALE_NAMESPACE=" + g.Namespace, "THREESCALE_OPS_REPO=" + g.Repo,
-		"THREESCALE_OPS_LOG_FORMAT=" + g.LogFormat, "THREESCALE_OPS_LOG_LEVEL=" + g.LogLevel}
-	add := func(k, v string) {
-		if v != "" {
-			env = append(env, k+"="+v)
-		}
-	}
-	add("KUBECONFIG", g.Kubeconfig)
-	add("THREESCALE_OPS_CONTEXT", g.Context)
-	add("THREESCALE_OPS_PASSWORD_FILE", g.PasswordFile)
-	add("THREESCALE_OPS_RECIPIENTS", strings.Join(g.Recipients, ","))
-	add("THREESCALE_OPS_RECIPIENTS_FILE", g.RecipientsFile)
-	add("THREESCALE_OPS_IDENTITY_FILE", g.IdentityFile)
-	add("THREESCALE_OPS_WRITER_KEY_FILE", g.WriterKeyFile)
-	if g.S3Insecure {
-		add("THREESCALE_OPS_S3_INSECURE", "true")
-	}
-	if g.Local {
-		add("THREESCALE_OPS_LOCAL", "true")
-	}
-	ov := g.Overrides
-	add("THREESCALE_SYSTEM_DB_URL", ov.SystemDB)
-	add("THREESCALE_ZYNC_DB_URL", ov.ZyncDB)
-	add("THREESCALE_BACKEND_REDIS_URL", ov.BackendRedis)
-	add("THREESCALE_BACKEND_REDIS_QUEUES_URL", ov.BackendRedisQueues)
-	add("THREESCALE_SYSTEM_REDIS_URL", ov.SystemRedis)
-	add("THREESCALE_SYSTEM_STORAGE", ov.SystemStorage)
-	return append(env, tlsFlagEnv(ov)...)
-}
-
-// parseChildResult picks the snapshot id and size out of a child's JSON
-// result, whatever its exact shape; a non-JSON result yields nothing.
-func parseChildResult(b []byte) schedule.JobResult {
-	var m map[string]any
-	if json.Unmarshal(b, &m) != nil {
-		return schedule.JobResult{}
-	}
-	var r schedule.JobResult
-	for _, k := range []string{"id", "snapshot", "snapshot_id"} {
-		if s, ok := m[k].(string); ok {
-			r.Detail = s
-			break
-		}
-	}
-	for _, k := range []string{"bytes", "size", "size_bytes", "stored_bytes"} {
-		if n, ok := m[k].(float64); ok {
-			r.Bytes = int64(n)
-			break
-		}
-	}
-	return r
 }

@@ -79,10 +79,18 @@ func ParsePruneArgs(args string) (PruneRequest, error) {
 	return req, nil
 }
 
+// CheckBatch refuses a purge batch size out of range.
+func CheckBatch(batch int) error {
+	if batch < 1 || batch > purge.MaxBatch {
+		return errs.UsageError(fmt.Sprintf("use a --batch-size between 1 and %d", purge.MaxBatch), "batch size %d out of range", batch)
+	}
+	return nil
+}
+
 // OpenPurger connects to the resolved system database for purging.
 func OpenPurger(conns *config.Connections, age purge.Age, batch int, log *slog.Logger) (*purge.Purger, error) {
-	if batch < 1 || batch > purge.MaxBatch {
-		return nil, errs.UsageError(fmt.Sprintf("use a --batch-size between 1 and %d", purge.MaxBatch), "batch size %d out of range", batch)
+	if err := CheckBatch(batch); err != nil {
+		return nil, err
 	}
 	if err := conns.Require(config.SystemDB); err != nil {
 		return nil, err

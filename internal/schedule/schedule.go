@@ -1,9 +1,11 @@
 // Package schedule is the `3scale-ops schedule` daemon: it runs backup,
-// prune and purge jobs on cron specs (robfig/cron: standard five fields,
-// optional seconds, @daily-style descriptors, a time zone), never two runs
-// of the same job at once (the later one is skipped and counted), and on
+// prune and purge jobs on cron specs (robfig/cron's parser: standard five
+// fields, optional seconds, @daily-style descriptors, a time zone), never
+// two runs of the same job at once (the later one is skipped and counted),
+// each run in a context of its own and behind a panic guard, and on
 // shutdown lets a running job finish within a grace period before
-// cancelling it. It serves /healthz and Prometheus /metrics. It also
+// cancelling it. Time comes from an injected Clock (tests drive it by
+// hand). It serves /healthz and Prometheus /metrics. It also
 // renders the Kubernetes manifests that run the tool (manifests.go).
 //
 // The jobs themselves are functions handed in by the CLI; this package
@@ -45,11 +47,25 @@ type Job struct {
 	Run  JobFunc
 }
 
+// Clock is the scheduler's time: when runs are due, how long the grace
+// period lasts, what the metrics record. Tests inject a manual clock.
+type Clock interface {
+	Now() time.Time
+	// After sends on the channel once d has passed on this clock.
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
 // Options configure a Scheduler.
 type Options struct {
 	Location *time.Location // time zone of the specs (default UTC)
 	Grace    time.Duration  // how long a running job may finish after shutdown starts (default 10m)
 	Log      *slog.Logger
+	Clock    Clock // default: the system clock
 }
 
 // Parser accepts standard five-field specs, six fields with leading
@@ -59,20 +75,22 @@ var Parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron
 // Scheduler runs jobs on their specs.
 type Scheduler struct {
 	opts    Options
-	cron    *cron.Cron
+	clock   Clock
 	jobs    []*jobState
 	metrics *metrics
 
 	jobCtx     context.Context
 	cancelJobs context.CancelFunc
 	running    sync.WaitGroup
+	afterRun   func(job string) // tests: called when a run has been recorded
 }
 
 type jobState struct {
 	Job
-	id     cron.EntryID
+	sched  cron.Schedule
 	busy   atomic.Bool
 	mu     sync.Mutex
+	next   time.Time
 	status JobStatus
 }
 
@@ -102,12 +120,14 @@ func New(jobs []Job, opts Options) (*Scheduler, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
+	if opts.Clock == nil {
+		opts.Clock = realClock{}
+	}
 	if len(jobs) == 0 {
 		return nil, errs.UsageError("give at least one of --backup, --prune, --purge-alerts (a cron spec such as \"0 2 * * *\" or @daily)", "no job scheduled")
 	}
-	s := &Scheduler{opts: opts, metrics: newMetrics()}
+	s := &Scheduler{opts: opts, clock: opts.Clock, metrics: newMetrics()}
 	s.jobCtx, s.cancelJobs = context.WithCancel(context.Background())
-	s.cron = cron.New(cron.WithLocation(opts.Location), cron.WithParser(Parser))
 	seen := map[string]bool{}
 	for _, j := range jobs {
 		if seen[j.Name] {
@@ -117,24 +137,60 @@ func New(jobs []Job, opts Options) (*Scheduler, error) {
 		if j.Run == nil {
 			return nil, fmt.Errorf("job %q has no function", j.Name)
 		}
-		if _, err := Parser.Parse(j.Spec); err != nil {
+		sched, err := Parser.Parse(j.Spec)
+		if err != nil {
 			return nil, errs.UsageError("use five fields (minute hour day month weekday, e.g. \"0 2 * * *\"), six with leading seconds, or @hourly/@daily/@weekly/@every 6h",
 				"invalid cron spec %q for %s: %v", j.Spec, j.Name, err)
 		}
-		js := &jobState{Job: j, status: JobStatus{Name: j.Name, Spec: j.Spec}}
-		id, _ := s.cron.AddFunc(j.Spec, func() { s.fire(js) })
-		js.id = id
+		js := &jobState{Job: j, sched: sched, status: JobStatus{Name: j.Name, Spec: j.Spec}}
+		js.next = sched.Next(s.now())
 		s.jobs = append(s.jobs, js)
 		s.metrics.init(j.Name)
 	}
 	return s, nil
 }
 
-// fire runs a job unless its previous run is still going.
-func (s *Scheduler) fire(js *jobState) {
-	if s.jobCtx.Err() != nil {
-		return
+// now is the clock's time in the schedule's zone (the specs are read in it).
+func (s *Scheduler) now() time.Time { return s.clock.Now().In(s.opts.Location) }
+
+// loop starts each job when it is due until ctx is done.
+func (s *Scheduler) loop(ctx context.Context) {
+	for {
+		now := s.now()
+		var due time.Time
+		for _, js := range s.jobs {
+			js.mu.Lock()
+			if next := js.next; due.IsZero() || next.Before(due) {
+				due = next
+			}
+			js.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.clock.After(due.Sub(now)):
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		now = s.now()
+		for _, js := range s.jobs {
+			js.mu.Lock()
+			fire := !js.next.After(now)
+			if fire {
+				js.next = js.sched.Next(now)
+			}
+			js.mu.Unlock()
+			if fire {
+				s.fire(js)
+			}
+		}
 	}
+}
+
+// fire starts a run of the job unless its previous run is still going
+// (then the run is skipped and counted).
+func (s *Scheduler) fire(js *jobState) {
 	if !js.busy.CompareAndSwap(false, true) {
 		s.metrics.skipped.WithLabelValues(js.Name).Inc()
 		js.mu.Lock()
@@ -144,9 +200,14 @@ func (s *Scheduler) fire(js *jobState) {
 		return
 	}
 	s.running.Add(1)
+	go s.run(js)
+}
+
+// run runs the job once, in its own context, and records the result.
+func (s *Scheduler) run(js *jobState) {
 	defer s.running.Done()
 	defer js.busy.Store(false)
-	start := time.Now()
+	start := s.clock.Now()
 	js.mu.Lock()
 	js.status.Running, js.status.LastStart = true, start
 	js.mu.Unlock()
@@ -155,11 +216,11 @@ func (s *Scheduler) fire(js *jobState) {
 
 	res, err := s.call(js)
 
-	d := time.Since(start)
+	end := s.clock.Now()
+	d := end.Sub(start)
 	s.metrics.running.WithLabelValues(js.Name).Set(0)
 	s.metrics.duration.WithLabelValues(js.Name).Set(d.Seconds())
 	js.mu.Lock()
-	defer js.mu.Unlock()
 	js.status.Running = false
 	js.status.Runs++
 	if err != nil {
@@ -168,25 +229,32 @@ func (s *Scheduler) fire(js *jobState) {
 		s.metrics.runs.WithLabelValues(js.Name, "failure").Inc()
 		s.metrics.failures.WithLabelValues(js.Name).Inc()
 		s.opts.Log.Error("job failed", "job", js.Name, "duration", d, "err", err)
-		return
+	} else {
+		js.status.LastError, js.status.LastSuccess, js.status.LastDetail = "", end, res.Detail
+		s.metrics.runs.WithLabelValues(js.Name, "success").Inc()
+		s.metrics.lastSuccess.WithLabelValues(js.Name).Set(float64(end.UnixNano()) / 1e9)
+		s.metrics.bytes.WithLabelValues(js.Name).Set(float64(res.Bytes))
+		s.metrics.rows.WithLabelValues(js.Name).Add(float64(res.Rows))
+		s.opts.Log.Info("job done", "job", js.Name, "duration", d, "bytes", res.Bytes, "rows", res.Rows, "detail", res.Detail)
 	}
-	js.status.LastError, js.status.LastSuccess, js.status.LastDetail = "", time.Now(), res.Detail
-	s.metrics.runs.WithLabelValues(js.Name, "success").Inc()
-	s.metrics.lastSuccess.WithLabelValues(js.Name).Set(float64(time.Now().UnixNano()) / 1e9)
-	s.metrics.bytes.WithLabelValues(js.Name).Set(float64(res.Bytes))
-	s.metrics.rows.WithLabelValues(js.Name).Add(float64(res.Rows))
-	s.opts.Log.Info("job done", "job", js.Name, "duration", d, "bytes", res.Bytes, "rows", res.Rows, "detail", res.Detail)
+	js.mu.Unlock()
+	if s.afterRun != nil {
+		s.afterRun(js.Name)
+	}
 }
 
-// call runs the job function, turning a panic into a failure so one bad
-// run never takes the daemon down.
+// call runs the job function in a context of its own (cancelled when the
+// run returns, or when the grace period after shutdown runs out), turning
+// a panic into a failure so one bad run never takes the daemon down.
 func (s *Scheduler) call(js *jobState) (res JobResult, err error) {
+	ctx, cancel := context.WithCancel(s.jobCtx)
+	defer cancel()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("job %s panicked: %v", js.Name, r)
 		}
 	}()
-	return js.Run(s.jobCtx)
+	return js.Run(ctx)
 }
 
 // Status returns every job's state, sorted by name.
@@ -195,8 +263,8 @@ func (s *Scheduler) Status() []JobStatus {
 	for _, js := range s.jobs {
 		js.mu.Lock()
 		st := js.status
+		st.Next = js.next
 		js.mu.Unlock()
-		st.Next = s.cron.Entry(js.id).Next
 		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -215,7 +283,9 @@ func (s *Scheduler) Run(ctx context.Context, ln net.Listener) error {
 		srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { srvErr <- srv.Serve(ln) }()
 	}
-	s.cron.Start()
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	loopDone := make(chan struct{})
+	go func() { defer close(loopDone); s.loop(loopCtx) }()
 	s.opts.Log.Info("scheduler started", "jobs", len(s.jobs), "timezone", s.opts.Location.String())
 	var err error
 	select {
@@ -223,7 +293,8 @@ func (s *Scheduler) Run(ctx context.Context, ln net.Listener) error {
 	case err = <-srvErr:
 		err = fmt.Errorf("metrics server: %w", err)
 	}
-	s.cron.Stop() // no new runs
+	stopLoop() // no new runs
+	<-loopDone
 	if !s.waitRunning(s.opts.Grace) {
 		s.opts.Log.Warn("grace period over; cancelling running jobs", "grace", s.opts.Grace)
 		s.cancelJobs()
@@ -242,16 +313,20 @@ func (s *Scheduler) Run(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// waitRunning waits up to d for running jobs; false if they still run.
+// waitRunning waits up to d (on the scheduler's clock) for running jobs;
+// false if they still run.
 func (s *Scheduler) waitRunning(d time.Duration) bool {
 	done := make(chan struct{})
 	go func() { s.running.Wait(); close(done) }()
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
 	case <-done:
 		return true
-	case <-t.C:
+	default:
+	}
+	select {
+	case <-done:
+		return true
+	case <-s.clock.After(d):
 		return false
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,8 +87,37 @@ func value(t *testing.T, mf map[string]*dto.MetricFamily, name, job string, labe
 	return 0
 }
 
+var t0 = time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+
+// tick moves the clock to the scheduler's next due time, one second on,
+// once the scheduler is waiting for it.
+func tick(c *manualClock) {
+	next := c.Now().Add(time.Second)
+	c.WaitFor(next)
+	c.Advance(time.Second)
+}
+
+// recorded makes s report each recorded run on the returned channel.
+func recorded(s *Scheduler) <-chan string {
+	done := make(chan string, 100)
+	s.afterRun = func(job string) { done <- job }
+	return done
+}
+
+// waitRun waits until a run of job has been recorded (runs of other jobs
+// may come first).
+func waitRun(t *testing.T, done <-chan string, job string) {
+	t.Helper()
+	for name := range done {
+		if name == job {
+			return
+		}
+	}
+}
+
 func TestFiresNeverOverlapsAndExportsMetrics(t *testing.T) {
 	var concurrent, maxConcurrent, slowRuns, fastRuns atomic.Int64
+	started, release := make(chan struct{}, 10), make(chan struct{})
 	slow := func(ctx context.Context) (JobResult, error) {
 		n := concurrent.Add(1)
 		defer concurrent.Add(-1)
@@ -98,8 +128,9 @@ func TestFiresNeverOverlapsAndExportsMetrics(t *testing.T) {
 			}
 		}
 		slowRuns.Add(1)
+		started <- struct{}{}
 		select {
-		case <-time.After(2200 * time.Millisecond):
+		case <-release:
 		case <-ctx.Done():
 			return JobResult{}, ctx.Err()
 		}
@@ -111,51 +142,72 @@ func TestFiresNeverOverlapsAndExportsMetrics(t *testing.T) {
 		}
 		return JobResult{Rows: 5}, nil
 	}
+	clk := newManualClock(t0)
 	s, err := New([]Job{{Name: "backup", Spec: "* * * * * *", Run: slow}, {Name: "purge-alerts", Spec: "@every 1s", Run: fast}},
-		Options{Log: quiet(), Grace: 10 * time.Second})
+		Options{Log: quiet(), Grace: 10 * time.Second, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
+	done := recorded(s)
 	base, stop := start(t, s)
-	time.Sleep(4500 * time.Millisecond)
+
+	tick(clk) // 02:00:01: both start; backup keeps running
+	<-started
+	waitRun(t, done, "purge-alerts")
+	tick(clk) // 02:00:02: backup still running: skipped
+	waitRun(t, done, "purge-alerts")
+	tick(clk) // 02:00:03: skipped again
+	waitRun(t, done, "purge-alerts")
+	release <- struct{}{}
+	waitRun(t, done, "backup")
 	mf := scrape(t, base)
+	if d := value(t, mf, "threescale_ops_job_last_duration_seconds", "backup"); d != 2 {
+		t.Errorf("backup duration = %v, want 2 (02:00:01 to 02:00:03)", d)
+	}
+	tick(clk) // 02:00:04: backup starts again
+	<-started
+	waitRun(t, done, "purge-alerts")
+	release <- struct{}{}
+	waitRun(t, done, "backup")
+	mf = scrape(t, base)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if maxConcurrent.Load() != 1 {
 		t.Errorf("backup ran %d at once", maxConcurrent.Load())
 	}
-	if slowRuns.Load() < 1 || slowRuns.Load() > 2 {
-		t.Errorf("backup started %d times in 4.5s with 2.2s runs", slowRuns.Load())
+	if slowRuns.Load() != 2 {
+		t.Errorf("backup started %d times in 4 seconds with a run over 02:00:01-03, want 2", slowRuns.Load())
 	}
-	if skipped := value(t, mf, "threescale_ops_job_skipped_total", "backup"); skipped < 1 {
-		t.Errorf("skipped = %v, want the overlapping seconds counted", skipped)
+	if skipped := value(t, mf, "threescale_ops_job_skipped_total", "backup"); skipped != 2 {
+		t.Errorf("skipped = %v, want the 2 overlapping seconds counted", skipped)
 	}
-	if ok := value(t, mf, "threescale_ops_job_runs_total", "backup", "result", "success"); ok < 1 {
+	if ok := value(t, mf, "threescale_ops_job_runs_total", "backup", "result", "success"); ok != 2 {
 		t.Errorf("backup successes = %v", ok)
 	}
-	if ts := value(t, mf, "threescale_ops_job_last_success_timestamp_seconds", "backup"); time.Since(time.Unix(int64(ts), 0)) > 10*time.Second {
-		t.Errorf("last success timestamp %v is not recent", ts)
+	if ts := value(t, mf, "threescale_ops_job_last_success_timestamp_seconds", "backup"); ts != float64(t0.Add(4*time.Second).Unix()) {
+		t.Errorf("last success timestamp %v, want %d (02:00:04)", ts, t0.Add(4*time.Second).Unix())
 	}
 	if b := value(t, mf, "threescale_ops_job_last_bytes", "backup"); b != 4096 {
 		t.Errorf("last bytes = %v", b)
 	}
 	succ := value(t, mf, "threescale_ops_job_runs_total", "purge-alerts", "result", "success")
 	fail := value(t, mf, "threescale_ops_job_failures_total", "purge-alerts")
-	if succ < 2 || fail < 1 {
-		t.Errorf("purge-alerts: %v successes, %v failures", succ, fail)
+	if succ != 2 || fail != 2 {
+		t.Errorf("purge-alerts: %v successes, %v failures; want 2 and 2", succ, fail)
 	}
-	if rows := value(t, mf, "threescale_ops_purged_rows_total", "purge-alerts"); rows != 5*succ {
-		t.Errorf("purged rows = %v, want 5 per success (%v)", rows, succ)
+	if rows := value(t, mf, "threescale_ops_purged_rows_total", "purge-alerts"); rows != 10 {
+		t.Errorf("purged rows = %v, want 5 per success", rows)
 	}
-	if d := value(t, mf, "threescale_ops_job_last_duration_seconds", "backup"); d < 2 || d > 5 {
-		t.Errorf("backup duration = %v", d)
+	if st := s.Status()[0]; st.Name != "backup" || st.LastDetail != "20260301T020000Z-abc123" || !st.LastSuccess.Equal(t0.Add(4*time.Second)) {
+		t.Errorf("backup status %+v", st)
 	}
 }
 
 func TestHealthz(t *testing.T) {
+	zone := time.FixedZone("X", -5*3600)
 	s, err := New([]Job{{Name: "prune", Spec: "0 4 * * *", Run: func(context.Context) (JobResult, error) { return JobResult{}, nil }}},
-		Options{Log: quiet(), Location: time.FixedZone("X", -5*3600)})
+		Options{Log: quiet(), Location: zone, Clock: newManualClock(t0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,13 +216,7 @@ func TestHealthz(t *testing.T) {
 		Status string      `json:"status"`
 		Jobs   []JobStatus `json:"jobs"`
 	}
-	var resp *http.Response
-	for range 50 { // the server may need a moment
-		if resp, err = http.Get(base + "/healthz"); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	resp, err := http.Get(base + "/healthz") // the listener is open before Run serves it
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,31 +227,47 @@ func TestHealthz(t *testing.T) {
 	if body.Status != "ok" || len(body.Jobs) != 1 || body.Jobs[0].Name != "prune" {
 		t.Fatalf("healthz = %+v", body)
 	}
-	if next := body.Jobs[0].Next.In(time.FixedZone("X", -5*3600)); next.Hour() != 4 || next.Minute() != 0 {
-		t.Errorf("next run %s is not 04:00 in the schedule's time zone", next)
+	// 02:00 UTC is 21:00 the day before in X: the next 04:00 there is
+	// 09:00 UTC the same day.
+	if next := body.Jobs[0].Next; !next.Equal(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)) {
+		t.Errorf("next run %s is not 04:00 in the schedule's time zone", next.In(zone))
 	}
 }
 
+// oneRun schedules job every second on a manual clock, starts the
+// scheduler and the first run; stop shuts it down.
+func oneRun(t *testing.T, grace time.Duration, job JobFunc) (*Scheduler, *manualClock, func() error) {
+	t.Helper()
+	clk := newManualClock(t0)
+	s, err := New([]Job{{Name: "backup", Spec: "@every 1s", Run: job}}, Options{Log: quiet(), Grace: grace, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop := start(t, s)
+	tick(clk)
+	return s, clk, stop
+}
+
 func TestGracefulShutdownLetsJobFinish(t *testing.T) {
-	started := make(chan struct{}, 10)
+	started, release := make(chan struct{}, 10), make(chan struct{})
 	var finished, cancelled atomic.Bool
-	s, err := New([]Job{{Name: "backup", Spec: "@every 1s", Run: func(ctx context.Context) (JobResult, error) {
+	s, clk, stop := oneRun(t, 5*time.Second, func(ctx context.Context) (JobResult, error) {
 		started <- struct{}{}
 		select {
-		case <-time.After(800 * time.Millisecond):
+		case <-release:
 			finished.Store(true)
 			return JobResult{}, nil
 		case <-ctx.Done():
 			cancelled.Store(true)
 			return JobResult{}, ctx.Err()
 		}
-	}}}, Options{Log: quiet(), Grace: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, stop := start(t, s)
+	})
 	<-started
-	if err := stop(); err != nil {
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	clk.WaitFor(clk.Now().Add(5 * time.Second)) // shutdown is in the grace period
+	close(release)
+	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
 	if !finished.Load() || cancelled.Load() {
@@ -219,29 +281,66 @@ func TestGracefulShutdownLetsJobFinish(t *testing.T) {
 func TestGraceExpiredCancelsJob(t *testing.T) {
 	started := make(chan struct{}, 10)
 	var cancelled atomic.Bool
-	s, err := New([]Job{{Name: "backup", Spec: "@every 1s", Run: func(ctx context.Context) (JobResult, error) {
+	grace := 200 * time.Millisecond
+	s, clk, stop := oneRun(t, grace, func(ctx context.Context) (JobResult, error) {
 		started <- struct{}{}
 		<-ctx.Done()
 		cancelled.Store(true)
 		return JobResult{}, ctx.Err()
-	}}}, Options{Log: quiet(), Grace: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, stop := start(t, s)
+	})
 	<-started
-	t0 := time.Now()
-	if err := stop(); err != nil {
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	clk.WaitFor(clk.Now().Add(grace))
+	clk.Advance(grace)
+	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
 	if !cancelled.Load() {
 		t.Error("job not cancelled after the grace period")
 	}
-	if d := time.Since(t0); d > 3*time.Second {
-		t.Errorf("shutdown took %s with a 200ms grace", d)
-	}
 	if st := s.Status()[0]; st.Failures != 1 || st.LastError == "" {
 		t.Errorf("cancelled run not recorded as a failure: %+v", st)
+	}
+}
+
+// A job that panics is a failed run; the daemon goes on, and every run
+// has a context of its own that ends with the run.
+func TestPanicIsAFailedRun(t *testing.T) {
+	var runs atomic.Int64
+	ctxs := make(chan context.Context, 10)
+	clk := newManualClock(t0)
+	s, err := New([]Job{{Name: "prune", Spec: "@every 1s", Run: func(ctx context.Context) (JobResult, error) {
+		ctxs <- ctx
+		if runs.Add(1) == 1 {
+			panic("index out of range")
+		}
+		return JobResult{Detail: "ok"}, nil
+	}}}, Options{Log: quiet(), Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := recorded(s)
+	_, stop := start(t, s)
+	tick(clk)
+	waitRun(t, done, "prune")
+	if st := s.Status()[0]; st.Failures != 1 || !strings.Contains(st.LastError, "panicked: index out of range") {
+		t.Fatalf("status after the panic = %+v", st)
+	}
+	first := <-ctxs
+	if first.Err() == nil {
+		t.Error("the first run's context is still live after the run")
+	}
+	tick(clk)
+	waitRun(t, done, "prune")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Status()[0]; st.Runs != 2 || st.Failures != 1 || st.LastError != "" || st.LastDetail != "ok" {
+		t.Errorf("status after the next run = %+v", st)
+	}
+	if second := <-ctxs; second == first {
+		t.Error("two runs shared one context")
 	}
 }
 
