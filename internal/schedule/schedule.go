@@ -206,7 +206,14 @@ func (s *Scheduler) fire(js *jobState) {
 // run runs the job once, in its own context, and records the result.
 func (s *Scheduler) run(js *jobState) {
 	defer s.running.Done()
-	defer js.busy.Store(false)
+	s.runOnce(js)
+	js.busy.Store(false)
+	if s.afterRun != nil {
+		s.afterRun(js.Name)
+	}
+}
+
+func (s *Scheduler) runOnce(js *jobState) {
 	start := s.clock.Now()
 	js.mu.Lock()
 	js.status.Running, js.status.LastStart = true, start
@@ -238,9 +245,6 @@ func (s *Scheduler) run(js *jobState) {
 		s.opts.Log.Info("job done", "job", js.Name, "duration", d, "bytes", res.Bytes, "rows", res.Rows, "detail", res.Detail)
 	}
 	js.mu.Unlock()
-	if s.afterRun != nil {
-		s.afterRun(js.Name)
-	}
 }
 
 // call runs the job function in a context of its own (cancelled when the
