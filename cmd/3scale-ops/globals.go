@@ -45,6 +45,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "recipients-file", EnvVars: []string{"THREESCALE_OPS_RECIPIENTS_FILE"}, Usage: "file of age recipients, one per line"},
 		&cli.StringFlag{Name: "writer-key-file", EnvVars: []string{"THREESCALE_OPS_WRITER_KEY_FILE"}, Usage: "writer key of an encrypted repository (written by init --writer-key-out): lets a backup job write authenticated snapshots without the reading key, and only into the config.json it was issued for"},
 		&cli.StringFlag{Name: "identity-file", EnvVars: []string{"THREESCALE_OPS_IDENTITY_FILE"}, Usage: "age identity file (AGE-SECRET-KEY-…) that opens a repository encrypted to --recipient keys"},
+		&cli.StringFlag{Name: "state-dir", EnvVars: []string{"THREESCALE_OPS_STATE_DIR"}, Usage: "local directory for the restore's lock and journal, for a read-only repository (read-only directory, read-only S3 credentials, object lock)"},
 		&cli.StringFlag{Name: "log-format", EnvVars: []string{"THREESCALE_OPS_LOG_FORMAT"}, Value: "text", Usage: "log format: text or json (logs go to stderr)"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"THREESCALE_OPS_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, EnvVars: []string{"THREESCALE_OPS_OUTPUT"}, Value: "text", Usage: "result format on stdout: text or json (one JSON document)"},
