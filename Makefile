@@ -51,6 +51,9 @@ demo:
 FUZZTIME ?= 60s
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzScanAndExtract$$' -fuzztime $(FUZZTIME) ./internal/storage/
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/rdb/
+	go test -run '^$$' -fuzz '^FuzzStrictParse$$' -fuzztime $(FUZZTIME) ./internal/rdb/
+	go test -run '^$$' -fuzz '^FuzzCheckValue$$' -fuzztime $(FUZZTIME) ./internal/rdb/
 
 lint:
 	@test -z "$$(gofmt -l cmd internal e2e bench 2>/dev/null)" || { gofmt -l cmd internal e2e bench; echo "gofmt needed"; exit 1; }

@@ -157,6 +157,9 @@ func CheckValue(typ byte, value []byte) (int, error) {
 		return 0, fmt.Errorf("%w: unknown value type %d", ErrFormat, typ)
 	}
 	if err := p.checkValue(typ); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("%w: value ends early (%v)", ErrFormat, err)
+		}
 		return int(p.Offset()), err
 	}
 	return int(p.Offset()), nil

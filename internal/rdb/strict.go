@@ -3,6 +3,7 @@ package rdb
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"strconv"
 	"strings"
@@ -46,17 +47,22 @@ func (p *Parser) str() ([]byte, error) {
 	return p.scratch, err
 }
 
-// uniq tracks the members of one value to refuse duplicates.
-type uniq map[string]struct{}
+// uniq tracks the members of one value to refuse duplicates. It keeps
+// two independent 64-bit hashes of each member rather than the member: no
+// copy per member, and a false duplicate has a chance of about 2^-128.
+type uniq map[[2]uint64]struct{}
+
+var uniqSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 
 func (u *uniq) add(what string, s []byte) error {
 	if *u == nil {
 		*u = uniq{}
 	}
-	if _, dup := (*u)[string(s)]; dup {
+	k := [2]uint64{maphash.Bytes(uniqSeeds[0], s), maphash.Bytes(uniqSeeds[1], s)}
+	if _, dup := (*u)[k]; dup {
 		return fmt.Errorf("%w: duplicate %s %s", ErrFormat, what, quoteShort(s))
 	}
-	(*u)[string(s)] = struct{}{}
+	(*u)[k] = struct{}{}
 	return nil
 }
 
