@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/3scale-ops/3scale-ops/bench/internal/benchsum"
 	"github.com/3scale-ops/3scale-ops/internal/mysqldump"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/repo"
@@ -148,7 +149,7 @@ func run(sizeMB, workers int, profile string) error {
 	fmt.Println("|---|---|---|---|---|---|")
 	data := fmt.Sprintf("%s, rows ≤ %s", mb(dataBytes), mb(largest))
 	row := func(op string, ours, b measure, tool, art string) {
-		summary("MySQL "+op, data, ours, b, tool)
+		benchsum.Row("MySQL "+op, data, ours.d.Seconds(), b.d.Seconds(), tool, benchsum.KiB(ours.rss), benchsum.KiB(b.rss))
 		fmt.Printf("| %s | %.1f s | %.1f s (%s) | **%.2f×** | %d / %d MiB | %s |\n", op, ours.d.Seconds(), b.d.Seconds(), tool,
 			b.d.Seconds()/ours.d.Seconds(), ours.rss>>10, b.rss>>10, art)
 	}
@@ -164,22 +165,6 @@ func run(sizeMB, workers int, profile string) error {
 		fmt.Println("\n(mydumper/myloader not installed: `apt-get install mydumper`)")
 	}
 	return nil
-}
-
-// summary appends one row to the file named by BENCH_SUMMARY (make
-// bench prints them all as one table at the end).
-func summary(step, data string, ours, base measure, baseline string) {
-	p := os.Getenv("BENCH_SUMMARY")
-	if p == "" {
-		return
-	}
-	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	fmt.Fprintf(f, "| %s | %s | %.1f s | %.1f s %s | **%.2f×** | %d MiB | %d MiB |\n", step, data, ours.d.Seconds(), base.d.Seconds(),
-		baseline, base.d.Seconds()/ours.d.Seconds(), ours.rss>>10, base.rss>>10)
 }
 
 type measure struct {

@@ -32,6 +32,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/3scale-ops/3scale-ops/bench/internal/benchsum"
 	"github.com/3scale-ops/3scale-ops/internal/pgdump"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/repo"
@@ -92,22 +93,6 @@ func main() {
 
 // schemaPairs is -schema-cost.
 var schemaPairs int
-
-// summary appends one row to the file named by BENCH_SUMMARY (make
-// bench prints them all as one table at the end).
-func summary(step, data string, ours, base run, baseline string) {
-	p := os.Getenv("BENCH_SUMMARY")
-	if p == "" {
-		return
-	}
-	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	fmt.Fprintf(f, "| %s | %s | %.1f s | %.1f s %s | **%.2f×** | %d MiB | %d MiB |\n", step, data, ours.wall.Seconds(), base.wall.Seconds(),
-		strings.ReplaceAll(baseline, "|", "\\|"), base.wall.Seconds()/ours.wall.Seconds(), ours.rss>>10, base.rss>>10)
-}
 
 type run struct {
 	wall time.Duration
@@ -237,10 +222,10 @@ func runScale(adminURL, dir string, scale float64, parallel, threads int, compre
 	mib := func(kib int64) string { return fmt.Sprintf("%d MiB", kib>>10) }
 	secs := func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
 	ratio := func(ours, base time.Duration) string { return fmt.Sprintf("%.2f×", base.Seconds()/ours.Seconds()) }
-	summary("PostgreSQL backup", data, dumpOurs, dumpGzip, "`pg_dump | gzip`")
-	summary("PostgreSQL backup", data, dumpOurs, dumpDir, "`pg_dump -Fd -j "+par+"`")
-	summary("PostgreSQL restore", data, loadOurs, loadPsql, "`psql -f` (plain dump)")
-	summary("PostgreSQL restore", data, loadOurs, loadJ, "`pg_restore -j "+par+"`")
+	pgRow("PostgreSQL backup", data, dumpOurs, dumpGzip, "`pg_dump | gzip`")
+	pgRow("PostgreSQL backup", data, dumpOurs, dumpDir, "`pg_dump -Fd -j "+par+"`")
+	pgRow("PostgreSQL restore", data, loadOurs, loadPsql, "`psql -f` (plain dump)")
+	pgRow("PostgreSQL restore", data, loadOurs, loadJ, "`pg_restore -j "+par+"`")
 	return append([]string{
 		fmt.Sprintf("| %g | %s | backup vs pg_dump -Fd -j %s (%d MB) | %s | %s | %s | %s | %s (pg_dump) |",
 			scale, data, par, dirSize(fd)>>20, secs(dumpOurs.wall), secs(dumpDir.wall), ratio(dumpOurs.wall, dumpDir.wall), mib(dumpOurs.rss), mib(dumpDir.rss)),
@@ -396,4 +381,9 @@ func logPhases(task *progress.Task) (stop func()) {
 		}
 	}()
 	return func() { close(done) }
+}
+
+// pgRow adds one PostgreSQL row to make bench's summary table.
+func pgRow(step, data string, ours, base run, baseline string) {
+	benchsum.Row(step, data, ours.wall.Seconds(), base.wall.Seconds(), baseline, benchsum.KiB(ours.rss), benchsum.KiB(base.rss))
 }

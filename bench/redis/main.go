@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/3scale-ops/3scale-ops/bench/internal/benchsum"
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/rdb"
 	"github.com/redis/go-redis/v9"
@@ -173,32 +174,6 @@ func runSize(work string, n, runs int) error {
 	summary("Redis replay restore", data, restore, pipe, "`redis-cli --pipe`")
 	fmt.Printf("| %d | restore ratio | 3scale-ops replay vs redis-cli --pipe | %.2f× | | |\n", keys, median(pipe)/median(restore))
 	return nil
-}
-
-// summary appends one row (medians, largest RSS) to the file named by
-// BENCH_SUMMARY (make bench prints them all as one table at the end).
-func summary(step, data string, ours, base []measure, baseline string) {
-	p := os.Getenv("BENCH_SUMMARY")
-	if p == "" {
-		return
-	}
-	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	rss := func(ms []measure) string {
-		var m int64
-		for _, x := range ms {
-			m = max(m, x.rss)
-		}
-		if m == 0 {
-			return "(server)"
-		}
-		return fmt.Sprintf("%d MiB", m>>10)
-	}
-	fmt.Fprintf(f, "| %s | %s | %.2f s | %.2f s %s | **%.2f×** | %s | %s |\n", step, data, median(ours), median(base), baseline,
-		median(base)/median(ours), rss(ours), rss(base))
 }
 
 func median(ms []measure) float64 {
@@ -476,4 +451,16 @@ func generate(path string, n int) error {
 	}
 	cmd("SELECT", "0")
 	return w.Flush()
+}
+
+// summary adds one Redis row (medians, largest RSS) to make bench's summary table.
+func summary(step, data string, ours, base []measure, baseline string) {
+	rss := func(ms []measure) string {
+		var m int64
+		for _, x := range ms {
+			m = max(m, x.rss)
+		}
+		return benchsum.KiB(m)
+	}
+	benchsum.Row(step, data, median(ours), median(base), baseline, rss(ours), rss(base))
 }

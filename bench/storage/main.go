@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/3scale-ops/3scale-ops/bench/internal/benchsum"
 	"github.com/3scale-ops/3scale-ops/internal/backup"
 	"github.com/3scale-ops/3scale-ops/internal/config"
 	"github.com/3scale-ops/3scale-ops/internal/repo"
@@ -119,7 +120,7 @@ func main() {
 				if b.size == r.size && (strings.HasPrefix(b.tool, "restic init") && strings.Contains(r.tool, "new encrypted") ||
 					strings.HasPrefix(b.tool, "restic backup --force") && strings.Contains(r.tool, "existing encrypted") ||
 					strings.HasPrefix(b.tool, "tar c \\| zstd") && strings.Contains(r.tool, "local repo (zstd)")) {
-					summary("system-storage backup "+strings.TrimPrefix(r.tool, "3scale-ops backup "), r.size, r.secs, b.secs, b.tool, r.rssMB, b.rssMB)
+					benchsum.Row("system-storage backup "+strings.TrimPrefix(r.tool, "3scale-ops backup "), r.size, r.secs, b.secs, "`"+b.tool+"`", fmt.Sprintf("%.0f MiB", r.rssMB), fmt.Sprintf("%.0f MiB", b.rssMB))
 				}
 			}
 		}
@@ -130,21 +131,6 @@ func main() {
 	for _, r := range rows {
 		fmt.Printf("| %s | %s | %.2f | %.1f | %.1f | %.1f |\n", r.size, r.tool, r.secs, r.mbps, r.outMB, r.rssMB)
 	}
-}
-
-// summary appends one row to the file named by BENCH_SUMMARY (make
-// bench prints them all as one table at the end).
-func summary(step, data string, ours, base float64, baseline string, rss, baseRSS float64) {
-	p := os.Getenv("BENCH_SUMMARY")
-	if p == "" {
-		return
-	}
-	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	fmt.Fprintf(f, "| %s | %s | %.1f s | %.1f s `%s` | **%.2f×** | %.0f MiB | %.0f MiB |\n", step, data, ours, base, baseline, base/ours, rss, baseRSS)
 }
 
 // generate writes a tree like system-storage: many small attachments and

@@ -2,14 +2,12 @@ package verify
 
 import (
 	"context"
-	"database/sql"
 	"testing"
 	"time"
 
 	"github.com/3scale-ops/3scale-ops/e2e/seed"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
 	_ "github.com/jackc/pgx/v5/stdlib"
-	"github.com/redis/go-redis/v9"
 )
 
 // TestProbesAndChecksOnPortaPostgres runs every query verification makes
@@ -22,23 +20,8 @@ func TestProbesAndChecksOnPortaPostgres(t *testing.T) {
 	sys := testenv.Postgres(t)
 	zync := testenv.Postgres(t)
 	r := testenv.StartRedis(t, testenv.RedisOptions{})
-	if _, err := seed.Generate(ctx, seed.Targets{SystemPostgresURL: sys.URL, PostgresURL: zync.URL, BackendRedisURL: r.URL},
-		seed.Options{Seed: 9, Scale: 2 << 20, Now: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)}); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("pgx", sys.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	zdb, err := sql.Open("pgx", zync.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zdb.Close()
-	opt, _ := redis.ParseURL(r.URL)
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	generate(t, seed.Targets{SystemPostgresURL: sys.URL, PostgresURL: zync.URL, BackendRedisURL: r.URL}, 9, time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC))
+	db, zdb, rdb := openDB(t, "pgx", sys.URL), openDB(t, "pgx", zync.URL), redisClient(t, r.URL)
 
 	var limit string
 	if err := db.QueryRowContext(ctx, "SELECT max(value)::text FROM usage_limits").Scan(&limit); err != nil || limit != "9223372036854775807" {

@@ -12,33 +12,42 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// TestProbesAndConsistencyCatchABrokenApplication generates a small
-// installation, records probes, proves they replay identically and every
-// consistency check passes, then removes one application's keys from
-// backend-redis (a deliberately broken restore): replay and the
-// consistency check must both name that application.
 // installation generates a small installation (system database and
 // backend-redis) and returns clients on it.
 func installation(t *testing.T, seedN int64, now time.Time) (*seed.Report, *sql.DB, *redis.Client) {
 	t.Helper()
 	my := testenv.MySQL(t)
 	r := testenv.StartRedis(t, testenv.RedisOptions{})
-	rep, err := seed.Generate(context.Background(), seed.Targets{MySQLDSN: my.DSN, BackendRedisURL: r.URL},
-		seed.Options{Seed: seedN, Scale: 2 << 20, Now: now})
+	rep := generate(t, seed.Targets{MySQLDSN: my.DSN, BackendRedisURL: r.URL}, seedN, now)
+	return rep, openDB(t, "mysql", my.DSN), redisClient(t, r.URL)
+}
+
+// generate seeds a small installation into the targets.
+func generate(t *testing.T, tg seed.Targets, seedN int64, now time.Time) *seed.Report {
+	t.Helper()
+	rep, err := seed.Generate(context.Background(), tg, seed.Options{Seed: seedN, Scale: 2 << 20, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("mysql", my.DSN)
+	return rep
+}
+
+// openDB opens a database/sql handle closed when the test ends.
+func openDB(t *testing.T, driver, dsn string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	opt, _ := redis.ParseURL(r.URL)
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
-	return rep, db, rdb
+	return db
 }
 
+// TestProbesAndConsistencyCatchABrokenApplication generates a small
+// installation, records probes, proves they replay identically and every
+// consistency check passes, then removes one application's keys from
+// backend-redis (a deliberately broken restore): replay and the
+// consistency check must both name that application.
 func TestProbesAndConsistencyCatchABrokenApplication(t *testing.T) {
 	ctx := context.Background()
 	rep, db, rdb := installation(t, 7, time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC))

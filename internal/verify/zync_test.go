@@ -2,7 +2,6 @@ package verify
 
 import (
 	"context"
-	"database/sql"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,20 +23,8 @@ func TestZyncConsistency(t *testing.T) {
 	my := testenv.MySQL(t)
 	pg := testenv.Postgres(t)
 	r := testenv.StartRedis(t, testenv.RedisOptions{})
-	if _, err := seed.Generate(ctx, seed.Targets{MySQLDSN: my.DSN, BackendRedisURL: r.URL, PostgresURL: pg.URL},
-		seed.Options{Seed: 5, Scale: 2 << 20, Now: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)}); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("mysql", my.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	zdb, err := sql.Open("pgx", pg.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zdb.Close()
+	generate(t, seed.Targets{MySQLDSN: my.DSN, BackendRedisURL: r.URL, PostgresURL: pg.URL}, 5, time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC))
+	db, zdb := openDB(t, "mysql", my.DSN), openDB(t, "pgx", pg.URL)
 
 	checks, err := ZyncConsistency(ctx, db, zdb, nil)
 	if err != nil {
