@@ -147,6 +147,10 @@ func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 		}
 		lctx, held, err := targetlock.Acquire(ctx, tl, targetlock.NewHolder("restore", id), targetlock.Options{Logger: req.Log})
 		if err != nil {
+			if errs.Code(err) == errs.Failure {
+				// Nothing was changed: the target could not be reached to lock it.
+				err = errs.Wrap(errs.Failure, err, "nothing was changed; check that the server is up and that the connection flags or the namespace's secrets name it, then run the restore again")
+			}
 			return nil, err
 		}
 		defer held.Release(context.WithoutCancel(ctx))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/config"
@@ -25,25 +26,26 @@ func TargetLocks(ctx context.Context, conns *config.Connections, kc *kube.Client
 		locks = append(locks, &targetlock.Lease{Client: kc.Typed, Namespace: conns.Namespace, Warn: warn})
 	}
 	has := func(name string) bool { return slices.Contains(selected, name) && conns.Errs[name] == nil }
-	sqlLock := func(d config.DB) (targetlock.Lock, error) {
+	sqlLock := func(comp string, d config.DB) (targetlock.Lock, error) {
+		server := d.Redacted() + " (" + comp + ")"
 		switch d.Kind {
 		case "mysql":
 			db, err := d.OpenMySQL()
 			if err != nil {
 				return nil, err
 			}
-			return &targetlock.MySQL{DB: db, Database: d.Database, Server: d.Redacted()}, nil
+			return &targetlock.MySQL{DB: db, Database: d.Database, Server: server}, nil
 		case "postgresql":
 			cfg, err := d.PostgresConfig(nil)
 			if err != nil {
 				return nil, err
 			}
-			return &targetlock.Postgres{Config: cfg, Server: d.Redacted()}, nil
+			return &targetlock.Postgres{Config: cfg, Server: server}, nil
 		}
 		return nil, nil // the engine refuses other kinds
 	}
 	if has(component.SystemMySQL) {
-		l, err := sqlLock(conns.SystemDB)
+		l, err := sqlLock(component.SystemMySQL, conns.SystemDB)
 		if err != nil {
 			return nil, fmt.Errorf("lock system-mysql: %w", err)
 		}
@@ -52,7 +54,7 @@ func TargetLocks(ctx context.Context, conns *config.Connections, kc *kube.Client
 		}
 	}
 	if has(component.ZyncPostgres) {
-		l, err := sqlLock(conns.ZyncDB)
+		l, err := sqlLock(component.ZyncPostgres, conns.ZyncDB)
 		if err != nil {
 			return nil, fmt.Errorf("lock zync-postgres: %w", err)
 		}
@@ -75,10 +77,11 @@ func redisLocks(ctx context.Context, conns *config.Connections, has func(string)
 	type server struct {
 		opts   *redis.Options
 		used   []int
+		comps  []string // the components restored into it, for messages
 		wanted bool
 	}
 	servers := map[string]*server{}
-	add := func(r config.Redis, wanted bool) error {
+	add := func(comp string, r config.Redis, wanted bool) error {
 		o, err := r.Options()
 		if err != nil {
 			if wanted {
@@ -92,6 +95,9 @@ func redisLocks(ctx context.Context, conns *config.Connections, has func(string)
 			servers[o.Addr] = s
 		}
 		s.used = append(s.used, o.DB)
+		if wanted && !slices.Contains(s.comps, comp) {
+			s.comps = append(s.comps, comp)
+		}
 		s.wanted = s.wanted || wanted
 		return nil
 	}
@@ -106,7 +112,7 @@ func redisLocks(ctx context.Context, conns *config.Connections, has func(string)
 		if conns.Errs[c.conn] != nil {
 			continue
 		}
-		if err := add(c.r, has(c.comp)); err != nil {
+		if err := add(c.comp, c.r, has(c.comp)); err != nil {
 			return nil, fmt.Errorf("lock %s: %w", c.comp, err)
 		}
 	}
@@ -126,7 +132,7 @@ func redisLocks(ctx context.Context, conns *config.Connections, has func(string)
 			warn(fmt.Sprintf("Redis %s has no database the restore leaves alone for its lock key: it is not locked against another restore", a))
 			continue
 		}
-		out = append(out, &targetlock.Redis{Options: s.opts, DB: db, Server: a})
+		out = append(out, &targetlock.Redis{Options: s.opts, DB: db, Server: a + " (" + strings.Join(s.comps, ", ") + ")"})
 	}
 	return out, nil
 }
