@@ -54,6 +54,8 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/rdb/
 	go test -run '^$$' -fuzz '^FuzzStrictParse$$' -fuzztime $(FUZZTIME) ./internal/rdb/
 	go test -run '^$$' -fuzz '^FuzzCheckValue$$' -fuzztime $(FUZZTIME) ./internal/rdb/
+	go test -run '^$$' -fuzz '^FuzzMappingRule$$' -fuzztime $(FUZZTIME) ./internal/gateway/apicast/
+	go test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./internal/gateway/apicast/
 
 lint:
 	@test -z "$$(gofmt -l cmd internal e2e bench 2>/dev/null)" || { gofmt -l cmd internal e2e bench; echo "gofmt needed"; exit 1; }

@@ -30,6 +30,9 @@ if ! scripts/testenv.sh status >/dev/null 2>&1; then
   step "installing packages (apt) and building MinIO, kube-apiserver" scripts/testenv.sh install
   started=1
   step "starting the test servers (scripts/testenv.sh up)" scripts/testenv.sh up
+  # The tests use the servers just started, not another environment a
+  # TESTENV_FILE left in the caller's shell points at.
+  export TESTENV_FILE=$ROOT/.testenv/env
 fi
 
 step "building and vetting (go vet)" go vet "${@:-./...}"
