@@ -58,18 +58,29 @@ func badBlob(kind, format string, args ...any) error {
 	return fmt.Errorf("%w: %s %s", ErrFormat, kind, fmt.Sprintf(format, args...))
 }
 
+// checkFrame checks what listpacks and ziplists share: at least minSize
+// bytes, a leading 32-bit total length equal to the string's, and the 0xff
+// terminator at the end.
+func checkFrame(kind string, b []byte, minSize int) error {
+	size := len(b)
+	if size < minSize {
+		return badBlob(kind, "of %d bytes is shorter than its header", size)
+	}
+	if total := binary.LittleEndian.Uint32(b); uint64(total) != uint64(size) {
+		return badBlob(kind, "header says %d bytes, the string holds %d", total, size)
+	}
+	if b[size-1] != 0xff {
+		return badBlob(kind, "does not end with its terminator")
+	}
+	return nil
+}
+
 // parseListpack checks a listpack as lpValidateIntegrity(deep) does and
 // returns its entries (appended to out).
 func parseListpack(lp []byte, out []elem) ([]elem, error) {
 	size := len(lp)
-	if size < 7 {
-		return out, badBlob("listpack", "of %d bytes is shorter than its header", size)
-	}
-	if total := binary.LittleEndian.Uint32(lp); uint64(total) != uint64(size) {
-		return out, badBlob("listpack", "header says %d bytes, the string holds %d", total, size)
-	}
-	if lp[size-1] != 0xff {
-		return out, badBlob("listpack", "does not end with its terminator")
+	if err := checkFrame("listpack", lp, 7); err != nil {
+		return out, err
 	}
 	numele := int(binary.LittleEndian.Uint16(lp[4:]))
 	last := size - 1 // the terminator: no entry reaches it
@@ -201,14 +212,8 @@ func decodeBacklen(b []byte) (uint64, bool) {
 // returns its entries.
 func parseZiplist(zl []byte, out []elem) ([]elem, error) {
 	size := len(zl)
-	if size < 11 {
-		return out, badBlob("ziplist", "of %d bytes is shorter than its header", size)
-	}
-	if total := binary.LittleEndian.Uint32(zl); uint64(total) != uint64(size) {
-		return out, badBlob("ziplist", "header says %d bytes, the string holds %d", total, size)
-	}
-	if zl[size-1] != 0xff {
-		return out, badBlob("ziplist", "does not end with its terminator")
+	if err := checkFrame("ziplist", zl, 11); err != nil {
+		return out, err
 	}
 	tail := uint64(binary.LittleEndian.Uint32(zl[4:]))
 	if tail > uint64(size-1) {
