@@ -38,12 +38,8 @@ func loadPortaPostgres(ctx context.Context, url string, m *model, budget int64, 
 		return Timing{}, fmt.Errorf("connect to the PostgreSQL system database: %w (check --system-postgres-url and that the server runs)", err)
 	}
 	defer conn.Close(context.Background())
-	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&n); err != nil {
+	if err := requireEmptyPG(ctx, conn); err != nil {
 		return Timing{}, err
-	}
-	if n > 0 {
-		return Timing{}, fmt.Errorf("database %q already has %d tables: the generator needs an empty database", conn.Config().Database, n)
 	}
 	for _, t := range ddl {
 		if _, err := conn.Exec(ctx, t.create); err != nil {

@@ -113,12 +113,8 @@ func loadPostgres(ctx context.Context, url string, m *model, budget int64, opts 
 		return Timing{}, fmt.Errorf("connect to PostgreSQL: %w (check --postgres-url and that the server runs)", err)
 	}
 	defer conn.Close(context.Background())
-	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&n); err != nil {
+	if err := requireEmptyPG(ctx, conn); err != nil {
 		return Timing{}, err
-	}
-	if n > 0 {
-		return Timing{}, fmt.Errorf("database %q already has %d tables: the generator needs an empty database", conn.Config().Database, n)
 	}
 	for _, ddl := range zyncTables {
 		if _, err := conn.Exec(ctx, ddl); err != nil {
@@ -191,4 +187,17 @@ func copyTable(ctx context.Context, c *pgx.Conn, t pgTable) (Count, error) {
 		return Count{}, fmt.Errorf("copy table %s: server stored %d of %d rows", t.name, tag.RowsAffected(), w.rows)
 	}
 	return Count{Rows: w.rows, Bytes: w.bytes}, nil
+}
+
+// requireEmptyPG refuses a database whose public schema already has tables:
+// the generator only fills empty databases.
+func requireEmptyPG(ctx context.Context, conn *pgx.Conn) error {
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("database %q already has %d tables: the generator needs an empty database", conn.Config().Database, n)
+	}
+	return nil
 }
