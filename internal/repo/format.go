@@ -130,15 +130,17 @@ func (m *Manifest) Component(name string) *Component {
 
 var idRE = regexp.MustCompile(`^\d{8}T\d{6}Z-[0-9a-f]{6}$`)
 
-// NewSnapshotID returns an id such as 20261123T020000Z-3fb2c3. The first
-// two hex digits of the suffix are the hundredths of the second (00–63),
-// the other four are random, so ids sort in creation order even within
-// one second ("latest" is always the newest) and still never collide.
+// NewSnapshotID returns an id such as 20261123T020000Z-3e7b2c. The first
+// three hex digits of the suffix are the milliseconds of the second
+// (000–3e7), the other three are random, so ids sort in creation order
+// even within one second ("latest" is always the newest: two backups of
+// one repository never start in the same millisecond, the second starts
+// after the first has written its files) and still do not collide.
 func NewSnapshotID(t time.Time) string {
 	b := make([]byte, 2)
 	_, _ = rand.Read(b)
 	t = t.UTC()
-	return fmt.Sprintf("%s-%02x%s", t.Format(idTimeLayout), t.Nanosecond()/10_000_000, hex.EncodeToString(b))
+	return fmt.Sprintf("%s-%03x%s", t.Format(idTimeLayout), t.Nanosecond()/int(time.Millisecond), hex.EncodeToString(b)[:3])
 }
 
 // ValidSnapshotID reports whether id has the snapshot id form.
