@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -295,6 +296,19 @@ func timed(mk func() *exec.Cmd) (measure, error) {
 
 func runChild(what, addr, dir, transfer string) error {
 	ctx := context.Background()
+	// BENCH_CPUPROFILE=DIR writes a CPU profile of each child run there
+	// (go tool pprof DIR/restore-*.prof).
+	if d := os.Getenv("BENCH_CPUPROFILE"); d != "" {
+		f, err := os.CreateTemp(d, what+"-*.prof")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	opts := &redis.Options{Addr: addr}
 	switch what {
 	case "backup":

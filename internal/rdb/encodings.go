@@ -31,6 +31,14 @@ func (e elem) text() string {
 	return strconv.FormatInt(e.n, 10)
 }
 
+// appendText appends what text returns, without allocating.
+func (e elem) appendText(dst []byte) []byte {
+	if e.isStr {
+		return append(dst, e.s...)
+	}
+	return strconv.AppendInt(dst, e.n, 10)
+}
+
 // integer returns the element as an int64 the way Redis's
 // lpGetIntegerIfValid does: integer entries, and strings that are the
 // canonical decimal form of an int64.

@@ -59,6 +59,8 @@ type Parser struct {
 
 	scratch []byte // strict: the string being checked
 	elems   []elem // strict: the entries of the blob being checked
+	seen    uniq   // strict: the members of the value being checked
+	text    []byte // strict: one blob entry as text
 }
 
 // NewParser returns a parser over r. With keepValues, every key entry

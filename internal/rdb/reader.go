@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 )
 
 // ErrFormat is wrapped by every error about bytes that are not a valid
@@ -257,7 +258,7 @@ func (b *byteReader) stringOrSkip(dst []byte, keep bool) ([]byte, error) {
 		default:
 			v = int64(int32(uint32(p[0]) | uint32(p[1])<<8 | uint32(p[2])<<16 | uint32(p[3])<<24))
 		}
-		return fmt.Appendf(dst, "%d", v), nil
+		return strconv.AppendInt(dst, v, 10), nil
 	case encLZF:
 		clen, err := b.readPlainLen()
 		if err != nil {

@@ -49,21 +49,73 @@ func (p *Parser) str() ([]byte, error) {
 
 // uniq tracks the members of one value to refuse duplicates. It keeps
 // two independent 64-bit hashes of each member rather than the member: no
-// copy per member, and a false duplicate has a chance of about 2^-128.
-type uniq map[[2]uint64]struct{}
+// copy per member, and a false duplicate has a chance of about 2^-127
+// (one bit of the second hash marks a used slot). The table is open
+// addressing on the first hash, which is already uniformly random: no
+// second hashing of the key as a Go map would do, and no growth when the
+// member count is known ahead (newUniq).
+type uniq struct {
+	tab  [][2]uint64 // power-of-two length; {0, 0} is an empty slot
+	n    int
+	what string // names a member in the duplicate error ("set member")
+}
 
 var uniqSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 
-func (u *uniq) add(what string, s []byte) error {
-	if *u == nil {
-		*u = uniq{}
+// uniqPresize bounds the room reserved ahead for a count read from the
+// stream (a hostile count must not allocate much before bytes arrive).
+const uniqPresize = 1 << 16
+
+// reset empties u for a value of about n members (at most uniqPresize
+// reserved ahead), reusing its table when that is large enough; only the
+// part of the table in use is cleared, so a large value does not make
+// every small one after it slow.
+func (u *uniq) reset(what string, n uint64) {
+	size := 8
+	for uint64(size) < 2*min(n, uniqPresize) {
+		size *= 2
 	}
-	k := [2]uint64{maphash.Bytes(uniqSeeds[0], s), maphash.Bytes(uniqSeeds[1], s)}
-	if _, dup := (*u)[k]; dup {
-		return fmt.Errorf("%w: duplicate %s %s", ErrFormat, what, quoteShort(s))
+	if cap(u.tab) >= size {
+		u.tab = u.tab[:size]
+		clear(u.tab)
+	} else {
+		u.tab = make([][2]uint64, size)
 	}
-	(*u)[k] = struct{}{}
+	u.n, u.what = 0, what
+}
+
+func (u *uniq) add(s []byte) error {
+	if u.tab == nil {
+		u.reset(u.what, 0)
+	}
+	k := [2]uint64{maphash.Bytes(uniqSeeds[0], s), maphash.Bytes(uniqSeeds[1], s) | 1}
+	if !u.insert(k) {
+		return fmt.Errorf("%w: duplicate %s %s", ErrFormat, u.what, quoteShort(s))
+	}
+	if u.n++; 4*u.n > 3*len(u.tab) {
+		old := u.tab
+		u.tab = make([][2]uint64, 2*len(old))
+		for _, k := range old {
+			if k != ([2]uint64{}) {
+				u.insert(k)
+			}
+		}
+	}
 	return nil
+}
+
+// insert puts k into the table and reports false when it is there already.
+func (u *uniq) insert(k [2]uint64) bool {
+	mask := uint64(len(u.tab) - 1)
+	for i := k[0] & mask; ; i = (i + 1) & mask {
+		switch u.tab[i] {
+		case k:
+			return false
+		case [2]uint64{}:
+			u.tab[i] = k
+			return true
+		}
+	}
 }
 
 // quoteShort quotes at most 40 bytes of s for an error message.
@@ -140,7 +192,8 @@ func (p *Parser) checkPlain(strings int, what string, extra func() error) error 
 	if n == 0 {
 		return emptyValue()
 	}
-	var seen uniq
+	seen := &p.seen
+	seen.reset(what, n)
 	for ; n > 0; n-- {
 		for i := 0; i < strings; i++ {
 			s, err := p.str()
@@ -148,7 +201,7 @@ func (p *Parser) checkPlain(strings int, what string, extra func() error) error 
 				return err
 			}
 			if i == 0 && what != "" {
-				if err := seen.add(what, s); err != nil {
+				if err := seen.add(s); err != nil {
 					return err
 				}
 			}
@@ -221,7 +274,8 @@ func (p *Parser) checkHashMetadata(t byte) error {
 	if n == 0 {
 		return emptyValue()
 	}
-	var seen uniq
+	seen := &p.seen
+	seen.reset("hash field", n)
 	for ; n > 0; n-- {
 		ttl, err := b.readPlainLen()
 		if err != nil {
@@ -241,7 +295,7 @@ func (p *Parser) checkHashMetadata(t byte) error {
 		if err != nil {
 			return err
 		}
-		if err := seen.add("hash field", f); err != nil {
+		if err := seen.add(f); err != nil {
 			return err
 		}
 		if _, err := p.str(); err != nil {
@@ -338,10 +392,12 @@ func (p *Parser) checkBlob(t byte, blob []byte) (err error) {
 	if what == "" {
 		return nil
 	}
-	seen := make(uniq, len(els)/tuple)
+	seen := &p.seen
+	seen.reset(what, uint64(len(els)/tuple))
 	last := int64(-1)
 	for i := 0; i < len(els); i += tuple {
-		if err := seen.add(what, []byte(els[i].text())); err != nil {
+		p.text = els[i].appendText(p.text[:0])
+		if err := seen.add(p.text); err != nil {
 			return err
 		}
 		if tuple == 3 { // field, value, expiry: expiring fields first, in order
@@ -366,7 +422,7 @@ func (p *Parser) checkStream(t byte) error {
 	if err != nil {
 		return err
 	}
-	var ids uniq
+	ids := uniq{what: "stream node ID"}
 	for i := uint64(0); i < nodes; i++ {
 		id, err := p.str()
 		if err != nil {
@@ -375,7 +431,7 @@ func (p *Parser) checkStream(t byte) error {
 		if len(id) != 16 {
 			return fmt.Errorf("%w: stream node %d: master ID of %d bytes (not 16)", ErrFormat, i, len(id))
 		}
-		if err := ids.add("stream node ID", id); err != nil {
+		if err := ids.add(id); err != nil {
 			return err
 		}
 		lp, err := p.str()
@@ -407,7 +463,7 @@ func (p *Parser) checkStream(t byte) error {
 	if err != nil {
 		return err
 	}
-	var names uniq
+	names := uniq{what: "consumer group"}
 	for ; groups > 0; groups-- {
 		if err := p.checkConsumerGroup(t, &names); err != nil {
 			return err
@@ -425,7 +481,7 @@ func (p *Parser) checkConsumerGroup(t byte, names *uniq) error {
 	if err != nil {
 		return err
 	}
-	if err := names.add("consumer group", name); err != nil {
+	if err := names.add(name); err != nil {
 		return err
 	}
 	group := string(name)
@@ -464,13 +520,13 @@ func (p *Parser) checkConsumerGroup(t byte, names *uniq) error {
 	if err != nil {
 		return err
 	}
-	var seen uniq
+	seen := uniq{what: "consumer in group " + quoteShort([]byte(group))}
 	for ; consumers > 0; consumers-- {
 		c, err := p.str()
 		if err != nil {
 			return err
 		}
-		if err := seen.add("consumer in group "+quoteShort([]byte(group)), c); err != nil {
+		if err := seen.add(c); err != nil {
 			return err
 		}
 		times := 8 // seen time
