@@ -58,7 +58,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(work)
-	fmt.Printf("| keys | operation | tool | median time | runs (s) | peak RSS |\n|---:|---|---|---:|---|---:|\n")
+	fmt.Printf("| keys | operation | tool | median time | runs (s) | peak RSS | server CPU (median) |\n|---:|---|---|---:|---|---:|---:|\n")
 	sizes := []int{*keys / 10, *keys}
 	if !*small {
 		sizes = sizes[1:]
@@ -93,10 +93,12 @@ func runSize(work string, n, runs int) error {
 		if err := srcc.FlushAll(ctx).Err(); err != nil {
 			return err
 		}
-		m, err := timed(func() *exec.Cmd {
-			c := exec.Command("redis-cli", "-h", "127.0.0.1", "-p", src.port, "--pipe")
-			c.Stdin, _ = os.Open(cmds)
-			return c
+		m, err := onServer(src.cmd.Process.Pid, func() (measure, error) {
+			return timed(func() *exec.Cmd {
+				c := exec.Command("redis-cli", "-h", "127.0.0.1", "-p", src.port, "--pipe")
+				c.Stdin, _ = os.Open(cmds)
+				return c
+			})
 		})
 		if err != nil {
 			return fmt.Errorf("redis-cli --pipe: %w", err)
@@ -151,7 +153,9 @@ func runSize(work string, n, runs int) error {
 	dstc := redis.NewClient(&redis.Options{Addr: dst.addr})
 	defer dstc.Close()
 	for i := 0; i < runs; i++ {
-		m, err := timed(func() *exec.Cmd { return self("restore", dst.addr, art) })
+		m, err := onServer(dst.cmd.Process.Pid, func() (measure, error) {
+			return timed(func() *exec.Cmd { return self("restore", dst.addr, art) })
+		})
 		if err != nil {
 			return fmt.Errorf("3scale-ops restore: %w", err)
 		}
@@ -168,12 +172,12 @@ func runSize(work string, n, runs int) error {
 	summary("Redis backup", data, disk, bgsave, "server's own `BGSAVE` (the limit)")
 	summary("Redis backup", data, disk, cli, "`redis-cli --rdb`")
 	summary("Redis backup (--redis-transfer diskless)", data, diskless, cli, "`redis-cli --rdb`")
-	fmt.Printf("| %d | backup ratio | 3scale-ops auto vs redis-cli --rdb | **%.2f×** faster | | |\n", keys, median(cli)/median(disk))
-	fmt.Printf("| %d | backup ratio | 3scale-ops auto vs BGSAVE | %.2f× of BGSAVE time | | |\n", keys, median(disk)/median(bgsave))
+	fmt.Printf("| %d | backup ratio | 3scale-ops auto vs redis-cli --rdb | **%.2f×** faster | | | |\n", keys, median(cli)/median(disk))
+	fmt.Printf("| %d | backup ratio | 3scale-ops auto vs BGSAVE | %.2f× of BGSAVE time | | | |\n", keys, median(disk)/median(bgsave))
 	row(keys, "load into empty appendonly Redis", "redis-cli --pipe (plain commands)", pipe)
 	row(keys, "load into empty appendonly Redis", "3scale-ops replay (CRC pass + RESTORE + AOF rewrite)", restore)
 	summary("Redis replay restore", data, restore, pipe, "`redis-cli --pipe`")
-	fmt.Printf("| %d | restore ratio | 3scale-ops replay vs redis-cli --pipe | %.2f× | | |\n", keys, median(pipe)/median(restore))
+	fmt.Printf("| %d | restore ratio | 3scale-ops replay vs redis-cli --pipe | %.2f× | | | |\n", keys, median(pipe)/median(restore))
 	return nil
 }
 
@@ -226,7 +230,21 @@ func bgSave(ctx context.Context, c *redis.Client) (measure, error) {
 
 type measure struct {
 	d   time.Duration
-	rss int64 // KiB
+	rss int64         // KiB
+	srv time.Duration // CPU time of the server during the step (0: not measured)
+}
+
+// onServer runs step and adds to its measure the CPU time the Redis
+// server (pid) used meanwhile: what bounds a step when our process waits.
+func onServer(pid int, step func() (measure, error)) (measure, error) {
+	before, err := benchsum.ServerCPU(pid)
+	if err != nil {
+		return measure{}, err
+	}
+	m, err := step()
+	after, _ := benchsum.ServerCPU(pid)
+	m.srv = after - before
+	return m, err
 }
 
 // row prints the median time of the runs and the largest peak RSS.
@@ -242,7 +260,16 @@ func row(keys int64, op, tool string, ms []measure) {
 	if rss > 0 {
 		r = fmt.Sprintf("%.1f MiB", float64(rss)/1024)
 	}
-	fmt.Printf("| %d | %s | %s | %.2f s | %s | %s |\n", keys, op, tool, ds[len(ds)/2], fmtRuns(ds), r)
+	srv := make([]float64, len(ms))
+	for i, m := range ms {
+		srv[i] = m.srv.Seconds()
+	}
+	sort.Float64s(srv)
+	cpu := ""
+	if srv[len(srv)-1] > 0 {
+		cpu = fmt.Sprintf("%.2f s", srv[len(srv)/2])
+	}
+	fmt.Printf("| %d | %s | %s | %.2f s | %s | %s | %s |\n", keys, op, tool, ds[len(ds)/2], fmtRuns(ds), r, cpu)
 }
 
 func fmtRuns(ds []float64) string {
@@ -291,7 +318,7 @@ func timed(mk func() *exec.Cmd) (measure, error) {
 		return measure{}, fmt.Errorf("no RSS from /usr/bin/time")
 	}
 	rss, err := strconv.ParseInt(f[len(f)-1], 10, 64)
-	return measure{d, rss}, err
+	return measure{d: d, rss: rss}, err
 }
 
 func runChild(what, addr, dir, transfer string) error {

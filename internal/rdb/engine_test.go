@@ -66,6 +66,9 @@ func testSyncRoundTrip(t *testing.T, conf, transfer string) {
 	if configGet(t, dst, "appendonly") != "yes" || configGet(t, dst, "save") == "" {
 		t.Fatalf("persistence settings not restored: appendonly=%s save=%q", configGet(t, dst, "appendonly"), configGet(t, dst, "save"))
 	}
+	if hz := configGet(t, dst, "hz"); hz != "10" { // raised for the AOF rewrite's wait only
+		t.Fatalf("hz %s after the restore, 10 before", hz)
+	}
 	dst.Restart()
 	sameContents(t, want, contents(t, dst), "after restart with appendonly yes")
 }
