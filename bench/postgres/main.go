@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -98,6 +99,27 @@ type run struct {
 	wall time.Duration
 	rss  int64 // KiB
 	out  string
+	cpu  time.Duration // user + system CPU of the command itself
+	srv  time.Duration // CPU of the PostgreSQL server meanwhile (0: unknown)
+}
+
+// serverPID is the postmaster's pid (0: unknown), for the server's CPU time
+// during each step.
+var serverPID int
+
+// postmasterPID reads the server's pid from postmaster.pid in its data
+// directory (the server runs on this machine in the test environment).
+func postmasterPID(ctx context.Context, c *pgx.Conn) int {
+	var dir string
+	if c.QueryRow(ctx, "SHOW data_directory").Scan(&dir) != nil {
+		return 0
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
+	return pid
 }
 
 // runCmd runs a command with PGPASSWORD in its environment and returns
@@ -111,11 +133,21 @@ func runCmdEnv(pw string, env []string, name string, args ...string) (run, error
 	cmd.Env = append(append(os.Environ(), "PGPASSWORD="+pw), env...)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
+	var srv0 time.Duration
+	if serverPID > 0 {
+		srv0, _ = benchsum.ServerCPU(serverPID)
+	}
 	t0 := time.Now()
 	err := cmd.Run()
 	r := run{wall: time.Since(t0), out: strings.TrimSpace(out.String())}
+	if serverPID > 0 {
+		if srv1, err := benchsum.ServerCPU(serverPID); err == nil {
+			r.srv = srv1 - srv0
+		}
+	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.rss = ru.Maxrss
+		r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	if err != nil {
 		return r, fmt.Errorf("%s: %v: %s", name, err, stderr.String())
@@ -136,6 +168,7 @@ func runScale(adminURL, dir string, scale float64, parallel, threads int, compre
 		return nil, err
 	}
 	defer admin.Close(ctx)
+	serverPID = postmasterPID(ctx, admin)
 	src, ours, theirs, theirsJ := testenv.Unique("bench_src_"), testenv.Unique("bench_ours_"), testenv.Unique("bench_psql_"), testenv.Unique("bench_pgrestore_")
 	for _, db := range []string{src, ours, theirs, theirsJ} {
 		if _, err := admin.Exec(ctx, "CREATE DATABASE "+db+" TEMPLATE template0 ENCODING 'UTF8'"); err != nil {
@@ -216,6 +249,12 @@ func runScale(adminURL, dir string, scale float64, parallel, threads int, compre
 		return nil, err
 	}
 	log.Printf("load: ours %s (rss %d MiB), psql -f %s, pg_restore -j %s %s", loadOurs.wall, loadOurs.rss>>10, loadPsql.wall, par, loadJ.wall)
+	for _, x := range []struct {
+		name string
+		r    run
+	}{{"ours", loadOurs}, {"psql -f", loadPsql}, {"pg_restore -j " + par, loadJ}, {"dump ours", dumpOurs}, {"pg_dump -Fd -j " + par, dumpDir}} {
+		log.Printf("cpu %s: wall %.2fs, client %.2fs, server %.2fs", x.name, x.r.wall.Seconds(), x.r.cpu.Seconds(), x.r.srv.Seconds())
+	}
 
 	repoSize, gzSize, plainSize := dirSize(repoDir), fileSize(gz), fileSize(plain)
 	data := fmt.Sprintf("%d MB db", size>>20)
@@ -302,6 +341,18 @@ func dirSize(dir string) int64 {
 // local repository (zstd, sha256-verified), exactly as 3scale-ops does.
 func runChild(mode, repoDir, dbURL, snap string, parallel, threads int, compression string) error {
 	ctx := context.Background()
+	// BENCH_CPUPROFILE=DIR writes a CPU profile of each child run there.
+	if d := os.Getenv("BENCH_CPUPROFILE"); d != "" {
+		f, err := os.CreateTemp(d, mode+"-*.prof")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(80 << 20) // as cmd/3scale-ops does
 	}

@@ -26,24 +26,34 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 	if err != nil {
 		return err
 	}
-	if err := e.verifyArtifacts(ctx, src, m, task); err != nil {
-		return err
+	// Every artifact is read back while the target is checked and the
+	// load sessions connect, none of which changes anything; the first
+	// change (creating the database, dropping, the schema) waits for it.
+	vctx, vcancel := context.WithCancel(ctx)
+	defer vcancel()
+	verified := make(chan error, 1)
+	go func() { verified <- e.verifyArtifacts(vctx, src, m, task) }()
+	waitVerified := func(other error) error {
+		if err := <-verified; err != nil {
+			return err
+		}
+		return other
 	}
 	pre, err := readAll(ctx, src, FilePreData)
 	if err != nil {
-		return err
+		return waitVerified(err)
 	}
 	post, err := readAll(ctx, src, FilePostData)
 	if err != nil {
-		return err
+		return waitVerified(err)
 	}
 	seqs, err := readAll(ctx, src, FileSequences)
 	if err != nil {
-		return err
+		return waitVerified(err)
 	}
 	preSQL, prelude, steps, err := e.schemaSteps(m, pre, post)
 	if err != nil {
-		return errs.Corrupt(fmt.Errorf("zync-postgres: %w", artifact.AsCorrupt(err)), hintRedo)
+		return waitVerified(errs.Corrupt(fmt.Errorf("zync-postgres: %w", artifact.AsCorrupt(err)), hintRedo))
 	}
 
 	type loadJob struct {
@@ -64,19 +74,13 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 		totalBytes += m.LargeObjects.Bytes
 		totalRows += m.LargeObjects.Rows
 	}
-	task.SetPhase("preflight")
 	first, missing, err := e.openTarget(ctx)
 	if err != nil {
-		return err
+		return waitVerified(err)
 	}
-	err = e.checkTarget(ctx, first, m, missing)
-	if err == nil && missing != "" {
-		task.SetPhase("create")
-		err = createDatabase(ctx, first, missing, m)
-	}
-	first.Close(context.Background())
-	if err != nil {
-		return err
+	defer first.Close(context.Background())
+	if err := e.checkTarget(ctx, first, m, missing); err != nil {
+		return waitVerified(err)
 	}
 	n := max(1, min(e.parallel(), max(len(jobs), 1)))
 	conns := make([]*pgx.Conn, n)
@@ -87,12 +91,43 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 			}
 		}
 	}()
-	for i := range conns {
-		if conns[i], err = e.connect(ctx, appLoad); err != nil {
+	// The sessions connect at once (each connection costs the server a
+	// process and, with SCRAM, a key derivation on both sides).
+	connectAll := func() error {
+		ids := make([]int, n)
+		for i := range ids {
+			ids[i] = i
+		}
+		return pool(ctx, n, ids, func(ctx context.Context, _ int, i int) error {
+			c, err := e.connect(ctx, appLoad)
+			if err != nil {
+				return err
+			}
+			conns[i] = c
+			if _, err := c.Exec(ctx, "SET synchronous_commit = off"); err != nil {
+				return dbErr("preparing a load session", err)
+			}
+			return nil
+		})
+	}
+	if missing == "" {
+		first.Close(context.Background())
+		if err := connectAll(); err != nil {
+			return waitVerified(err)
+		}
+	}
+	if err := waitVerified(nil); err != nil {
+		return err
+	}
+	task.SetPhase("preflight")
+	if missing != "" {
+		task.SetPhase("create")
+		if err := createDatabase(ctx, first, missing, m); err != nil {
 			return err
 		}
-		if _, err := conns[i].Exec(ctx, "SET synchronous_commit = off"); err != nil {
-			return dbErr("preparing a load session", err)
+		first.Close(context.Background())
+		if err := connectAll(); err != nil {
+			return err
 		}
 	}
 	c := conns[0]
