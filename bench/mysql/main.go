@@ -66,6 +66,7 @@ func run(sizeMB, workers int, profile string) error {
 		return err
 	}
 	defer admin.Close()
+	serverPID = mariadbPID(admin)
 
 	src := fmt.Sprintf("bench_mysql_v2_%dmb", sizeMB)
 	if err := ensureData(admin, env, src, sizeMB); err != nil {
@@ -145,13 +146,13 @@ func run(sizeMB, workers int, profile string) error {
 	admin.QueryRow("SELECT COALESCE(MAX(LENGTH(content)), 0) FROM `" + src + "`.proxy_configs").Scan(&largest)
 	fmt.Printf("\nsystem-mysql, %s of table data+indexes (~%d rows, largest row %s), MariaDB on loopback, nproc=%d, workers=%d\n\n",
 		mb(dataBytes), rows, mb(largest), runtime.NumCPU(), workers)
-	fmt.Println("| operation | 3scale-ops | baseline (same run) | speed-up | peak RSS ours / baseline | artifact |")
-	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Println("| operation | 3scale-ops | baseline (same run) | speed-up | peak RSS ours / baseline | artifact | client CPU ours / baseline | server CPU ours / baseline |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
 	data := fmt.Sprintf("%s, rows ≤ %s", mb(dataBytes), mb(largest))
 	row := func(op string, ours, b measure, tool, art string) {
 		benchsum.Row("MySQL "+op, data, ours.d.Seconds(), b.d.Seconds(), tool, benchsum.KiB(ours.rss), benchsum.KiB(b.rss))
-		fmt.Printf("| %s | %.1f s | %.1f s (%s) | **%.2f×** | %d / %d MiB | %s |\n", op, ours.d.Seconds(), b.d.Seconds(), tool,
-			b.d.Seconds()/ours.d.Seconds(), ours.rss>>10, b.rss>>10, art)
+		fmt.Printf("| %s | %.1f s | %.1f s (%s) | **%.2f×** | %d / %d MiB | %s | %.1f / %.1f s | %.1f / %.1f s |\n", op, ours.d.Seconds(), b.d.Seconds(), tool,
+			b.d.Seconds()/ours.d.Seconds(), ours.rss>>10, b.rss>>10, art, ours.cpu.Seconds(), b.cpu.Seconds(), ours.srv.Seconds(), b.srv.Seconds())
 	}
 	row("backup", dump, baseDump, "`mysqldump --single-transaction \\| gzip`", fmt.Sprintf("ours %s zstd, baseline %s gzip", mb(dirSize(ours)), mb(fi.Size())))
 	row("backup", dump, dumpNoLimit, "3scale-ops with GOMEMLIMIT=off (no soft memory limit)", "")
@@ -169,7 +170,55 @@ func run(sizeMB, workers int, profile string) error {
 
 type measure struct {
 	d   time.Duration
-	rss int64 // KiB
+	rss int64         // KiB
+	cpu time.Duration // user + system CPU of our process (or the pipeline's)
+	srv time.Duration // CPU of the MariaDB server meanwhile (0: unknown)
+}
+
+// serverPID is mariadbd's pid (0: unknown), for the server's CPU time
+// during each step.
+var serverPID int
+
+// mariadbPID reads the server's pid from its pid file (the server runs
+// on this machine in the test environment).
+func mariadbPID(db *sql.DB) int {
+	var f string
+	if db.QueryRow("SELECT @@pid_file").Scan(&f) != nil {
+		return 0
+	}
+	if !filepath.IsAbs(f) {
+		var dir string
+		db.QueryRow("SELECT @@datadir").Scan(&dir)
+		f = filepath.Join(dir, f)
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// timed runs cmd and measures wall time, peak RSS, its CPU and the
+// server's CPU meanwhile.
+func timed(cmd *exec.Cmd) (measure, error) {
+	var srv0 time.Duration
+	if serverPID > 0 {
+		srv0, _ = benchsum.ServerCPU(serverPID)
+	}
+	start := time.Now()
+	err := cmd.Run()
+	m := measure{d: time.Since(start)}
+	if serverPID > 0 {
+		if srv1, err := benchsum.ServerCPU(serverPID); err == nil {
+			m.srv = srv1 - srv0
+		}
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		m.rss = ru.Maxrss
+		m.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	return m, err
 }
 
 // self runs one of our phases in a child process and returns its wall
@@ -187,12 +236,11 @@ func self(work, phase, dsn, dir string, workers int, profile string) (measure, e
 	// The DSN carries the password: pass it in the environment, not argv.
 	cmd.Env = append(os.Environ(), "BENCH_MYSQL_DSN="+dsn)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
+	m, err := timed(cmd)
+	if err != nil {
 		return measure{}, fmt.Errorf("%s: %w", phase, err)
 	}
-	d := time.Since(start)
-	return measure{d, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss}, nil
+	return m, nil
 }
 
 // shell runs a pipeline; its RSS is the largest of its processes (the
@@ -201,11 +249,11 @@ func shell(env []string, script string) (measure, error) {
 	cmd := exec.Command("bash", "-c", "set -o pipefail; "+script)
 	cmd.Env = env
 	cmd.Stderr = os.Stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
+	m, err := timed(cmd)
+	if err != nil {
 		return measure{}, fmt.Errorf("%s: %w", strings.Fields(script)[0], err)
 	}
-	return measure{time.Since(start), cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss}, nil
+	return m, nil
 }
 
 // child runs one phase against a real local repository (internal/repo:
