@@ -151,6 +151,31 @@ func TestTruncatedOrCorruptArtifactRefusedBeforeTouchingTables(t *testing.T) {
 			assertEmpty(t, dst.URL)
 		})
 	}
+	// The read-back runs while the target is checked and the sessions
+	// connect: with consent to drop, the target's objects still stay
+	// until every artifact has passed.
+	t.Run("drop-existing waits for the check", func(t *testing.T) {
+		bad := cloneMemory(t, mem, cases["truncated"], nil)
+		dst := testenv.Postgres(t)
+		ctx := context.Background()
+		c, err := pgx.Connect(ctx, dst.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (1)"); err != nil {
+			t.Fatal(err)
+		}
+		e := New(dst.URL)
+		e.DropExisting = true
+		if _, err := e.Restore(ctx, bad, nil); err == nil || !errors.Is(err, artifact.ErrCorrupt) {
+			t.Fatalf("want a corruption error, got %v", err)
+		}
+		var n int
+		if err := c.QueryRow(ctx, "SELECT count(*) FROM keep_me").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("the target's table was touched before the check failed: %d rows, %v", n, err)
+		}
+	})
 }
 
 func assertEmpty(t *testing.T, url string) {
