@@ -54,6 +54,9 @@ apt_install() {
   command -v zstd >/dev/null || missing+=(zstd)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v curl >/dev/null || missing+=(curl)
+  # the hand restore of README.txt (e2e/readme_test.go): age decrypts, jq reads manifests
+  command -v age >/dev/null || missing+=(age)
+  command -v jq >/dev/null || missing+=(jq)
   if [ "${#missing[@]}" -gt 0 ]; then
     log "apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -17,9 +17,13 @@ import (
 // README.txt tells how to restore the snapshot by hand with standard
 // tools. Every command is on a line of its own starting with "    $ ",
 // written for sh, from the snapshot's directory, with the targets in the
-// shell variables listed at the top: followed literally, the lines restore
-// the snapshot (a test does exactly that). Lines that are not commands
-// say what the operator does in between (stop or start a server).
+// shell variables listed at the top (lines "    NAME=value  # what"):
+// followed literally, the lines restore the snapshot (a test does exactly
+// that). Lines that are not commands say what the operator does in
+// between (stop or start a server, install the operator). No command
+// writes into the snapshot's directory: a plain manifest.json or a key
+// file there would make a snapshot of an encrypted repository damaged, or
+// leave its key beside the data.
 //
 // In an encrypted repository README.txt says only how to decrypt
 // README.txt.age, which holds the instructions: file names list tables and
@@ -27,20 +31,34 @@ import (
 
 const readmeAged = readmeName + ageSuffix
 
+// The variables of the repository key, in both README.txt and
+// README.txt.age of an encrypted snapshot, and the line that recovers the
+// key with the passphrase (a no-op when AGE_KEY exists: with an identity
+// file, or after the first run).
+const (
+	readmeKeyVars = `    AGE_KEY=$HOME/3scale-ops-key.txt   # an age identity of the repository (AGE-SECRET-KEY-1…), outside the repository
+    REPO_CONFIG=../../config.json      # config.json at the repository root (from S3, copy it too)
+`
+	readmeKeyLine = `[ -s "$AGE_KEY" ] || (umask 077 && jq -r .encryption.passphrase_key "$REPO_CONFIG" | age -d > "$AGE_KEY")`
+)
+
 // ReadmeStub is the plain README.txt of an encrypted snapshot.
 func ReadmeStub(m *Manifest, location string) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "3scale backup snapshot %s\nrepository: %s\n\n", m.ID, location)
 	b.WriteString(`This snapshot is encrypted with age (https://age-encryption.org). How to restore
-it, with 3scale-ops or by hand, is in README.txt.age, next to this file:
+it, with 3scale-ops or by hand, is in README.txt.age, next to this file. Lines
+starting with ` + "`$`" + ` are commands for sh (with age and jq), run from this directory.
+First set the variables of the repository key:
 
-    age -d -i key.txt README.txt.age
+` + readmeKeyVars + `
+With the repository passphrase instead of an identity file, the first command
+recovers the repository key from config.json into AGE_KEY (age asks for the
+passphrase; the command does nothing when AGE_KEY exists). The second prints
+the instructions:
 
-With the repository passphrase instead of an identity file, first recover the
-repository key from config.json at the repository root (age asks for the
-passphrase):
-
-    jq -r .encryption.passphrase_key config.json | age -d > key.txt
+    $ ` + readmeKeyLine + `
+    $ age -d -i "$AGE_KEY" README.txt.age
 `)
 	return []byte(b.String())
 }
@@ -49,6 +67,7 @@ passphrase):
 func Readme(m *Manifest, location string) []byte {
 	var b strings.Builder
 	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
+	cmd := func(s string) { p("    $ %s\n", s) }
 	p("3scale backup snapshot %s\n", m.ID)
 	p("taken %s – %s by 3scale-ops %s", m.Start.Format("2006-01-02 15:04:05Z"), m.End.Format("15:04:05Z"), m.ToolVersion)
 	if m.Namespace != "" {
@@ -59,37 +78,46 @@ func Readme(m *Manifest, location string) []byte {
 	}
 	p("\nrepository: %s\n\n", location)
 	p("The easy way: `3scale-ops restore %s`, or `3scale-ops backups export %s COMPONENT`.\n\n", m.ID, m.ID)
-	p("The hard way, with standard tools only (zstd or gzip, %smariadb or mysql, psql,\n", map[bool]string{true: "age, ", false: ""}[m.Encrypted])
-	p("redis-server and redis-cli, tar, kubectl), follows. manifest.json%s lists every file\n", map[bool]string{true: ".age", false: ""}[m.Encrypted])
-	p("with its sha256 (stored bytes) and raw_sha256 (plain bytes): check them with sha256sum.\n\n")
+	p("The hard way, with standard tools only (zstd or gzip, jq, sha256sum, %smariadb or\n", map[bool]string{true: "age, ", false: ""}[m.Encrypted])
+	p("mysql, psql, redis-server and redis-cli, tar, kubectl), follows.\n\n")
 
 	p("Work in the snapshot's directory (from S3, copy the snapshot's prefix to a local\n")
-	p("directory first, e.g. `aws s3 cp --recursive s3://BUCKET/PREFIX/snapshots/%s .`).\n", m.ID)
-	p("Lines starting with `$` are commands for sh: run them in order. First set the\n")
-	p("variables of the stores you restore (passwords go in MYSQL_PWD and PGPASSWORD):\n\n")
-	vars := readmeVars(m)
-	for _, v := range vars {
+	p("directory first, e.g. `aws s3 cp --recursive s3://BUCKET/PREFIX/snapshots/%s .`);\n", m.ID)
+	p("no command below writes into it. Lines starting with `$` are commands for sh: run\n")
+	p("them in order, in one shell. First set the variables of the stores you restore\n")
+	p("(and export the passwords as MYSQL_PWD and PGPASSWORD):\n\n")
+	if m.Encrypted {
+		b.WriteString(readmeKeyVars)
+	}
+	for _, v := range readmeVars(m) {
 		p("    %s\n", v)
 	}
+	var manifest string
 	if m.Encrypted {
-		p("\nFiles end in .age: they are encrypted with age. With the repository passphrase,\n")
-		p("recover the repository key from config.json at the repository root (age asks for\n")
-		p("the passphrase), and point AGE_KEY at it:\n\n")
-		p("    jq -r .encryption.passphrase_key config.json | age -d > key.txt\n")
-		p("    age -d -i key.txt manifest.json.age > manifest.json\n")
+		p("\nFiles end in .age: they are encrypted with age. With the repository passphrase\n")
+		p("instead of an identity file, this recovers the repository key from config.json\n")
+		p("into AGE_KEY (age asks for the passphrase; it does nothing when AGE_KEY exists):\n\n")
+		cmd(readmeKeyLine)
+		manifest = `age -d -i "$AGE_KEY" manifest.json.age | jq -r ` + shq(manifestSums)
+	} else {
+		manifest = "jq -r " + shq(manifestSums) + " manifest.json"
 	}
+	p("\nThe manifest lists every file with its sha256 (stored bytes) and raw_sha256\n")
+	p("(plain bytes). Check the stored files first (sha256sum prints only failures):\n\n")
+	cmd(manifest + " | sha256sum -c --quiet")
 	p("\nComponents, in restore order:\n\n")
 	order := component.Restorable()
 	seen := map[string]bool{}
+	k := &readmeKube{}
 	for _, name := range order {
 		if c := m.Component(name); c != nil {
 			seen[name] = true
-			readmeComponent(p, c)
+			readmeComponent(p, cmd, k, c)
 		}
 	}
 	for i := range m.Components {
 		if c := &m.Components[i]; !seen[c.Name] {
-			readmeComponent(p, c)
+			readmeComponent(p, cmd, k, c)
 		}
 	}
 	p("After the data: scale the deployments back up, run `bundle exec rake zync:resync:domains`\n")
@@ -98,18 +126,30 @@ func Readme(m *Manifest, location string) []byte {
 	return []byte(b.String())
 }
 
+// manifestSums is the jq filter that turns a manifest into sha256sum -c
+// input: the stored hash and path of every file.
+const manifestSums = `.components[].files[] | .sha256 + "  " + .path`
+
+// systemOnPostgres tells whether the system-mysql component c was written
+// by the PostgreSQL engine (Porta on PostgreSQL).
+func systemOnPostgres(c *Component) bool {
+	_, mysql := c.Meta["mysql"]
+	return !mysql && c.file("schema/pre-data.sql") != nil
+}
+
 // readmeVars lists the shell variables the components of m need.
 func readmeVars(m *Manifest) []string {
 	var out []string
 	has := func(n string) bool { return m.Component(n) != nil }
-	if m.Encrypted {
-		out = append(out, `AGE_KEY=key.txt                     # an age identity of the repository`)
-	}
 	if has("secrets") || has("configmaps") || has("apimanager") {
-		out = append(out, `NAMESPACE=3scale                    # the namespace 3scale runs in`)
+		out = append(out, `NAMESPACE=3scale                    # the namespace 3scale runs in (kubectl points at the cluster)`)
 	}
-	if has("system-mysql") {
-		out = append(out, `MYSQL="mariadb -h HOST -P 3306 -u USER DATABASE"   # an empty database`)
+	if c := m.Component("system-mysql"); c != nil {
+		if systemOnPostgres(c) {
+			out = append(out, `SYSTEM_PSQL="psql -X -q -v ON_ERROR_STOP=1 -d postgresql://USER@HOST:5432/system"   # an empty database`)
+		} else {
+			out = append(out, `MYSQL="mariadb -h HOST -P 3306 -u USER DATABASE"   # an empty database`)
+		}
 	}
 	if has("system-storage") {
 		out = append(out, `STORAGE_DIR=/opt/system/public/system  # where system's files live`)
@@ -175,20 +215,38 @@ func shq(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func readmeComponent(p func(string, ...any), c *Component) {
-	cmd := func(s string) { p("    $ %s\n", s) }
+// readmeKube remembers whether the namespace line was written.
+type readmeKube struct{ namespaced bool }
+
+func readmeComponent(p func(string, ...any), cmd func(string), k *readmeKube, c *Component) {
 	p("%s\n", c.Name)
 	switch c.Name {
 	case "secrets", "configmaps", "apimanager":
-		p("   A Kubernetes v1 List, applied into the 3scale namespace (secrets and configmaps\n")
-		p("   before anything else: an operator started without them makes new credentials):\n")
+		switch c.Name {
+		case "apimanager":
+			p("   A Kubernetes v1 List of the APIManager and the capabilities.3scale.net objects.\n")
+			p("   Apply it after the secrets and configmaps, once the 3scale operator is installed\n")
+			p("   in the namespace (it brings their CRDs): the operator then deploys 3scale on the\n")
+			p("   restored secrets, and the data below goes into the servers it creates:\n")
+		default:
+			p("   A Kubernetes v1 List, applied into the 3scale namespace before anything else\n")
+			p("   (an operator or template started without it makes new credentials):\n")
+		}
+		if !k.namespaced {
+			k.namespaced = true
+			cmd(`kubectl get namespace "$NAMESPACE" >/dev/null 2>&1 || kubectl create namespace "$NAMESPACE"`)
+		}
 		for _, f := range c.Files {
 			cmd(decode(f) + ` | kubectl apply -n "$NAMESPACE" -f -`)
 		}
 	case "system-mysql":
-		readmeMySQL(p, cmd, c)
+		if systemOnPostgres(c) {
+			readmePostgres(p, cmd, c, "$SYSTEM_PSQL", "system-app, system-sidekiq and system-searchd")
+		} else {
+			readmeMySQL(p, cmd, c)
+		}
 	case "zync-postgres":
-		readmePostgres(p, cmd, c)
+		readmePostgres(p, cmd, c, "$PSQL", "zync and zync-que")
 	case "backend-redis", "system-redis":
 		readmeRedis(p, cmd, c)
 	case "system-storage":
@@ -198,6 +256,12 @@ func readmeComponent(p func(string, ...any), c *Component) {
 		cmd(`mkdir -p "$STORAGE_DIR"`)
 		for _, f := range c.Files {
 			cmd(decode(f) + ` | tar -x -C "$STORAGE_DIR"`)
+		}
+	case "verify":
+		p("   Authorization probes that `3scale-ops restore` replays to check the restored\n")
+		p("   installation; a hand restore does not need them:\n")
+		for _, f := range c.Files {
+			p("   - %s  (%s, %d bytes plain)\n", f.Path, f.Format, f.RawSize)
 		}
 	default:
 		p("   Files in the formats given:\n")
@@ -212,8 +276,9 @@ func readmeComponent(p func(string, ...any), c *Component) {
 // views and triggers, which must come after the data (triggers would fire
 // on the loaded rows).
 func readmeMySQL(p func(string, ...any), cmd func(string), c *Component) {
-	p("   SQL for the mariadb/mysql client, into an empty database: the tables, then the\n")
-	p("   data, then routines, views and triggers (after the data, or the triggers fire):\n")
+	p("   SQL for the mariadb/mysql client, into an empty database, with system-app,\n")
+	p("   system-sidekiq and system-searchd scaled to 0: the tables, then the data, then\n")
+	p("   routines, views and triggers (after the data, or the triggers fire):\n")
 	var pre, post, data, other []FileEntry
 	for _, f := range c.Files {
 		switch {
@@ -243,11 +308,13 @@ type pgTable struct {
 }
 
 // readmePostgres: pre-data, each .copy file through a COPY … FROM STDIN
-// (they are COPY text data, not SQL), post-data, then the sequences.
-func readmePostgres(p func(string, ...any), cmd func(string), c *Component) {
-	p("   For psql, into an empty database, with zync and zync-que scaled to 0: the schema,\n")
-	p("   the data (COPY text files, each loaded by a COPY … FROM STDIN), the keys, indexes\n")
-	p("   and triggers, then the sequence values:\n")
+// (they are COPY text data, not SQL), post-data, then the sequences. psql
+// is the client's variable ("$PSQL"), stopped names the workloads to scale
+// to 0 first.
+func readmePostgres(p func(string, ...any), cmd func(string), c *Component, psql, stopped string) {
+	p("   For psql, into an empty database, with %s scaled to 0: the\n", stopped)
+	p("   schema, the data (COPY text files, each loaded by a COPY … FROM STDIN), the keys,\n")
+	p("   indexes and triggers, then the sequence values:\n")
 	var tables []pgTable
 	_ = json.Unmarshal(c.Meta["tables"], &tables)
 	byName := map[string]FileEntry{}
@@ -255,7 +322,7 @@ func readmePostgres(p func(string, ...any), cmd func(string), c *Component) {
 		byName[f.Name] = f
 	}
 	if f, ok := byName["schema/pre-data.sql"]; ok {
-		cmd(decode(f) + " | $PSQL")
+		cmd(decode(f) + " | " + psql)
 	}
 	listed := map[string]bool{}
 	for _, t := range tables {
@@ -265,13 +332,13 @@ func readmePostgres(p func(string, ...any), cmd func(string), c *Component) {
 				continue
 			}
 			listed[tf.Name] = true
-			cmd(decode(f) + " | $PSQL -c " + shq("COPY "+t.Ident+" ("+t.Columns+") FROM STDIN"))
+			cmd(decode(f) + " | " + psql + " -c " + shq("COPY "+t.Ident+" ("+t.Columns+") FROM STDIN"))
 		}
 	}
 	if f, ok := byName["data/large-objects.copy"]; ok {
 		// (oid, bytea) rows: through a temporary table into lo_from_bytea.
 		listed[f.Name] = true
-		cmd(decode(f) + " | $PSQL -c " + shq("CREATE TEMPORARY TABLE lo_in (loid oid, data bytea)") +
+		cmd(decode(f) + " | " + psql + " -c " + shq("CREATE TEMPORARY TABLE lo_in (loid oid, data bytea)") +
 			" -c " + shq("COPY lo_in (loid, data) FROM STDIN") + " -c " + shq("SELECT count(lo_from_bytea(loid, data)) FROM lo_in"))
 	}
 	for _, f := range c.Files {
@@ -281,7 +348,7 @@ func readmePostgres(p func(string, ...any), cmd func(string), c *Component) {
 	}
 	for _, n := range []string{"schema/post-data.sql", "schema/sequences.sql"} {
 		if f, ok := byName[n]; ok {
-			cmd(decode(f) + " | $PSQL")
+			cmd(decode(f) + " | " + psql)
 		}
 	}
 }
@@ -302,9 +369,13 @@ func readmeRedis(p func(string, ...any), cmd func(string), c *Component) {
 		cmd(fmt.Sprintf(`mkdir -p "$%[1]s/old" && for f in dump.rdb appendonly.aof appendonlydir; do if [ -e "$%[1]s/$f" ]; then mv "$%[1]s/$f" "$%[1]s/old/"; fi; done`, dir))
 		cmd(decode(f) + fmt.Sprintf(` > "$%s/dump.rdb"`, dir))
 		p("   Start Redis with appendonly no (it loads dump.rdb), then turn the AOF on again\n")
-		p("   (Redis writes it from the loaded data) and check the key counts:\n")
+		p("   (Redis writes it from the loaded data), wait until it is written, and check the\n")
+		p("   key counts:\n")
 		cmd(fmt.Sprintf(`redis-cli -u "$%s" CONFIG SET appendonly yes`, url))
+		cmd(fmt.Sprintf(`while [ "$(redis-cli -u "$%s" INFO persistence | grep -Ec '^aof_rewrite_(in_progress|scheduled):1')" != 0 ]; do sleep 1; done`, url))
 		cmd(fmt.Sprintf(`redis-cli -u "$%s" INFO keyspace`, url))
+		p("   From now on the AOF holds the data: configure the server with appendonly yes\n")
+		p("   again (in OpenShift: redis-config back as it was, and a rollout).\n")
 	}
 }
 
