@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -79,6 +80,50 @@ func TestVerifyChecksReadme(t *testing.T) {
 			res, _ = r.Verify(ctx, m.ID, false, nil)
 			if len(res.Problems) != 1 || !strings.Contains(res.Problems[0].Problem, "missing") {
 				t.Fatalf("deleted README.txt: %+v", res.Problems)
+			}
+		})
+	}
+}
+
+// No README.txt command writes into the snapshot's directory (a plain
+// manifest.json there makes a snapshot of an encrypted repository damaged;
+// a key file there sits beside the data it opens): every redirection goes
+// to a path from a variable.
+func TestReadmeCommandsWriteOnlyWhereTheVariablesSay(t *testing.T) {
+	for _, enc := range []string{"none", "passphrase"} {
+		t.Run(enc, func(t *testing.T) {
+			be := localBackend(t)
+			opts := testOpts("zstd", enc, t)
+			r, err := Init(ctx, be, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, _ := writeSnapshot(t, r, 1000)
+			texts := []string{string(Readme(m, r.Location()))}
+			if enc != "none" {
+				texts = append(texts, string(ReadmeStub(m, r.Location())))
+			}
+			redirect := regexp.MustCompile(`>\s*([^&\s|)]+)`)
+			for _, text := range texts {
+				n := 0
+				for _, line := range strings.Split(text, "\n") {
+					cmd, ok := strings.CutPrefix(line, "    $ ")
+					if !ok {
+						continue
+					}
+					n++
+					for _, m := range redirect.FindAllStringSubmatch(cmd, -1) {
+						if target := m[1]; target != "/dev/null" && !strings.HasPrefix(target, `"$`) {
+							t.Errorf("README writes into %s, inside the snapshot's directory: %s", target, cmd)
+						}
+					}
+				}
+				if n == 0 {
+					t.Fatalf("README has no command:\n%s", text)
+				}
+			}
+			if enc != "none" && !strings.Contains(texts[1], "    $ age -d -i \"$AGE_KEY\" README.txt.age\n") {
+				t.Fatalf("README.txt of an encrypted snapshot does not print README.txt.age:\n%s", texts[1])
 			}
 		})
 	}
