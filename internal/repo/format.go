@@ -70,6 +70,10 @@ type Manifest struct {
 	Encrypted         bool              `json:"encrypted"`
 	Compression       string            `json:"compression"`
 	Components        []Component       `json:"components"`
+	// ReadmeFormat is the version of the README.txt instructions the
+	// snapshot was written with (0: before versions were recorded);
+	// verify compares README.txt with the manifest only in its own.
+	ReadmeFormat int `json:"readme_format,omitempty"`
 	// Auth proves who wrote the manifest (encrypted repositories).
 	Auth *ManifestAuth `json:"auth,omitempty"`
 }

@@ -31,6 +31,12 @@ import (
 
 const readmeAged = readmeName + ageSuffix
 
+// ReadmeFormat is the version of the instructions Readme renders, recorded
+// in the manifest: raise it whenever the rendering changes, so that verify
+// does not take an older snapshot's README.txt, right in its own version,
+// for a damaged one.
+const ReadmeFormat = 2
+
 // The variables of the repository key, in both README.txt and
 // README.txt.age of an encrypted snapshot, and the line that recovers the
 // key with the passphrase (a no-op when AGE_KEY exists: with an identity
@@ -401,7 +407,9 @@ func (r *Repository) putReadme(ctx context.Context, m *Manifest) error {
 }
 
 // checkReadme compares the snapshot's README.txt (and README.txt.age)
-// with what its manifest says, and returns the differences.
+// with what its manifest says, and returns the differences. README.txt of
+// another ReadmeFormat (an older or newer 3scale-ops) must only be there
+// (and decrypt).
 func (r *Repository) checkReadme(ctx context.Context, m *Manifest) ([]Problem, error) {
 	dir := snapshotsDir + m.ID + "/"
 	check := func(name string, aged bool, render func(*Manifest, string) []byte) ([]Problem, error) {
@@ -429,7 +437,7 @@ func (r *Repository) checkReadme(ctx context.Context, m *Manifest) ([]Problem, e
 				loc = l
 			}
 		}
-		if !bytes.Equal(got, render(m, loc)) {
+		if m.ReadmeFormat == ReadmeFormat && !bytes.Equal(got, render(m, loc)) {
 			return []Problem{{m.ID, m.ID + "/" + name, "does not match the manifest (its restore instructions would be wrong)"}}, nil
 		}
 		return nil, nil

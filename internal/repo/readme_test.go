@@ -128,3 +128,36 @@ func TestReadmeCommandsWriteOnlyWhereTheVariablesSay(t *testing.T) {
 		})
 	}
 }
+
+// A snapshot written with another version of the instructions (here: one
+// from before readme_format was recorded) keeps its README.txt: verify
+// asks only that it be there, and still compares a current one.
+func TestVerifyAcceptsReadmeOfAnotherFormat(t *testing.T) {
+	be := localBackend(t)
+	r, err := Init(ctx, be, testOpts("zstd", "none", t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := writeSnapshot(t, r, 1000)
+	if m.ReadmeFormat != ReadmeFormat {
+		t.Fatalf("manifest readme_format %d, want %d", m.ReadmeFormat, ReadmeFormat)
+	}
+	dir := "snapshots/" + m.ID + "/"
+	old := func(b []byte) []byte { return bytes.Replace(b, []byte("sha256sum -c"), []byte("sha256sum --check"), 1) }
+	corrupt(t, be, dir+"README.txt", old)
+	if res, err := r.Verify(ctx, m.ID, false, nil); err != nil || len(res.Problems) != 1 || !strings.Contains(res.Problems[0].Problem, "does not match") {
+		t.Fatalf("an edited README.txt of the current format: %+v %v", res.Problems, err)
+	}
+	corrupt(t, be, dir+"manifest.json", func(b []byte) []byte {
+		return regexp.MustCompile(`,?\s*"readme_format":\s*\d+`).ReplaceAll(b, nil)
+	})
+	if res, err := r.Verify(ctx, m.ID, false, nil); err != nil || len(res.Problems) != 0 {
+		t.Fatalf("README.txt of a snapshot from before readme_format: %+v %v", res.Problems, err)
+	}
+	if err := be.Delete(ctx, dir+"README.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := r.Verify(ctx, m.ID, false, nil); len(res.Problems) != 1 || !strings.Contains(res.Problems[0].Problem, "missing") {
+		t.Fatalf("a missing README.txt of an older format: %+v", res.Problems)
+	}
+}

@@ -210,7 +210,7 @@ func (s *SnapshotWriter) Commit(ctx context.Context, info SnapshotInfo) (*Manife
 	s.done = true
 	m := &Manifest{Format: FormatVersion, ID: s.id, ToolVersion: s.r.opts.ToolVersion, Namespace: info.Namespace,
 		ThreescaleVersion: info.ThreescaleVersion, Start: s.start, Tags: info.Tags,
-		Encrypted: s.r.Encrypted(), Compression: s.r.opts.Compression}
+		Encrypted: s.r.Encrypted(), Compression: s.r.opts.Compression, ReadmeFormat: ReadmeFormat}
 	for _, c := range s.comps {
 		c.mu.Lock()
 		if !c.finished {
