@@ -72,7 +72,7 @@ func newHandRestore(t *testing.T, snapDir string, systemPG bool) *handRestore {
 		"STORAGE_DIR":       dst.Storage,
 		"BACKEND_REDIS_DIR": dst.Backend.Dir, "BACKEND_REDIS_URL": "redis://" + dst.Backend.Addr,
 		"SYSTEM_REDIS_DIR": dst.System.Dir, "SYSTEM_REDIS_URL": "redis://" + dst.System.Addr,
-		"REPO_CONFIG": filepath.Join(snapDir, "..", "..", "config.json"),
+		"REPO_CONFIG": "../../config.json", // the README's own value: a local repository
 	}}
 	if systemPG {
 		sys, _ := pgURL(dst.SystemPG.URL) // the server of zync's, with its password
