@@ -22,11 +22,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"filippo.io/age"
 	"github.com/3scale-ops/3scale-ops/bench/internal/benchsum"
 	"github.com/3scale-ops/3scale-ops/internal/backup"
 	"github.com/3scale-ops/3scale-ops/internal/config"
@@ -43,9 +45,10 @@ func main() {
 	child := flag.String("child", "", "internal: local|s3")
 	src := flag.String("src", "", "internal: source tree")
 	dst := flag.String("dst", "", "internal: repository location")
+	profile := flag.String("profile", "", "write CPU and heap profiles of each of our backups into this directory (go tool pprof)")
 	flag.Parse()
 	if *child != "" {
-		if err := runChild(*src, *dst); err != nil {
+		if err := runChild(*src, *dst, *profile); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -75,19 +78,35 @@ func main() {
 		dropCaches(tree)
 
 		repoDir := filepath.Join(work, "repo")
-		d, rss := runSelf("local", tree, repoDir)
+		runSelf := func(mode, src, dst, name string) (time.Duration, int64) {
+			return runChild1(mode, src, dst, *profile, fmt.Sprintf("%dmb-%s", mb, name))
+		}
+		d, rss := runSelf("local", tree, repoDir, "plain")
 		add("3scale-ops backup → local repo (zstd)", d, dirSize(repoDir), rss)
 		os.RemoveAll(repoDir)
 		// Encrypted with a passphrase, into a fresh repository: init wraps
 		// the repository key with age scrypt (work factor 18: 256 MiB by
 		// the algorithm's definition, 128·r·N bytes).
 		os.Setenv("BENCH_PASSPHRASE", "bench passphrase, not secret")
-		d, rss = runSelf("local", tree, repoDir)
+		d, rss = runSelf("local", tree, repoDir, "pass-new")
 		add("3scale-ops backup → new encrypted local repo (passphrase: scrypt at init)", d, dirSize(repoDir), rss)
 		// The same into the now existing repository: one scrypt to open it.
-		d, rss = runSelf("local", tree, repoDir)
+		d, rss = runSelf("local", tree, repoDir, "pass-existing")
 		add("3scale-ops backup → existing encrypted local repo (passphrase: scrypt to open)", d, dirSize(repoDir)/2, rss)
 		os.Unsetenv("BENCH_PASSPHRASE")
+		os.RemoveAll(repoDir)
+		// Encrypted to an age recipient and opened with its identity (an
+		// X25519 key, no scrypt): what a backup job with a key file pays.
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			log.Fatal(err)
+		}
+		os.Setenv("BENCH_IDENTITY", id.String())
+		d, rss = runSelf("local", tree, repoDir, "key-new")
+		add("3scale-ops backup → new encrypted local repo (age recipient key, no scrypt)", d, dirSize(repoDir), rss)
+		d, rss = runSelf("local", tree, repoDir, "key-existing")
+		add("3scale-ops backup → existing encrypted local repo (age recipient key, no scrypt)", d, dirSize(repoDir)/2, rss)
+		os.Unsetenv("BENCH_IDENTITY")
 		os.RemoveAll(repoDir)
 		if _, err := exec.LookPath("restic"); err == nil {
 			os.Setenv("RESTIC_PASSWORD", "bench passphrase, not secret")
@@ -101,7 +120,7 @@ func main() {
 
 		if *useS3 {
 			loc, cleanup := s3Location()
-			d, rss := runSelf("s3", tree, loc)
+			d, rss := runSelf("s3", tree, loc, "s3")
 			add("3scale-ops backup → S3 repo (zstd)", d, s3Size(loc), rss)
 			cleanup()
 		}
@@ -175,8 +194,12 @@ func generate(root string, total int64) (int64, int) {
 // dropCaches only syncs: the runs read a tree that is equally warm for each tool.
 func dropCaches(string) { syscall.Sync() }
 
-func runSelf(mode, src, dst string) (time.Duration, int64) {
-	cmd := exec.Command(os.Args[0], "-child", mode, "-src", src, "-dst", dst)
+func runChild1(mode, src, dst, profDir, name string) (time.Duration, int64) {
+	args := []string{"-child", mode, "-src", src, "-dst", dst}
+	if profDir != "" {
+		args = append(args, "-profile", filepath.Join(profDir, name))
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
@@ -197,8 +220,31 @@ func runShell(script string) (time.Duration, int64) {
 	return time.Since(start), cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
 }
 
-func runChild(src, dst string) error {
+func runChild(src, dst, profile string) error {
 	ctx := context.Background()
+	if profile != "" {
+		f, err := os.Create(profile + ".cpu.pprof")
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+		// Every allocation, so that the heap profile shows what peaks.
+		runtime.MemProfileRate = 4096
+		defer func() {
+			runtime.GC() // the profile holds what the last collection saw
+			h, err := os.Create(profile + ".heap.pprof")
+			if err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(h, 0)
+				h.Close()
+			}
+		}()
+	}
 	be, err := repo.OpenBackend(ctx, dst, repo.BackendOptions{S3Insecure: true})
 	if err != nil {
 		return err
@@ -206,12 +252,29 @@ func runChild(src, dst string) error {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(80 << 20) // as cmd/3scale-ops does
 	}
-	r, _, err := repo.OpenOrInit(ctx, be, repo.Options{Keys: repo.Keys{Passphrase: os.Getenv("BENCH_PASSPHRASE")}, ToolVersion: "bench"})
+	keys := repo.Keys{Passphrase: os.Getenv("BENCH_PASSPHRASE")}
+	if s := os.Getenv("BENCH_IDENTITY"); s != "" {
+		id, err := age.ParseX25519Identity(s)
+		if err != nil {
+			return err
+		}
+		keys.Recipients = []string{id.Recipient().String()}
+		keys.Identities = []age.Identity{id}
+	}
+	start := time.Now()
+	r, _, err := repo.OpenOrInit(ctx, be, repo.Options{Keys: keys, ToolVersion: "bench"})
 	if err != nil {
 		return err
 	}
+	opened := time.Now()
 	eng := storage.New(config.Storage{Kind: "dir", Path: src}, nil, "", storage.Options{})
 	_, err = backup.Run(ctx, r, []backup.Component{eng}, backup.Options{Logger: slog.New(slog.DiscardHandler)})
+	if profile != "" {
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		fmt.Fprintf(os.Stderr, "%s: open/init %.2f s, backup %.2f s, CPU user %.2f s sys %.2f s\n", filepath.Base(profile),
+			opened.Sub(start).Seconds(), time.Since(opened).Seconds(), time.Duration(ru.Utime.Nano()).Seconds(), time.Duration(ru.Stime.Nano()).Seconds())
+	}
 	return err
 }
 
