@@ -14,6 +14,7 @@ import (
 	"filippo.io/age"
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/klauspost/compress/zstd"
 )
 
 var ctx = context.Background()
@@ -392,5 +393,35 @@ func TestRestoreJournal(t *testing.T) {
 	}
 	if err := r.PutRestoreJournal(ctx, "../x", j); err == nil {
 		t.Fatal("journal name with a path accepted")
+	}
+}
+
+// The stored zstd frames declare a 2 MiB window: what a restore's decoder
+// must hold per file, and half of what the encoder holds.
+func TestZstdWindow(t *testing.T) {
+	be := localBackend(t)
+	r, err := Init(ctx, be, testOpts("zstd", "none", t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, want := writeSnapshot(t, r, 5<<20)
+	checkSnapshot(t, r, m.ID, want, false)
+	for _, c := range m.Components {
+		for _, f := range c.Files {
+			rc, err := be.Get(ctx, snapshotsDir+m.ID+"/"+f.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head := make([]byte, zstd.HeaderMaxSize)
+			n, _ := io.ReadFull(rc, head)
+			rc.Close()
+			var h zstd.Header
+			if err := h.Decode(head[:n]); err != nil {
+				t.Fatalf("%s: %v", f.Path, err)
+			}
+			if h.WindowSize == 0 || h.WindowSize > 2<<20 {
+				t.Errorf("%s: zstd window %d bytes, want at most 2 MiB", f.Path, h.WindowSize)
+			}
+		}
 	}
 }
