@@ -6,8 +6,12 @@
 // of each (our pipeline runs in a child process so that its RSS is its
 // own; for the shell pipelines, the largest process of the pipeline).
 //
+// Encrypted repositories are measured with a passphrase (age scrypt) and
+// with an age recipient key (no scrypt), against restic when installed.
+//
 //	go run ./bench/storage -sizes 100,2000          # MB of files
 //	go run ./bench/storage -sizes 100 -s3           # also our pipeline into S3
+//	go run ./bench/storage -sizes 100 -profile DIR  # CPU and heap profiles of ours
 package main
 
 import (
