@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"github.com/3scale-ops/3scale-ops/e2e/fixture"
-	"github.com/3scale-ops/3scale-ops/e2e/internal/controller"
 	"github.com/3scale-ops/3scale-ops/e2e/internal/fingerprint"
 	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/kube/kubetest"
+	"github.com/3scale-ops/3scale-ops/internal/kube/kubetest/controller"
 	"github.com/3scale-ops/3scale-ops/internal/restore"
+	"github.com/3scale-ops/3scale-ops/internal/scale"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -72,9 +73,20 @@ current-context: e2e
 	if err := os.WriteFile(c.Kubeconfig, []byte(kcfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.Sim = controller.Start(kc, c.NS, 50*time.Millisecond)
-	t.Cleanup(c.Sim.Stop)
+	c.Sim = controller.Run(t, kc, c.NS, simulator(kc, c.NS))
 	return c
+}
+
+// simulator is the controller simulator of namespace ns: the operator
+// with the CR paths of package scale, building the fixture's Deployments
+// for an APIManager that has none, the deployment controllers, and the
+// pods of system-app and system-sidekiq.
+func simulator(kc *kube.Clients, ns string) controller.Options {
+	return controller.Options{Interval: 50 * time.Millisecond, CRPaths: scale.CRPaths(),
+		Build: func(ctx context.Context, replicas map[string]int32) error {
+			_, err := fixture.Workloads(ctx, kc, ns, fixture.Options{Kind: fixture.Operator, Replicas: replicas})
+			return err
+		}}
 }
 
 // handle is the containers' side of exec: the zync resync rake task in

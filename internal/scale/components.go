@@ -75,4 +75,17 @@ func Lookup(name string) (Component, bool) {
 	return Component{}, false
 }
 
+// CRPaths maps each component the APIManager CR scales to the spec object
+// holding its replicas: what the operator copies into the component's
+// Deployment (the test simulator of the operator reads it).
+func CRPaths() map[string][]string {
+	out := map[string][]string{}
+	for _, c := range components {
+		if c.CRPath != nil {
+			out[c.Name] = append([]string(nil), c.CRPath...)
+		}
+	}
+	return out
+}
+
 func (c Component) crField() string { return strings.Join(c.CRPath, ".") + ".replicas" }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/3scale-ops/3scale-ops/internal/kube"
+	"github.com/3scale-ops/3scale-ops/internal/kube/kubetest/controller"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,10 +16,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// This file simulates, for tests only, what the cluster's controllers would
-// do: the 3scale operator copying APIManager replicas into its Deployments,
-// and the deployment controllers bringing status in line with spec. No
-// kubelet or controller runs in the test environment.
+// No kubelet or controller runs in the test environment: the tests run
+// the module's simulator of them (internal/kube/kubetest/controller): the
+// 3scale operator copying APIManager replicas into its Deployments, and
+// the deployment controllers bringing status in line with spec.
 
 func newScaler(t *testing.T) (*Scaler, *kube.Clients, string) {
 	t.Helper()
@@ -87,79 +88,20 @@ func mkAPIManager(t *testing.T, kc *kube.Clients, ns string, spec map[string]any
 	}
 }
 
+// simulator is the test simulator of the operator and the deployment
+// controllers (package controller), with this package's CR paths.
+func simulator(delay time.Duration) controller.Options {
+	return controller.Options{Delay: delay, CRPaths: CRPaths()}
+}
+
 // reconcile is one pass of the simulated operator and deployment controllers.
 func reconcile(ctx context.Context, kc *kube.Clients, ns string) error {
-	apim, err := kc.GetAPIManager(ctx, ns)
-	if err != nil {
-		return err
-	}
-	for _, gvr := range []struct {
-		kind string
-	}{{kube.KindDeployment}, {kube.KindDeploymentConfig}} {
-		res := kube.DeploymentGVR
-		if gvr.kind == kube.KindDeploymentConfig {
-			res = kube.DeploymentConfigGVR
-		}
-		rc := kc.Dynamic.Resource(res).Namespace(ns)
-		l, err := rc.List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return err
-		}
-		for i := range l.Items {
-			u := &l.Items[i]
-			if c, ok := Lookup(u.GetName()); ok && apim != nil && c.CRPath != nil {
-				if n, found, _ := unstructured.NestedInt64(apim.Object, append(append([]string{}, c.CRPath...), "replicas")...); found {
-					if cur, _, _ := unstructured.NestedInt64(u.Object, "spec", "replicas"); cur != n {
-						_ = unstructured.SetNestedField(u.Object, n, "spec", "replicas")
-						if u, err = rc.Update(ctx, u, metav1.UpdateOptions{}); err != nil {
-							return err
-						}
-					}
-				}
-			}
-			n, _, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
-			st, _, _ := unstructured.NestedMap(u.Object, "status")
-			if st == nil {
-				st = map[string]any{}
-			}
-			og, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
-			if og < u.GetGeneration() && gvr.kind == kube.KindDeploymentConfig {
-				lv, _, _ := unstructured.NestedInt64(u.Object, "status", "latestVersion")
-				st["latestVersion"] = lv + 1
-			}
-			st["observedGeneration"] = u.GetGeneration()
-			for _, k := range []string{"replicas", "readyReplicas", "availableReplicas", "updatedReplicas"} {
-				st[k] = n
-			}
-			u.Object["status"] = st
-			if _, err := rc.UpdateStatus(ctx, u, metav1.UpdateOptions{}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return controller.New(kc, ns, simulator(0)).Reconcile(ctx)
 }
 
 // runControllers reconciles every 50ms until the test ends, starting after delay.
 func runControllers(t *testing.T, kc *kube.Clients, ns string, delay time.Duration) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		for ctx.Err() == nil {
-			_ = reconcile(ctx, kc, ns) // conflicts retry on the next pass
-			select {
-			case <-ctx.Done():
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
+	controller.Run(t, kc, ns, simulator(delay))
 }
 
 func specReplicas(t *testing.T, kc *kube.Clients, ns, kind, name string) int32 {
