@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -101,6 +103,99 @@ current-context: e2e
 		t.Fatal(err)
 	}
 	return p
+}
+
+// withToken is a kubeconfig for the binary that reaches the exec endpoint
+// (and through it the API server) with a token of the service account sa
+// (TokenRequest, as `kubectl create token` gets one): the API server
+// authenticates the account itself, and the endpoint authorises each exec
+// for it.
+func (c *cluster) withToken(t *testing.T, sa string) string {
+	t.Helper()
+	out, err := testenv.Kubectl(t, nil, "create", "token", sa, "-n", c.NS, "--duration=1h")
+	if err != nil {
+		t.Fatalf("kubectl create token %s: %v\n%s", sa, err, out)
+	}
+	p := filepath.Join(t.TempDir(), "kubeconfig-token-"+sa)
+	kcfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: e2e
+  cluster: {server: %q, insecure-skip-tls-verify: true}
+users:
+- name: %s
+  user: {token: %q}
+contexts:
+- name: e2e
+  context: {cluster: e2e, user: %s, namespace: %q}
+current-context: e2e
+`, c.Exec.URL, sa, strings.TrimSpace(string(out)), sa, c.NS)
+	if err := os.WriteFile(p, []byte(kcfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// checkCallsAllowed asks `kubectl auth can-i`, as the service account, for
+// every call the binary made through the endpoint (what the code really
+// does, not a list written by hand): each must be granted and in the
+// table of kinds, and on pods and pods/exec the verbs used must be
+// exactly those the Role grants.
+func (c *cluster) checkCallsAllowed(t *testing.T, sa string) {
+	t.Helper()
+	used := map[string][]string{} // resource[/sub] → verbs
+	for _, call := range c.Exec.Calls() {
+		if why, ok := outsideTheRole[call.Rule()]; ok {
+			t.Logf("%s: outside the Role (%s)", call.Rule(), why)
+			continue
+		}
+		res := call.Resource
+		if call.Subresource != "" {
+			res += "/" + call.Subresource
+		}
+		if !slices.Contains(used[res], call.Verb) {
+			used[res] = append(used[res], call.Verb)
+		}
+		k, ok := kindOf(call.Group, res)
+		if !ok || !slices.Contains(k.Verbs, call.Verb) {
+			t.Errorf("the binary did %s, which the table of kinds (and so the Role) does not list", call.Rule())
+			continue
+		}
+		q := call.Resource
+		if call.Group != "" {
+			q += "." + call.Group
+		}
+		args := []string{"auth", "can-i", call.Verb, q, "-n", c.NS, "--as=system:serviceaccount:" + c.NS + ":" + sa}
+		if call.Subresource != "" {
+			args = append(args, "--subresource="+call.Subresource)
+		}
+		if out, _ := testenv.Kubectl(t, nil, args...); strings.TrimSpace(string(out)) != "yes" {
+			t.Errorf("kubectl %s: %s", strings.Join(args, " "), out)
+		}
+	}
+	for _, res := range []string{"pods", "pods/exec"} {
+		k, _ := kindOf("", res)
+		got, want := slices.Sorted(slices.Values(used[res])), slices.Sorted(slices.Values(k.Verbs))
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: the binary used %v, the Role grants %v: the Role must allow exactly what the exec paths need", res, got, want)
+		}
+	}
+}
+
+// outsideTheRole are the calls a namespaced Role cannot or need not
+// grant, which the code makes knowing so.
+var outsideTheRole = map[string]string{
+	"get namespaces": "cluster-scoped; an optional read, Forbidden is \"not known\" (kube.NamespaceAnnotation, the kube-objects preflight)",
+	"create selfsubjectaccessreviews.authorization.k8s.io": "allowed to every authenticated user (ClusterRole system:basic-user)",
+}
+
+func kindOf(group, resource string) (kube.Kind, bool) {
+	for _, k := range kube.Kinds {
+		if k.Group == group && k.Resource == resource {
+			return k, true
+		}
+	}
+	return kube.Kind{}, false
 }
 
 // TestKubeRoundTripUnderRole runs the nightly backup and the full restore
@@ -221,5 +316,45 @@ func TestKubeRoundTripUnderRole(t *testing.T) {
 	c.mu.Unlock()
 	if reindexes != 1 {
 		t.Errorf("the search index rebuild ran %d times, want 1", reindexes)
+	}
+	c.checkCallsAllowed(t, "3scale-ops")
+
+	// The exec paths with the account's own token: zync resync execs into
+	// system-sidekiq. With the generated Role it runs; without its
+	// pods/exec rule the exec is refused, and the error names the rule.
+	tokenFlags := func(in *install) []string {
+		f := c.flags(in)
+		f[1] = c.withToken(t, "3scale-ops")
+		return f
+	}
+	resyncs := func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.resyncs
+	}
+	before := resyncs()
+	res = mustRun(t, r, append(tokenFlags(dst), "zync", "resync")...)
+	if resyncs() != before+1 {
+		t.Fatalf("zync resync with the account's token did not run the rake task in a pod:\n%s", res)
+	}
+	role, err := c.KC.Typed.RbacV1().Roles(c.NS).Get(ctx, "3scale-ops", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role.Rules = slices.DeleteFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "pods/exec") })
+	if _, err := c.KC.Typed.RbacV1().Roles(c.NS).Update(ctx, role, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the Role without pods/exec in effect", func() bool {
+		out, _ := testenv.Kubectl(t, nil, "auth", "can-i", "create", "pods", "--subresource=exec", "-n", c.NS, "--as=system:serviceaccount:"+c.NS+":3scale-ops")
+		return strings.TrimSpace(string(out)) == "no"
+	})
+	res = run(t, r, append(tokenFlags(dst), "zync", "resync")...)
+	if res.Code == 0 || !strings.Contains(res.Stderr, `cannot create resource \"pods/exec\"`) && !strings.Contains(res.Stderr, `cannot create resource "pods/exec"`) ||
+		!strings.Contains(res.Stderr, "may create pods/exec") {
+		t.Errorf("zync resync without the pods/exec rule: want a failure naming the rule and the fix:\n%s", res)
+	}
+	if resyncs() != before+1 {
+		t.Errorf("the refused exec reached the pod")
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -71,6 +73,44 @@ func (c *Clients) WorkloadExec(ctx context.Context, namespace, workload, contain
 	return &PodExec{Config: c.Config, Namespace: namespace, Pod: p.Name, Container: container}, nil
 }
 
+// The HTTP methods of Exec's two transports: WebSocket first, SPDY when
+// the server refuses the upgrade.
+const (
+	execWebSocketMethod = http.MethodGet
+	execSPDYMethod      = http.MethodPost
+)
+
+// ExecVerbs are the verbs on pods/exec that Exec needs, derived from its
+// transports' methods: the API server authorises a WebSocket exec (GET)
+// as get and, since Kubernetes 1.31 (AuthorizePodWebsocketUpgradeCreatePermission),
+// as create too; the SPDY fallback (POST) as create. The generated Role
+// grants exactly these (Kinds).
+var ExecVerbs = execVerbsOf(execWebSocketMethod, execSPDYMethod)
+
+func execVerbsOf(methods ...string) []string {
+	var out []string
+	add := func(verbs ...string) {
+		for _, v := range verbs {
+			if !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	for _, m := range methods {
+		switch m {
+		case http.MethodGet:
+			add("get", "create")
+		case http.MethodPost:
+			add("create")
+		}
+	}
+	return out
+}
+
+// PodVerbs are the verbs on pods the exec paths need: FindPod lists the
+// pods of a workload by label; nothing reads a pod by name.
+var PodVerbs = []string{"list"}
+
 // stderrTailSize bounds the stderr kept for an ExitError.
 const stderrTailSize = 2048
 
@@ -98,11 +138,11 @@ func Exec(ctx context.Context, cfg *rest.Config, namespace, pod, container strin
 		}, scheme.ParameterCodec)
 	u := req.URL()
 
-	spdyExec, err := remotecommand.NewSPDYExecutor(cfg, "POST", u)
+	spdyExec, err := remotecommand.NewSPDYExecutor(cfg, execSPDYMethod, u)
 	if err != nil {
 		return fmt.Errorf("exec in pod %s/%s: %w", namespace, pod, err)
 	}
-	wsExec, err := remotecommand.NewWebSocketExecutor(cfg, "GET", u.String())
+	wsExec, err := remotecommand.NewWebSocketExecutor(cfg, execWebSocketMethod, u.String())
 	if err != nil {
 		return fmt.Errorf("exec in pod %s/%s: %w", namespace, pod, err)
 	}

@@ -49,8 +49,10 @@ var Kinds = []Kind{
 	{Resource: "secrets", Kind: "Secret", Version: "v1", Verbs: objectVerbs, Component: "secrets", Required: true},
 	// configmaps also hold the restore journal's mirror (get, create, update).
 	{Resource: "configmaps", Kind: "ConfigMap", Version: "v1", Verbs: objectVerbs, Component: "configmaps", Required: true},
-	{Resource: "pods", Kind: "Pod", Version: "v1", Verbs: []string{"get", "list"}},
-	{Resource: "pods/exec", Version: "v1", Verbs: []string{"get", "create"}},
+	// The exec paths (storage tar, zync resync, backend sync, reindex,
+	// Redis file mode): verbs derived from the calls in exec.go.
+	{Resource: "pods", Kind: "Pod", Version: "v1", Verbs: PodVerbs},
+	{Resource: "pods/exec", Version: "v1", Verbs: ExecVerbs},
 	{Group: "apps", Resource: "deployments", Kind: "Deployment", Version: "v1", Verbs: []string{"get", "list", "patch"}},
 	{Group: "apps", Resource: "deployments/scale", Version: "v1", Verbs: []string{"get", "patch"}},
 	{Group: "apps.openshift.io", Resource: "deploymentconfigs", Kind: "DeploymentConfig", Version: "v1", Verbs: []string{"get", "list", "patch"}},

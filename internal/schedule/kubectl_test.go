@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,11 +57,7 @@ func TestKubectlAuthCanIUnderRole(t *testing.T) {
 		t.Fatalf("kubectl apply of manifests rbac: %v\n%s", err, out)
 	}
 	as := "--as=system:serviceaccount:" + ns + ":" + Name
-	canI := func(verb string, k kube.Kind) (bool, string) {
-		res, sub, _ := strings.Cut(k.Resource, "/")
-		if k.Group != "" {
-			res += "." + k.Group
-		}
+	canIRes := func(verb, res, sub string) (bool, string) {
 		args := []string{"auth", "can-i", verb, res, "-n", ns, as}
 		if sub != "" {
 			args = append(args, "--subresource="+sub)
@@ -70,7 +67,18 @@ func TestKubectlAuthCanIUnderRole(t *testing.T) {
 		if err != nil && answer != "no" {
 			t.Fatalf("kubectl %s: %v: %s", strings.Join(args, " "), err, out)
 		}
-		return answer == "yes", strings.Join(args[:4], " ")
+		what := strings.Join(args[:4], " ")
+		if sub != "" {
+			what += " --subresource=" + sub
+		}
+		return answer == "yes", what
+	}
+	canI := func(verb string, k kube.Kind) (bool, string) {
+		res, sub, _ := strings.Cut(k.Resource, "/")
+		if k.Group != "" {
+			res += "." + k.Group
+		}
+		return canIRes(verb, res, sub)
 	}
 	for _, k := range kube.Kinds {
 		for _, verb := range k.Verbs {
@@ -82,6 +90,28 @@ func TestKubectlAuthCanIUnderRole(t *testing.T) {
 			if ok, what := canI(verb, k); ok {
 				t.Errorf("%s: yes, the tool never does it", what)
 			}
+		}
+	}
+	// The exec paths, asked as the API server asks them (the exec
+	// subresource of a named pod of system-app or system-sidekiq): exactly
+	// the verbs of the code's exec transports (kube.ExecVerbs, from
+	// exec.go's WebSocket GET and SPDY POST) and of FindPod's pod listing
+	// (kube.PodVerbs).
+	if len(kube.ExecVerbs) == 0 || len(kube.PodVerbs) == 0 {
+		t.Fatalf("no exec verbs derived: exec %v, pods %v", kube.ExecVerbs, kube.PodVerbs)
+	}
+	for _, pod := range []string{"system-app-1-x7k2p", "system-sidekiq-1-q9z4w"} {
+		for _, verb := range []string{"get", "create", "update", "patch", "delete"} {
+			ok, what := canIRes(verb, "pods/"+pod, "exec")
+			if want := slices.Contains(kube.ExecVerbs, verb); ok != want {
+				t.Errorf("%s: %v, want %v (exec needs %v)", what, ok, want, kube.ExecVerbs)
+			}
+		}
+	}
+	for _, verb := range []string{"get", "list", "watch", "create", "update", "patch", "delete"} {
+		ok, what := canIRes(verb, "pods", "")
+		if want := slices.Contains(kube.PodVerbs, verb); ok != want {
+			t.Errorf("%s: %v, want %v (finding a pod needs %v)", what, ok, want, kube.PodVerbs)
 		}
 	}
 }

@@ -56,7 +56,7 @@ func wsChannel(want bool, t wsstream.ChannelType) wsstream.ChannelType {
 	return wsstream.IgnoreChannel
 }
 
-func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, req Request) {
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, req Request, i int) {
 	channels := []wsstream.ChannelType{
 		chanStdin:  wsChannel(req.Stdin, wsstream.ReadChannel),
 		chanStdout: wsChannel(req.Stdout, wsstream.WriteChannel),
@@ -75,8 +75,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, req Requ
 		return // the handshake already answered
 	}
 	defer conn.Close()
-	req.Protocol, req.Transport = proto, "websocket"
-	s.record(req)
+	req.Protocol = proto
+	s.negotiated(i, proto)
 
 	var stdin io.Reader
 	if req.Stdin {
@@ -91,7 +91,7 @@ type streamAndReply struct {
 	replySent <-chan struct{}
 }
 
-func (s *Server) serveSPDY(w http.ResponseWriter, r *http.Request, req Request) {
+func (s *Server) serveSPDY(w http.ResponseWriter, r *http.Request, req Request, i int) {
 	proto, err := httpstream.Handshake(r, w, []string{protoV5, protoV4})
 	if err != nil {
 		return // Handshake answered with the reason
@@ -110,7 +110,7 @@ func (s *Server) serveSPDY(w http.ResponseWriter, r *http.Request, req Request) 
 	}
 	defer conn.Close()
 	conn.SetIdleTimeout(4 * time.Hour)
-	req.Protocol, req.Transport = proto, "spdy"
+	req.Protocol = proto
 
 	// Wait, as the kubelet does, for every stream the client announced.
 	want := 1
@@ -139,7 +139,7 @@ func (s *Server) serveSPDY(w http.ResponseWriter, r *http.Request, req Request) 
 			return
 		}
 	}
-	s.record(req)
+	s.negotiated(i, proto)
 
 	var stdin io.Reader
 	if st := got[corev1.StreamTypeStdin]; st != nil {

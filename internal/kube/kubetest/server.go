@@ -8,6 +8,16 @@
 // API server of the test environment, so one rest.Config serves both
 // object reads and exec, as on a real cluster.
 //
+// With an upstream, an exec request is authorised as the API server does
+// it before it reaches the kubelet: the caller (its bearer token, or the
+// impersonation headers of a kubeconfig's "as") must be allowed get and
+// create on pods/exec for a WebSocket exec, create for SPDY, and the pod
+// must exist; otherwise the answer is the API server's 403 or 404 Status.
+// Proxied requests keep the caller's identity too: a bearer token is sent
+// without the upstream configuration's credentials.
+// Calls lists what a client really did (every proxied request and exec,
+// as RBAC verbs and resources), to compare with a Role.
+//
 // The exit status travels back the way the kubelet sends it: a JSON
 // metav1.Status on the error channel, with a NonZeroExitCode reason and an
 // ExitCode cause. Typical use:
@@ -62,13 +72,15 @@ type Options struct {
 // Server is a fake exec endpoint in front of the test API server.
 type Server struct {
 	*httptest.Server
-	handler  Handler
-	opts     Options
-	upstream *url.URL
-	proxy    *httputil.ReverseProxy
+	handler    Handler
+	opts       Options
+	upstream   *url.URL
+	upstreamRT http.RoundTripper
+	proxy      *httputil.ReverseProxy
 
 	mu       sync.Mutex
 	requests []Request
+	calls    []Call
 }
 
 // NewServer starts a TLS server (Options{Plain: true} for HTTP) that runs
@@ -81,10 +93,18 @@ func NewServer(t testing.TB, upstream *rest.Config, h Handler, opts ...Options) 
 		s.opts = opts[0]
 	}
 	if upstream != nil {
-		rt, err := rest.TransportFor(upstream)
+		admin, err := rest.TransportFor(upstream)
 		if err != nil {
 			t.Fatalf("kubetest: upstream transport: %v", err)
 		}
+		// A caller with its own token is sent without the upstream's
+		// client certificate, which the API server would authenticate
+		// first: the request is the token's user's, as on a real cluster.
+		anon, err := rest.TransportFor(rest.AnonymousClientConfig(upstream))
+		if err != nil {
+			t.Fatalf("kubetest: upstream transport: %v", err)
+		}
+		rt := callerTransport{admin: admin, anon: anon}
 		u, err := url.Parse(upstream.Host)
 		if err != nil {
 			t.Fatalf("kubetest: upstream host: %v", err)
@@ -92,7 +112,7 @@ func NewServer(t testing.TB, upstream *rest.Config, h Handler, opts ...Options) 
 		if u.Scheme == "" {
 			u.Scheme = "https"
 		}
-		s.upstream = u
+		s.upstream, s.upstreamRT = u, rt
 		s.proxy = &httputil.ReverseProxy{
 			Rewrite: func(r *httputil.ProxyRequest) {
 				r.SetURL(u)
@@ -110,6 +130,18 @@ func NewServer(t testing.TB, upstream *rest.Config, h Handler, opts ...Options) 
 	return s
 }
 
+// callerTransport sends a request that carries its own Authorization with
+// no credentials of the upstream configuration, every other request with
+// them (impersonation headers pass through and are honoured).
+type callerTransport struct{ admin, anon http.RoundTripper }
+
+func (c callerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Authorization") != "" {
+		return c.anon.RoundTrip(r)
+	}
+	return c.admin.RoundTrip(r)
+}
+
 // Config returns a rest.Config that reaches this server (exec) and,
 // through it, the upstream API server (everything else).
 func (s *Server) Config() *rest.Config {
@@ -120,7 +152,8 @@ func (s *Server) Config() *rest.Config {
 	return cfg
 }
 
-// Requests returns the exec requests received so far.
+// Requests returns the exec requests received so far, refused ones
+// included (their Protocol is empty).
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -142,16 +175,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		switch {
+		case isWebSocket(r) && s.opts.NoWebSocket:
+			http.Error(w, "websocket exec is not supported by this server", http.StatusBadRequest)
+			return
 		case isWebSocket(r):
-			if s.opts.NoWebSocket {
-				http.Error(w, "websocket exec is not supported by this server", http.StatusBadRequest)
-				return
-			}
-			s.serveWebSocket(w, r, req)
+			req.Transport = "websocket"
 		case isSPDY(r):
-			s.serveSPDY(w, r, req)
+			req.Transport = "spdy"
 		default:
 			http.Error(w, "Upgrade request required", http.StatusBadRequest)
+			return
+		}
+		// Recorded when received (a client may give up while it is
+		// authorised); the protocol is filled in once negotiated.
+		i := s.record(req)
+		if !s.authorizeExec(w, r, req) {
+			return
+		}
+		if req.Transport == "websocket" {
+			s.serveWebSocket(w, r, req, i)
+		} else {
+			s.serveSPDY(w, r, req, i)
 		}
 		return
 	}
@@ -159,13 +203,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if c, ok := callOf(r); ok {
+		s.recordCall(c)
+	}
 	s.proxy.ServeHTTP(w, r)
 }
 
-func (s *Server) record(req Request) {
+// record adds a received exec request and returns its index.
+func (s *Server) record(req Request) int {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.requests = append(s.requests, req)
-	s.mu.Unlock()
+	return len(s.requests) - 1
+}
+
+// negotiated sets the protocol of request i.
+func (s *Server) negotiated(i int, proto string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests[i].Protocol = proto
 }
 
 // parseExecPath matches /api/v1/namespaces/{ns}/pods/{pod}/exec.
