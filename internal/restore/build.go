@@ -459,7 +459,11 @@ func reindexStep(ctx context.Context, o Options, p *Plan, local bool) error {
 	}
 	engine, err := o.Cluster.SearchEngine(ctx)
 	if err != nil {
-		return fmt.Errorf("find the search workload (system-searchd or system-sphinx) in namespace %s: %w", o.Namespace, err)
+		hint := errs.Hint(err)
+		if hint == "" {
+			hint = "check that your role may get and list deployments and deploymentconfigs (3scale-ops manifests rbac), or leave the rebuild out with --skip-reindex"
+		}
+		return errs.Wrap(errs.Code(err), fmt.Errorf("find the search workload (system-searchd or system-sphinx) in namespace %s: %w", o.Namespace, err), hint)
 	}
 	switch {
 	case engine != Searchd:

@@ -36,9 +36,10 @@ func (e planEngine) Restore(context.Context, artifact.Source, *progress.Task) (a
 
 // planCluster answers Kind; the plan's steps call the rest only when run.
 type planCluster struct {
-	kind   string
-	err    error
-	search string // the search workload SearchEngine names
+	kind      string
+	err       error
+	search    string // the search workload SearchEngine names
+	searchErr error
 }
 
 func (c planCluster) Kind(context.Context) (string, error) { return c.kind, c.err }
@@ -53,7 +54,7 @@ func (planCluster) ScaleBack(context.Context, map[string]int32, time.Duration) e
 func (planCluster) Rollout(context.Context, []string, time.Duration) error           { return nil }
 func (planCluster) ZyncResync(context.Context, *progress.Task) (Result, error)       { return Result{}, nil }
 func (planCluster) BackendSync(context.Context, *progress.Task) (Result, error)      { return Result{}, nil }
-func (c planCluster) SearchEngine(context.Context) (string, error)                   { return c.search, nil }
+func (c planCluster) SearchEngine(context.Context) (string, error)                   { return c.search, c.searchErr }
 func (planCluster) Reindex(context.Context, *progress.Task) (Result, error)          { return Result{}, nil }
 
 func planEngines(names ...string) map[string]Engine {
@@ -85,6 +86,7 @@ func TestBuildPlan(t *testing.T) {
 		wantSteps    []string
 		wantWarnings []string // parts of warnings, each must appear
 		noWarnings   []string // parts that must not appear
+		wantText     []string // parts of the plan's text
 		verifySkip   string
 	}{
 		{
@@ -174,6 +176,60 @@ func TestBuildPlan(t *testing.T) {
 			wantWarnings: []string{"--no-verify"},
 		},
 		{
+			name: "fresh operator: objects, the APIManager held at 0, the operator awaited, data, scale back",
+			have: allComponents,
+			o: Options{Cluster: planCluster{err: errors.New("no workloads"), search: Searchd}, Fresh: true, Verify: verifyFn, Namespace: "new",
+				PodSteps: map[string]string{StepStorage: "system-app"}},
+			wantKind: FreshOperator,
+			wantSteps: []string{StepPreflight, StepSecrets, StepConfigMaps, StepAPIManager, StepAwait,
+				StepSystemMySQL, StepStorage, StepZyncPostgres, StepBackendRedis, StepSystemRedis,
+				StepScaleBack, StepRollout, StepZyncResync, StepBackendSync, StepReindex, StepVerify},
+			wantWarnings: []string{"no 3scale in namespace new", "the operator builds 3scale on them"},
+			noWarnings:   []string{"--no-quiesce", "partial restore", "only Kubernetes objects"},
+			wantText:     []string{"the APIManager held at 0 replicas", "wait until the operator has built 3scale's workloads"},
+		},
+		{
+			name:       "deployments, every component: quiesce directly, backend sync, no search engine to re-index",
+			have:       allComponents,
+			o:          Options{Cluster: planCluster{kind: "deployments"}, Verify: verifyFn, Namespace: "3scale"},
+			wantKind:   "deployments",
+			wantSteps:  []string{StepPreflight, StepQuiesce, StepSecrets, StepConfigMaps, StepAPIManager, StepSystemMySQL, StepStorage, StepZyncPostgres, StepBackendRedis, StepSystemRedis, StepScaleBack, StepRollout, StepZyncResync, StepBackendSync, StepVerify},
+			noWarnings: []string{"--local", "partial restore", "--skip-reindex", "--skip-backend-sync"},
+		},
+		{
+			name:       "template with system-sphinx: rolled out, not re-indexed by rake",
+			have:       allComponents,
+			o:          Options{Cluster: planCluster{kind: "template", search: Sphinx}, Verify: verifyFn},
+			wantKind:   "template",
+			wantSteps:  []string{StepPreflight, StepQuiesce, StepSecrets, StepConfigMaps, StepAPIManager, StepSystemMySQL, StepStorage, StepZyncPostgres, StepBackendRedis, StepSystemRedis, StepScaleBack, StepRollout, StepZyncResync, StepBackendSync, StepVerify},
+			noWarnings: []string{"--skip-reindex", "searchd:optimal_index"},
+		},
+		{
+			name:         "operator with --no-quiesce: nothing scaled down, so nothing scaled back",
+			have:         allComponents,
+			o:            Options{Cluster: planCluster{kind: "operator", search: Searchd}, Verify: verifyFn, NoQuiesce: true, Components: []string{StepBackendRedis}},
+			wantKind:     "operator",
+			wantSteps:    []string{StepPreflight, StepBackendRedis, StepRollout, StepZyncResync, StepBackendSync, StepVerify},
+			wantWarnings: []string{"--no-quiesce", "partial restore: backend-redis"},
+		},
+		{
+			name: "new servers: the connections step comes after the objects, before the first data store",
+			have: allComponents,
+			o: Options{Cluster: planCluster{kind: "operator"}, Verify: verifyFn, Components: []string{StepSecrets, StepSystemMySQL, StepBackendRedis},
+				Connections:    &ConnPlan{Live: []KeyChange{{Secret: "backend-redis", Key: "REDIS_STORAGE_URL", Connection: component.BackendRedis, Origin: "flag"}}},
+				SetConnections: func(context.Context, []KeyChange, *progress.Task) (Result, error) { return Result{}, nil }},
+			wantKind: "operator",
+			wantSteps: []string{StepPreflight, StepQuiesce, StepSecrets, StepConnections, StepSystemMySQL, StepBackendRedis,
+				StepScaleBack, StepRollout, StepZyncResync, StepBackendSync, StepVerify},
+			wantText: []string{"secrets backend-redis"},
+		},
+		{
+			name:    "a search workload that cannot be read is refused before anything runs",
+			have:    allComponents,
+			o:       Options{Cluster: planCluster{kind: "operator", searchErr: errors.New("deployments.apps is forbidden")}, Verify: verifyFn, Namespace: "3scale"},
+			wantErr: errs.Failure, wantErrText: "find the search workload (system-searchd or system-sphinx) in namespace 3scale",
+		},
+		{
 			name:    "a component the snapshot lacks",
 			have:    []string{component.SystemMySQL},
 			o:       Options{Components: []string{component.ZyncPostgres}},
@@ -212,9 +268,9 @@ func TestBuildPlan(t *testing.T) {
 			var names []string
 			for _, s := range p.Steps {
 				names = append(names, s.Name)
-				data := slices.Contains(component.Restorable(), s.Name)
+				data := slices.Contains(component.Restorable(), s.Name) || s.Name == StepConnections
 				if s.Destructive != data {
-					t.Errorf("step %s: destructive=%v, want %v (only restoring a component replaces data)", s.Name, s.Destructive, data)
+					t.Errorf("step %s: destructive=%v, want %v (only restoring a component, or rewriting the connection keys, replaces data)", s.Name, s.Destructive, data)
 				}
 				if always := s.Name == StepPreflight || s.Name == StepVerify; s.Always != always {
 					t.Errorf("step %s: always=%v, want %v", s.Name, s.Always, always)
@@ -244,10 +300,15 @@ func TestBuildPlan(t *testing.T) {
 				t.Errorf("verify skipped %q, want %q", p.VerifySkipped, c.verifySkip)
 			}
 			text := p.Text()
+			for _, w := range c.wantText {
+				if !strings.Contains(text, w) {
+					t.Errorf("the plan does not say %q:\n%s", w, text)
+				}
+			}
 			if c.verifySkip != "" && !strings.Contains(text, "verify: skipped, "+c.verifySkip) {
 				t.Errorf("the plan does not say that verify is skipped:\n%s", text)
 			}
-			if c.o.Cluster != nil && c.wantKind == "operator" && !strings.Contains(text, "through the APIManager CR") {
+			if c.o.Cluster != nil && c.wantKind == "operator" && !c.o.NoQuiesce && !strings.Contains(text, "through the APIManager CR") {
 				t.Errorf("an operator install is not quiesced through its CR:\n%s", text)
 			}
 			if !p.Destructive() {
