@@ -105,8 +105,8 @@ func splitList(in []string) []string {
 // runRestore fills in the connections, repository and terminal side of
 // req and runs it (restore.Run owns the runbook).
 func runRestore(ctx context.Context, g *globals, req restore.Request, yes bool) (*restore.Report, error) {
-	if req.RedisMode != "replay" && req.RedisMode != "file" {
-		return nil, errs.UsageError("use --redis-mode replay or file", "unknown redis mode %q", req.RedisMode)
+	if err := restore.CheckRedisMode(req.RedisMode); err != nil {
+		return nil, err // before anything is opened
 	}
 	conns, kc, err := g.connections(ctx)
 	if err != nil {

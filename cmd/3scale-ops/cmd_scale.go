@@ -1,14 +1,8 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
@@ -57,83 +51,45 @@ func newScaler(g *globals) (*scale.Scaler, error) {
 	return s, nil
 }
 
-// parseTargets parses COMPONENT=N arguments.
-func parseTargets(args []string) (map[string]int32, error) {
-	out := map[string]int32{}
-	for _, a := range args {
-		name, n, ok := strings.Cut(a, "=")
-		v, err := strconv.ParseInt(n, 10, 32)
-		if !ok || err != nil || v < 0 {
-			return nil, errs.UsageError("write COMPONENT=N, e.g. apicast-production=3", "invalid argument %q", a)
-		}
-		out[name] = int32(v)
-	}
-	return out, nil
-}
-
 func runScale(c *cli.Context) error {
 	g := getGlobals(c)
 	// Flags after the arguments were moved before them by interspersed.
-	args, timeout := c.Args().Slice(), c.Duration("timeout")
-	flags := map[string]bool{"down-all": c.Bool("down-all"), "resume": c.Bool("resume"), "wait": c.Bool("wait")}
-	modes := 0
-	for _, f := range []bool{flags["down-all"], flags["resume"], len(args) > 0} {
-		if f {
-			modes++
-		}
-	}
-	if modes != 1 {
-		return errs.UsageError("give COMPONENT=N …, --down-all or --resume (or `scale status`)", "scale needs exactly one of COMPONENT=N, --down-all, --resume")
-	}
-	var targets map[string]int32
-	if len(args) > 0 {
+	req := scale.Request{DownAll: c.Bool("down-all"), Resume: c.Bool("resume"), Wait: c.Bool("wait"), Timeout: c.Duration("timeout")}
+	if args := c.Args().Slice(); len(args) > 0 {
 		var err error
-		if targets, err = parseTargets(args); err != nil {
+		if req.Targets, err = scale.ParseTargets(args); err != nil {
 			return err
 		}
+	}
+	if err := req.Check(); err != nil {
+		return err
 	}
 	s, err := newScaler(g)
 	if err != nil {
 		return err
 	}
-	ctx := c.Context
-	var changed map[string]int32
-	action := "scaled"
-	switch {
-	case flags["down-all"]:
-		action = "scaled to 0 (recorded replicas)"
-		changed, err = s.DownAll(ctx)
-	case flags["resume"]:
-		action = "resumed"
-		changed, err = s.Resume(ctx)
-	default:
-		changed, err = targets, s.Scale(ctx, targets)
+	task, stop := progress.NewTask("scale"), func() {}
+	if req.Wait {
+		stop = opsWatch(g, task, "ready replicas")
 	}
+	res, err := s.Run(c.Context, req, task)
+	stop()
 	if err != nil {
 		return err
 	}
-	names := slices.Sorted(maps.Keys(changed))
-	if flags["wait"] && len(names) > 0 {
-		task := progress.NewTask("scale")
-		stop := opsWatch(g, task, "ready replicas")
-		err = s.Wait(ctx, names, timeout, task)
-		stop()
-		if err != nil {
-			return err
-		}
-	}
 	if g.JSON() {
-		return g.printJSON(map[string]any{"action": strings.Fields(action)[0], "replicas": changed, "waited": flags["wait"]})
+		return g.printJSON(map[string]any{"action": strings.Fields(res.Action)[0], "replicas": res.Replicas, "waited": res.Waited})
 	}
+	names := res.Components()
 	if len(names) == 0 {
 		g.printf("nothing to do: no replicas recorded by --down-all\n")
 		return nil
 	}
 	rows := make([][]string, 0, len(names))
 	for _, n := range names {
-		rows = append(rows, []string{n, strconv.Itoa(int(changed[n]))})
+		rows = append(rows, []string{n, strconv.Itoa(int(res.Replicas[n]))})
 	}
-	g.printf("%s:\n", action)
+	g.printf("%s:\n", res.Action)
 	table(g.Stdout, []string{"COMPONENT", "REPLICAS"}, rows)
 	return nil
 }
@@ -172,34 +128,3 @@ func runScaleStatus(c *cli.Context) error {
 	table(g.Stdout, []string{"COMPONENT", "KIND", "DESIRED", "READY", "OPERATOR", "DOWN-ALL RECORD", "NOTE"}, out)
 	return nil
 }
-
-// opsWatch prints a task's progress to stderr every 2s (unless
-// --no-progress or -o json) until the returned stop is called.
-func opsWatch(g *globals, task *progress.Task, what string) (stop func()) {
-	if g.NoProgress || g.JSON() {
-		return func() {}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(2 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				st := task.Stats()
-				phase := ""
-				if st.Phase != "" {
-					phase = st.Phase + ": "
-				}
-				printProgressLine(g.Stderr, fmt.Sprintf("%s%d/%d %s (%s)", phase, st.Items, st.TotalItems, what, st.Elapsed.Round(time.Second)))
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
-}
-
-func printProgressLine(w io.Writer, s string) { fmt.Fprintln(w, s) }

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
-	"fmt"
-
 	"github.com/3scale-ops/3scale-ops/internal/config"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
-	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/zync"
 	"github.com/urfave/cli/v2"
 )
@@ -36,13 +32,21 @@ func runZyncResync(c *cli.Context) error {
 	if err := conns.Require(config.SystemDB); err != nil {
 		return err
 	}
-	rep, pod, err := zyncResync(c.Context, g, conns, kc, !c.Bool("check"))
+	db, err := conns.SystemDB.Open()
 	if err != nil {
 		return err
 	}
+	defer db.Close()
+	w := &logWriter{g: g, prefix: "zync resync: "}
+	rep, pod, err := zync.Run(c.Context, zync.Request{Kube: kc, Namespace: conns.Namespace, SystemDB: db, DBName: conns.SystemDB.Redacted(),
+		CheckOnly: c.Bool("check"), Output: w})
+	w.Flush()
+	if rep == nil {
+		return err
+	}
 	if g.JSON() {
-		if err := g.printJSON(map[string]any{"pod": pod, "routes": rep}); err != nil {
-			return err
+		if perr := g.printJSON(map[string]any{"pod": pod, "routes": rep}); perr != nil {
+			return perr
 		}
 	} else {
 		g.printf("routes: %d expected hosts, %d zync routes, %d ok, %d findings\n", rep.Expected, rep.Routes, rep.OK, len(rep.Findings))
@@ -54,32 +58,5 @@ func runZyncResync(c *cli.Context) error {
 			table(g.Stdout, []string{"FINDING", "HOST", "ROUTE", "FIX"}, rows)
 		}
 	}
-	if len(rep.Findings) > 0 {
-		return errs.New(errs.Mismatch, "run the FIX of each finding", "%d route findings in namespace %s", len(rep.Findings), conns.Namespace)
-	}
-	return nil
-}
-
-// zyncResync runs the rake task (when run is true) and the route check.
-func zyncResync(ctx context.Context, g *globals, conns *config.Connections, kc *kube.Clients, run bool) (*zync.RouteReport, string, error) {
-	pod := ""
-	if run {
-		var err error
-		w := &logWriter{g: g, prefix: "zync resync: "}
-		if pod, err = zync.Resync(ctx, kc, conns.Namespace, w); err != nil {
-			return nil, pod, err
-		}
-		w.Flush()
-	}
-	db, err := conns.SystemDB.Open()
-	if err != nil {
-		return nil, pod, err
-	}
-	defer db.Close()
-	exp, err := zync.ExpectedHosts(ctx, db)
-	if err != nil {
-		return nil, pod, fmt.Errorf("system database %s: %w", conns.SystemDB.Redacted(), err)
-	}
-	rep, err := zync.CheckRoutes(ctx, kc, conns.Namespace, exp)
-	return rep, pod, err
+	return err
 }

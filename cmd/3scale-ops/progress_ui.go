@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -117,3 +118,34 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// opsWatch prints a task's progress to stderr every 2s (unless
+// --no-progress or -o json) until the returned stop is called.
+func opsWatch(g *globals, task *progress.Task, what string) (stop func()) {
+	if g.NoProgress || g.JSON() {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				st := task.Stats()
+				phase := ""
+				if st.Phase != "" {
+					phase = st.Phase + ": "
+				}
+				printProgressLine(g.Stderr, fmt.Sprintf("%s%d/%d %s (%s)", phase, st.Items, st.TotalItems, what, st.Elapsed.Round(time.Second)))
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+func printProgressLine(w io.Writer, s string) { fmt.Fprintln(w, s) }

@@ -79,6 +79,15 @@ type Request struct {
 	Confirm func(*Plan) error
 }
 
+// CheckRedisMode refuses a Redis restore mode other than replay and file
+// ("" is replay).
+func CheckRedisMode(mode string) error {
+	if mode != "" && mode != "replay" && mode != "file" {
+		return errs.UsageError("use --redis-mode replay or file", "unknown redis mode %q", mode)
+	}
+	return nil
+}
+
 // Run plans the restore of one snapshot and, unless a dry run, executes it
 // under the repository's restore lock, recording every step in the
 // snapshot's journal for the targets (so that --resume continues an
@@ -88,8 +97,8 @@ func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 	if req.RedisMode == "" {
 		req.RedisMode = "replay"
 	}
-	if req.RedisMode != "replay" && req.RedisMode != "file" {
-		return nil, errs.UsageError("use --redis-mode replay or file", "unknown redis mode %q", req.RedisMode)
+	if err := CheckRedisMode(req.RedisMode); err != nil {
+		return nil, err
 	}
 	if req.Log == nil {
 		req.Log = slog.Default()

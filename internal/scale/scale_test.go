@@ -211,3 +211,41 @@ func TestRollout(t *testing.T) {
 		t.Errorf("unknown component: %v", err)
 	}
 }
+
+// A scale request is exactly one of COMPONENT=N, --down-all and --resume;
+// Run does it and, with Wait, waits for what it changed.
+func TestRunRequest(t *testing.T) {
+	if _, err := ParseTargets([]string{"apicast-production=3", "zync=x"}); errs.Code(err) != errs.Usage || !strings.Contains(err.Error(), `"zync=x"`) {
+		t.Errorf("bad COMPONENT=N: %v", err)
+	}
+	if got, err := ParseTargets([]string{"apicast-production=3", "zync=0"}); err != nil || got["apicast-production"] != 3 || got["zync"] != 0 || len(got) != 2 {
+		t.Errorf("ParseTargets = %v, %v", got, err)
+	}
+	for _, r := range []Request{{}, {DownAll: true, Resume: true}, {Resume: true, Targets: map[string]int32{"zync": 1}}} {
+		if err := r.Check(); errs.Code(err) != errs.Usage || !strings.Contains(err.Error(), "exactly one of") {
+			t.Errorf("Check(%+v) = %v", r, err)
+		}
+	}
+
+	s, kc, ns := newScaler(t)
+	ctx := context.Background()
+	mkDeployment(t, kc, ns, "apicast-staging", 1, "")
+	mkDeployment(t, kc, ns, "zync-que", 2, "")
+	runControllers(t, kc, ns, 100*time.Millisecond)
+	task := progress.NewTask("scale")
+	res, err := s.Run(ctx, Request{Targets: map[string]int32{"apicast-staging": 2}, Wait: true, Timeout: 10 * time.Second}, task)
+	if err != nil || res.Action != "scaled" || !res.Waited || res.Replicas["apicast-staging"] != 2 {
+		t.Fatalf("Run scale: %+v, %v", res, err)
+	}
+	if w, _ := kc.GetWorkloadKind(ctx, ns, kube.KindDeployment, "apicast-staging"); w.Ready != 2 {
+		t.Errorf("waited, but apicast-staging has %d ready", w.Ready)
+	}
+	res, err = s.Run(ctx, Request{DownAll: true}, nil)
+	if err != nil || res.Action != "scaled to 0 (recorded replicas)" || res.Replicas["zync-que"] != 2 || res.Waited {
+		t.Fatalf("Run down-all: %+v, %v", res, err)
+	}
+	res, err = s.Run(ctx, Request{Resume: true, Wait: true, Timeout: 10 * time.Second}, nil)
+	if err != nil || res.Action != "resumed" || strings.Join(res.Components(), ",") != "apicast-staging,zync-que" {
+		t.Fatalf("Run resume: %+v, %v", res, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/kube/kubetest"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
@@ -119,6 +120,19 @@ func TestExpectedHostsAndRouteDiff(t *testing.T) {
 	}
 	if !strings.Contains(rep.Findings[0].Fix, "delete route old-admin") {
 		t.Errorf("fix: %s", rep.Findings[0].Fix)
+	}
+
+	// The whole check (what `zync resync --check` runs): the same report,
+	// and its findings are a mismatch (exit 3) counting them.
+	rep2, pod, err := Run(ctx, Request{Kube: kc, Namespace: ns, SystemDB: db, DBName: "system", CheckOnly: true})
+	if rep2 == nil || pod != "" || len(rep2.Findings) != 3 || rep2.OK != 3 {
+		t.Fatalf("Run --check: report %+v, pod %q", rep2, pod)
+	}
+	if errs.Code(err) != errs.Mismatch || !strings.Contains(err.Error(), "3 route findings in namespace "+ns) || errs.Hint(err) == "" {
+		t.Errorf("Run --check with findings: %v (exit %d)", err, errs.Code(err))
+	}
+	if err := (&RouteReport{OK: 2}).Err(ns); err != nil {
+		t.Errorf("a report without findings is an error: %v", err)
 	}
 }
 
