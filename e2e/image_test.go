@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -126,5 +127,29 @@ func TestMakeImage(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "3scale-ops-image.tar")); err != nil {
 		t.Errorf("no image tarball: %v", err)
+	}
+
+	// The image has no pg_dump, and says so: its environment marks it
+	// minimal, and a zync-postgres backup run with that environment (and
+	// no pg_dump to be found, as in the image) fails before any data is
+	// read, naming the image that has one.
+	if !slices.Contains(c.Env, "THREESCALE_OPS_IMAGE=minimal") {
+		t.Errorf("env = %v, want THREESCALE_OPS_IMAGE=minimal", c.Env)
+	}
+	for name := range files {
+		if strings.HasSuffix(name, "/pg_dump") {
+			t.Errorf("the minimal image has %s; the docs say it has no pg_dump", name)
+		}
+	}
+	pg := testenv.Postgres(t)
+	backup := exec.Command(filepath.Join(root, "usr/local/bin/3scale-ops"), "--no-progress", "-r", filepath.Join(t.TempDir(), "repo"),
+		"--local", "--zync-db-url", pg.URL, "backup", "--components", "zync-postgres")
+	backup.Env = append(slices.Clone(c.Env), "KUBECONFIG=/nonexistent", "HOME="+t.TempDir(),
+		"THREESCALE_OPS_PG_DUMP="+filepath.Join(root, "usr/bin/pg_dump")) // where a client would be: absent
+	msg, err := backup.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(msg), "minimal image of `make image`, which has no pg_dump") ||
+		!strings.Contains(string(msg), "docker build") {
+		t.Errorf("a zync-postgres backup from the minimal image: %v\n%s", err, msg)
 	}
 }

@@ -70,7 +70,9 @@ func run(bin, ca, ref, version, revision, arch, out, tarOut string) error {
 	cf.Config.Entrypoint = []string{binPath}
 	cf.Config.User = user
 	cf.Config.WorkingDir = "/"
-	cf.Config.Env = []string{"TMPDIR=/tmp", "SSL_CERT_FILE=" + caPath}
+	// THREESCALE_OPS_IMAGE=minimal: no pg_dump here; the binary's error
+	// for a zync-postgres backup says which image has one.
+	cf.Config.Env = []string{"TMPDIR=/tmp", "SSL_CERT_FILE=" + caPath, "THREESCALE_OPS_IMAGE=minimal"}
 	cf.Config.Labels = map[string]string{
 		"org.opencontainers.image.title":       "3scale-ops",
 		"org.opencontainers.image.description": "Backup, restore and operations for Red Hat 3scale API Management",

@@ -22,9 +22,19 @@ import (
 // binary to use when Engine.PgDump is empty.
 const EnvPgDump = "THREESCALE_OPS_PG_DUMP"
 
-// hintPgDump says where a matching client comes from.
+// EnvImage is set by the image of `make image` (build/image) to
+// "minimal": a static binary and CA certificates only, no pg_dump.
+const EnvImage = "THREESCALE_OPS_IMAGE"
+
+// hintPgDump says where a matching client comes from; in the minimal
+// image it says how to get an image that has one.
 func hintPgDump(major int) string {
-	return fmt.Sprintf("install the PostgreSQL %d (or newer) client tools — the 3scale-ops container image ships them; "+
+	if os.Getenv(EnvImage) == "minimal" {
+		return fmt.Sprintf("this is the minimal image of `make image`, which has no pg_dump: run zync-postgres backups from the image the Dockerfile builds "+
+			"(`docker build -t IMAGE .`: Alpine with the PostgreSQL 17 client), or where the PostgreSQL %d (or newer) client tools are installed, "+
+			"or leave zync-postgres out (--components); see docs/operations.md, \"Container images and pg_dump\"", major)
+	}
+	return fmt.Sprintf("install the PostgreSQL %d (or newer) client tools — the image the Dockerfile builds ships them, the minimal one of `make image` does not; "+
 		"on Debian/Ubuntu `apt-get install postgresql-client-%d`, on RHEL `dnf install postgresql%d` — "+
 		"or point %s (or --pg-dump) at a pg_dump of major version %d or later", major, major, major, EnvPgDump, major)
 }

@@ -248,6 +248,18 @@ func TestPgDumpMissingOrTooOldRefusedBeforeData(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "PostgreSQL 99") || !strings.Contains(err.Error(), real+" is version 15") {
 		t.Fatalf("want a version refusal naming %s, got %v", real, err)
 	}
+	if h := errs.Hint(err); !strings.Contains(h, "Dockerfile") || !strings.Contains(h, "postgresql-client-99") {
+		t.Errorf("hint %q should say which image ships pg_dump and how to install one", h)
+	}
+	// In the minimal image of `make image` the hint says how to get an
+	// image with pg_dump.
+	t.Setenv(EnvImage, "minimal")
+	e.PgDump = filepath.Join(t.TempDir(), "pg_dump") // absent, as in that image
+	_, err = e.findPgDump(context.Background(), 16)
+	if h := errs.Hint(err); errs.Code(err) != errs.Usage || !strings.Contains(h, "minimal image of `make image`, which has no pg_dump") ||
+		!strings.Contains(h, "docker build") || !strings.Contains(h, "Container images and pg_dump") {
+		t.Errorf("in the minimal image: %v (exit %d), hint %q", err, errs.Code(err), h)
+	}
 	if v, err := parsePgDumpVersion("pg_dump (PostgreSQL) 16.4 (Debian 16.4-1.pgdg120+1)\n"); err != nil || v != 16 {
 		t.Fatalf("parse: %d %v", v, err)
 	}
