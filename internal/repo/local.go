@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // tmpPrefix marks files being written; List never shows them.
@@ -173,6 +174,38 @@ func (l *Local) Delete(ctx context.Context, name string) error {
 	for d := filepath.Dir(p); d != l.root && strings.HasPrefix(d, l.root); d = filepath.Dir(d) {
 		if os.Remove(d) != nil {
 			break
+		}
+	}
+	return nil
+}
+
+// removeEmptyDirs removes the directory of prefix and the empty
+// directories below it; a directory that still holds a file (another
+// writer's temporary file, say) is left alone.
+func (l *Local) removeEmptyDirs(prefix string) error {
+	p, err := l.path(strings.TrimSuffix(prefix, "/"))
+	if err != nil {
+		return err
+	}
+	var dirs []string
+	err = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			dirs = append(dirs, q)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", prefix, err)
+	}
+	for i := len(dirs) - 1; i >= 0; i-- { // deepest first
+		if err := os.Remove(dirs[i]); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
+			return fmt.Errorf("remove directory %s: %w", dirs[i], err)
 		}
 	}
 	return nil

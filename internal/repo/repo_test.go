@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -349,6 +351,18 @@ func TestAbortAndIncomplete(t *testing.T) {
 	}
 	if l, _ := be.List(ctx, "snapshots/"); len(l) != 0 {
 		t.Fatalf("objects left after Abort: %v", l)
+	}
+	// An abort while the only file is still being written (the upload's
+	// temporary file is all its directory holds) leaves no directory.
+	s1 := r.NewSnapshot(ctx)
+	sink1, _ := s1.Component("backend-redis")
+	w, _ := sink1.Create(ctx, "dump.rdb", "rdb")
+	_, _ = w.Write(bytes.Repeat([]byte("r"), 1<<20))
+	if err := s1.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(filepath.Join(be.root, "snapshots")); len(left) != 0 {
+		t.Fatalf("directories left after Abort: %v", left)
 	}
 
 	// A snapshot left without manifest (crash) is invisible, and prune removes it.

@@ -359,7 +359,17 @@ func (r *Repository) deletePrefix(ctx context.Context, prefix string) error {
 			first = err
 		}
 	}
+	if d, ok := r.be.(emptyDirRemover); ok && first == nil {
+		first = d.removeEmptyDirs(prefix)
+	}
 	return first
+}
+
+// emptyDirRemover is a backend with directories of its own (the local
+// one): a prefix whose objects are gone may still leave its directory,
+// e.g. when an aborted upload's temporary file was the only thing in it.
+type emptyDirRemover interface {
+	removeEmptyDirs(prefix string) error
 }
 
 // PutRestoreJournal stores a small JSON object under restores/NAME.json
