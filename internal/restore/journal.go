@@ -53,6 +53,9 @@ type Journal struct {
 	Replicas  map[string]int32  `json:"replicas,omitempty"` // recorded by quiesce
 	Values    map[string]string `json:"values,omitempty"`   // small facts steps hand to later steps
 	Options   map[string]string `json:"options,omitempty"`  // the run's options; a resume must use the same
+	// Targets are where each component is restored (redacted); a resume
+	// must write to the same.
+	Targets map[string]string `json:"targets,omitempty"`
 }
 
 // Name is the journal's object name in the repository (restores/<name>.json).

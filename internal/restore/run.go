@@ -173,9 +173,27 @@ func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 	}
 	jkey := JournalKey(conns, selected)
 	jopts := map[string]string{"redis-mode": req.RedisMode, "skip-queues": fmt.Sprint(req.SkipQueues), "no-quiesce": fmt.Sprint(req.NoQuiesce)}
+	targets := map[string]string{}
+	for _, name := range selected {
+		if name != component.Verify {
+			targets[name] = targetOf(name, conns)
+		}
+	}
 	j, found, err := LoadJournal(ctx, r, id, jkey)
 	if err != nil {
 		return nil, err
+	}
+	if req.Resume && found && !j.Finished {
+		if d := targetDiff(j.Targets, targets); len(d) > 0 {
+			return nil, resumeRefusal(id, d)
+		}
+	}
+	if req.Resume && !found && conns.Namespace == "" {
+		// --local journals are keyed by their targets: other servers find
+		// no journal, and would silently start over.
+		if err := otherLocalRun(ctx, r, id, targets); err != nil {
+			return nil, err
+		}
 	}
 	// An interrupted restore filled some targets itself: resuming it may
 	// replace their contents again (and only theirs) without --drop-existing.
@@ -202,6 +220,9 @@ func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 			req.Warn(fmt.Sprintf("no interrupted restore of %s found: starting from the beginning", id) + mirrorHint(ctx, kc, conns.Namespace, id))
 		}
 		j = &Journal{Snapshot: id, Namespace: jkey, Options: jopts}
+	}
+	if len(j.Targets) == 0 {
+		j.Targets = targets
 	}
 	// The cluster is gone (§7.5.2): into a namespace without 3scale, an
 	// operator snapshot's APIManager is created held at zero replicas after
@@ -248,7 +269,6 @@ func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 		}
 	}
 	engs := map[string]Engine{}
-	targets := map[string]string{}
 	for _, name := range selected {
 		if name == component.Verify {
 			continue
@@ -260,7 +280,6 @@ func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 			return nil, fmt.Errorf("component %s: %w", name, err)
 		}
 		engs[name] = e
-		targets[name] = targetOf(name, conns)
 	}
 	opts := Options{Snapshot: &RepoSnapshot{Repo: r, Manifest: m}, Namespace: conns.Namespace, Components: req.Components,
 		Engines: engs, NoQuiesce: req.NoQuiesce, NoBackendSync: req.NoBackendSync, NoReindex: req.NoReindex, Timeout: req.Timeout, Targets: targets, Connections: cplan, Fresh: fresh}
