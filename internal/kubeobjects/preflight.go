@@ -8,9 +8,13 @@ import (
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/kube"
 	authv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/restmapper"
 )
 
 // Preflight checks, changing nothing, that the artifact parses and its
@@ -67,4 +71,39 @@ func (e *Engine) Preflight(ctx context.Context, src artifact.Source) error {
 			"%s: not allowed in namespace %s: %s", e.component, e.ns, strings.Join(denied, ", "))
 	}
 	return nil
+}
+
+// MissingKinds lists the kinds of the objects in src that the cluster does
+// not serve, as "APIManager (apps.3scale.net/v1alpha1)": their CRDs are not
+// installed (for the apimanager component: the 3scale operator is not).
+// It reads the API discovery and changes nothing.
+func MissingKinds(ctx context.Context, kc *kube.Clients, src artifact.Source, component string) ([]string, error) {
+	objs, err := readList(ctx, src, component)
+	if err != nil {
+		return nil, err
+	}
+	if len(objs) == 0 {
+		return nil, nil
+	}
+	groups, err := restmapper.GetAPIGroupResources(kc.Typed.Discovery())
+	if err != nil && len(groups) == 0 {
+		return nil, errs.Wrap(errs.Failure, fmt.Errorf("%s: API discovery: %w", component, err), "check that the cluster is reachable (3scale-ops config --check)")
+	}
+	rm := restmapper.NewDiscoveryRESTMapper(groups)
+	seen := map[schema.GroupVersionKind]bool{}
+	var missing []string
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		if seen[gvk] {
+			continue
+		}
+		seen[gvk] = true
+		if _, err := rm.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+			if !meta.IsNoMatchError(err) {
+				return nil, fmt.Errorf("%s: map %s: %w", component, gvk, err)
+			}
+			missing = append(missing, gvk.Kind+" ("+gvk.GroupVersion().String()+")")
+		}
+	}
+	return missing, nil
 }

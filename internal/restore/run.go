@@ -135,6 +135,12 @@ func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 			return nil, err
 		}
 	}
+	if len(req.Components) == 0 || slices.Contains(req.Components, component.APIManager) {
+		// Plan time, before any lock or object is written.
+		if err := CheckOperatorCRDs(ctx, kc, r, m); err != nil {
+			return nil, err
+		}
+	}
 	if !req.DryRun {
 		lock, err := r.Lock(ctx, "restore", req.UnlockStale)
 		if err != nil {
