@@ -43,6 +43,7 @@ func restoreCommand() *cli.Command {
 			&cli.BoolFlag{Name: "with-grants", EnvVars: []string{"THREESCALE_OPS_WITH_GRANTS"}, Usage: "PostgreSQL databases (zync-postgres, and system-mysql on PostgreSQL): also apply the recorded GRANT/REVOKE statements (the roles must exist on the target)"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, EnvVars: []string{"THREESCALE_OPS_TIMEOUT"}, Usage: "how long each wait for workloads may take"},
 			&cli.BoolFlag{Name: "rewrite-connections", EnvVars: []string{"THREESCALE_OPS_REWRITE_CONNECTIONS"}, Usage: "set the connection keys of the namespace's secrets (URL, DATABASE_URL, REDIS_STORAGE_URL, …) to the servers given by flags that the data is restored into; =false restores the snapshot's keys as they are; unset, keys of servers found in the namespace's own secrets are kept and those given by flags are warned about"},
+			&cli.BoolFlag{Name: "show-secrets", EnvVars: []string{"THREESCALE_OPS_SHOW_SECRETS"}, Usage: "when a restore into a namespace without 3scale pauses for `oc new-app` (template installs), also print the parameters' values (they are always in the 0600 parameter file under --state-dir)"},
 			&cli.BoolFlag{Name: "allow-version-change", EnvVars: []string{"THREESCALE_OPS_ALLOW_VERSION_CHANGE"}, Usage: "restore a snapshot of another 3scale minor version than the target runs (its schema and data may not match)"},
 		},
 		Action: runRestoreCommand,
@@ -62,12 +63,16 @@ func runRestoreCommand(c *cli.Context) error {
 		SkipQueues: c.Bool("skip-queues"), NoQuiesce: c.Bool("no-quiesce"), NoVerify: c.Bool("no-verify"), RequireVerify: c.Bool("require-verify"),
 		DropExisting: c.Bool("drop-existing"), UnlockStale: c.Bool("unlock-stale"), WithGrants: c.Bool("with-grants"), Timeout: c.Duration("timeout"),
 		SkipSteps: splitList(c.StringSlice("skip-step")), NoBackendSync: c.Bool("skip-backend-sync"), NoReindex: c.Bool("skip-reindex"),
-		AllowVersionChange: c.Bool("allow-version-change"), RewriteConnections: rewriteMode(c)}
+		AllowVersionChange: c.Bool("allow-version-change"), RewriteConnections: rewriteMode(c),
+		ParamDir: restore.ParamDir(c.String("state-dir")), ShowSecrets: c.Bool("show-secrets")}
 	rep, err := runRestore(c.Context, g, req, c.Bool("yes"))
 	if g.JSON() && rep != nil && rep.Plan != nil {
 		doc := map[string]any{"plan": rep.Plan, "steps": rep.Plan.Describe(), "dry_run": req.DryRun}
 		if rep.Ran() {
 			doc["report"] = rep
+		}
+		if rep.Paused != nil {
+			doc["status"] = "paused"
 		}
 		if err != nil {
 			doc["error"] = err.Error()
@@ -139,6 +144,7 @@ func runRestore(ctx context.Context, g *globals, req restore.Request, yes bool) 
 	}
 	if rep.Ran() && !g.JSON() {
 		printRestoreReport(g, rep)
+		printPause(g, rep.Paused)
 	}
 	return rep, err
 }

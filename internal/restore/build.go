@@ -86,6 +86,12 @@ type Options struct {
 	// gone) and the snapshot's APIManager is restored held at zero
 	// replicas, for the operator to build 3scale on the restored secrets.
 	Fresh bool
+	// FreshTemplate: 3scale does not run in the namespace yet and the
+	// snapshot is of a template install (guide §7.5.1): after the secrets
+	// and configmaps, DeployTemplate pauses the restore for `oc new-app`,
+	// and the resumed run quiesces what the template created.
+	FreshTemplate  bool
+	DeployTemplate func(ctx context.Context, j *Journal, task *progress.Task) (Result, error)
 	// NoBackendSync leaves out the backend configuration rewrite after
 	// backend-redis (restore --skip-backend-sync).
 	NoBackendSync bool
@@ -159,6 +165,9 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 	if o.Cluster != nil {
 		kind, err := o.Cluster.Kind(ctx)
 		switch {
+		case o.FreshTemplate:
+			p.InstallKind = FreshTemplate
+			p.Warnings = append(p.Warnings, "no 3scale in namespace "+o.Namespace+": after the secrets and configmaps the restore pauses for 3scale to be deployed from the template with parameters read from them (oc new-app, guide §7.5.1); `restore --resume` then scales it to 0, restores the data and scales it back")
 		case o.Fresh:
 			p.InstallKind = FreshOperator
 			p.Warnings = append(p.Warnings, "no 3scale in namespace "+o.Namespace+": the APIManager is created at 0 replicas after the secrets and configmaps, the operator builds 3scale on them, and the data is restored before 3scale starts (guide §7.5.2)")
@@ -183,7 +192,7 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 	// Into a namespace without 3scale, a component restored through a pod
 	// is checked at its step: the pod exists only once the operator has
 	// built it from the restored APIManager.
-	deferred := func(c string) bool { return o.Fresh && o.PodSteps[c] != "" }
+	deferred := func(c string) bool { return (o.Fresh || o.FreshTemplate) && o.PodSteps[c] != "" }
 	p.Steps = append(p.Steps, &Step{Name: StepPreflight, Always: true,
 		Target: strings.Join(selected, ", "),
 		Action: "verify every artifact (size, sha256, decryption), connect to every target, check versions and that targets are empty",
@@ -223,8 +232,7 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 			return Result{Summary: sum}, nil
 		}})
 
-	if o.Cluster != nil && !o.NoQuiesce && !o.Fresh {
-		p.Steps = append(p.Steps, &Step{Name: StepQuiesce, Target: "every 3scale workload in " + o.Namespace,
+	quiesce := &Step{Name: StepQuiesce, Target: "every 3scale workload in " + o.Namespace,
 			Action: "record replicas (annotations + journal) and scale to 0" + map[bool]string{true: " through the APIManager CR", false: ""}[p.InstallKind == "operator"] + "; wait for pods to stop",
 			Run: func(ctx context.Context, j *Journal, task *progress.Task) (Result, error) {
 				rep, err := o.Cluster.DownAll(ctx, o.Timeout)
@@ -237,8 +245,11 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 					j.Replicas = rep
 				}
 				return Result{Items: int64(len(rep)), Summary: fmt.Sprintf("%d workloads scaled to 0", len(rep)), Detail: map[string]any{"replicas": j.Replicas}}, nil
-			}})
-	} else if o.Cluster != nil && !o.Fresh {
+			}}
+	fresh := o.Fresh || o.FreshTemplate
+	if o.Cluster != nil && !o.NoQuiesce && !fresh {
+		p.Steps = append(p.Steps, quiesce)
+	} else if o.Cluster != nil && !fresh {
 		p.Warnings = append(p.Warnings, "--no-quiesce: 3scale keeps running and writing while its data is replaced")
 	}
 
@@ -307,7 +318,7 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 						j.Values = map[string]string{}
 					}
 					j.Values[freshKey] = "operator"
-				} else if c == StepAPIManager && o.Cluster != nil && !o.NoQuiesce {
+				} else if c == StepAPIManager && o.Cluster != nil && !o.NoQuiesce && !o.FreshTemplate {
 					// The restored CR carries the snapshot's replicas: hold
 					// the operator at 0 again until scale-back.
 					if _, err := o.Cluster.DownAll(ctx, o.Timeout); err != nil {
@@ -316,6 +327,15 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 				}
 				return Result{Items: er.Items, Summary: er.Summary, Detail: er.Detail}, nil
 			}})
+		if o.FreshTemplate && o.Cluster != nil && c == lastKube(selected) {
+			p.Steps = append(p.Steps, &Step{Name: StepDeployTemplate, Target: "namespace " + o.Namespace + " (oc new-app, by you)",
+				Action: "pause: write the amp.yml parameters read from the restored secrets and configmaps to a 0600 file and print `oc new-app --file amp.yml --param-file FILE`; on --resume check that the template's workloads exist",
+				Run:    o.DeployTemplate})
+			if !o.NoQuiesce {
+				quiesce.Target = "the workloads the template created in " + o.Namespace
+				p.Steps = append(p.Steps, quiesce)
+			}
+		}
 		if c == StepAPIManager && o.Fresh && o.Cluster != nil {
 			p.Steps = append(p.Steps, &Step{Name: StepAwait, Target: "3scale operator, namespace " + o.Namespace,
 				Action: "wait until the operator has built 3scale's workloads from the APIManager (held at 0 replicas), record the snapshot's replicas for scale-back",
@@ -333,7 +353,7 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 		}
 	}
 
-	if o.Cluster != nil && (!o.NoQuiesce || o.Fresh) {
+	if o.Cluster != nil && (!o.NoQuiesce || fresh) {
 		p.Steps = append(p.Steps, &Step{Name: StepScaleBack, Target: "every 3scale workload in " + o.Namespace,
 			Action: "scale back to the recorded replicas and wait until ready",
 			Run: func(ctx context.Context, j *Journal, task *progress.Task) (Result, error) {
@@ -434,6 +454,17 @@ func partialWarning(have, selected []string) string {
 	component.Sort(others)
 	return fmt.Sprintf("partial restore: %s will hold the snapshot's point in time, while %s keep their current data (another point in time); references between them (applications, keys, usage, routes) may disagree until those are restored too",
 		strings.Join(restored, ", "), strings.Join(others, ", "))
+}
+
+// lastKube is the last Kubernetes-objects component of selected ("" if none).
+func lastKube(selected []string) string {
+	last := ""
+	for _, c := range selected {
+		if info, ok := component.Lookup(c); ok && info.Class == component.Kube {
+			last = c
+		}
+	}
+	return last
 }
 
 // kubeOnly reports whether every selected component is Kubernetes objects.

@@ -24,6 +24,9 @@ const (
 	// Skipped: left out on purpose (restore --skip-step); recorded in the
 	// journal and the report, and named by the verification step.
 	Skipped = "skipped"
+	// Paused: stopped on purpose for the user to act (deploy-template);
+	// --resume runs the step again.
+	Paused = "paused"
 )
 
 // StepState is the journal entry of one step.
@@ -126,6 +129,9 @@ type Report struct {
 	// VerifySkipped says why the restore was not verified (the plan's
 	// "verify: skipped, needs …"); empty when it was, or with --no-verify.
 	VerifySkipped string `json:"verify_skipped,omitempty"`
+	// Paused says where the restore stopped for the user to act and how
+	// to continue (nil: it did not pause).
+	Paused *Pause `json:"paused,omitempty"`
 
 	// Plan is what Run planned (nil when planning failed); DryRun: it
 	// stopped there.
@@ -213,6 +219,16 @@ func (r *Runner) Run(ctx context.Context, p *Plan, j *Journal) (*Report, error) 
 		task.Done()
 		st = j.state(s.Name)
 		st.Ended = r.clock()
+		var pause *PauseError
+		if errors.As(err, &pause) {
+			st.Status, st.Summary = Paused, redact.String(pause.Error())
+			if serr := r.save(ctx, j); serr != nil {
+				return r.finish(j, rep), serr
+			}
+			rep = r.finish(j, rep)
+			rep.Paused = &pause.Pause
+			return rep, err
+		}
 		if err != nil {
 			st.Status, st.Error = Failed, redact.String(err.Error())
 			if serr := r.save(ctx, j); serr != nil && r.Log != nil {

@@ -66,6 +66,12 @@ type Request struct {
 	// than the target's restore (it is always warned about).
 	AllowVersionChange bool
 	Timeout            time.Duration // per wait for readiness (default 10m)
+	// ParamDir is where a restore into a namespace without 3scale from a
+	// template snapshot writes the amp.yml parameter file (ParamDir(--state-dir)).
+	ParamDir string
+	// ShowSecrets puts the parameters' values in the report of that pause
+	// (restore --show-secrets); otherwise only their names leave the file.
+	ShowSecrets bool
 
 	Log     *slog.Logger
 	Warn    func(msg string)  // warnings for the user (nil: logged)
@@ -108,6 +114,9 @@ func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 	}
 	if req.Tracker == nil {
 		req.Tracker = &progress.Tracker{}
+	}
+	if req.ParamDir == "" {
+		req.ParamDir = ParamDir("")
 	}
 	r, conns, kc := req.Repo, req.Conns, req.Kube
 	id, err := r.ResolveID(ctx, req.Snapshot)
@@ -234,11 +243,21 @@ func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 	// operator snapshot's APIManager is created held at zero replicas after
 	// the secrets, and the operator builds 3scale before the data steps.
 	fresh := false
-	if kc != nil && slices.Contains(selected, component.APIManager) {
+	if kc != nil && slices.Contains(selected, component.APIManager) && SnapshotHasAPIManager(m) {
 		if j.Values[freshKey] == "operator" && !j.Finished {
 			fresh = true
 		} else if _, derr := scale.New(kc, conns.Namespace).Detect(ctx); errors.Is(derr, scale.ErrNotDeployed) {
 			fresh = true
+		}
+	}
+	// The same for a template install (§7.5.1): the restore pauses after
+	// the secrets and configmaps for `oc new-app`, and --resume continues.
+	freshTemplate := false
+	if kc != nil && !fresh && slices.Contains(selected, component.Secrets) && !kubeOnly(selected) && !SnapshotHasAPIManager(m) {
+		if j.Values[freshKey] == "template" && !j.Finished {
+			freshTemplate = true
+		} else if _, derr := scale.New(kc, conns.Namespace).Detect(ctx); errors.Is(derr, scale.ErrNotDeployed) {
+			freshTemplate = true
 		}
 	}
 	runner := &Runner{Store: r, Log: req.Log, Tracker: req.Tracker}
@@ -288,7 +307,11 @@ func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 		engs[name] = e
 	}
 	opts := Options{Snapshot: &RepoSnapshot{Repo: r, Manifest: m}, Namespace: conns.Namespace, Components: req.Components,
-		Engines: engs, NoQuiesce: req.NoQuiesce, NoBackendSync: req.NoBackendSync, NoReindex: req.NoReindex, Timeout: req.Timeout, Targets: targets, Connections: cplan, Fresh: fresh}
+		Engines: engs, NoQuiesce: req.NoQuiesce, NoBackendSync: req.NoBackendSync, NoReindex: req.NoReindex, Timeout: req.Timeout, Targets: targets, Connections: cplan, Fresh: fresh,
+		FreshTemplate: freshTemplate}
+	if freshTemplate {
+		opts.DeployTemplate = deployTemplate(kc, conns.Namespace, id, req.ParamDir, req.ShowSecrets)
+	}
 	if kc != nil {
 		opts.SetConnections = func(ctx context.Context, changes []KeyChange, task *progress.Task) (Result, error) {
 			return applyLive(ctx, kc, conns.Namespace, changes, task)
@@ -369,6 +392,10 @@ func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 	if ran != nil {
 		ran.Plan, ran.ran = plan, true
 		rep = ran
+	}
+	var pause *PauseError
+	if errors.As(err, &pause) {
+		return rep, nil // stopped on purpose: the report says how to continue
 	}
 	if err != nil {
 		return rep, err
