@@ -233,19 +233,19 @@ func BuildPlan(ctx context.Context, o Options) (*Plan, error) {
 		}})
 
 	quiesce := &Step{Name: StepQuiesce, Target: "every 3scale workload in " + o.Namespace,
-			Action: "record replicas (annotations + journal) and scale to 0" + map[bool]string{true: " through the APIManager CR", false: ""}[p.InstallKind == "operator"] + "; wait for pods to stop",
-			Run: func(ctx context.Context, j *Journal, task *progress.Task) (Result, error) {
-				rep, err := o.Cluster.DownAll(ctx, o.Timeout)
-				if err != nil {
-					return Result{}, err
-				}
-				// A resumed quiesce sees 0 replicas everywhere: keep the
-				// counts the first run recorded.
-				if len(j.Replicas) == 0 {
-					j.Replicas = rep
-				}
-				return Result{Items: int64(len(rep)), Summary: fmt.Sprintf("%d workloads scaled to 0", len(rep)), Detail: map[string]any{"replicas": j.Replicas}}, nil
-			}}
+		Action: "record replicas (annotations + journal) and scale to 0" + map[bool]string{true: " through the APIManager CR", false: ""}[p.InstallKind == "operator"] + "; wait for pods to stop",
+		Run: func(ctx context.Context, j *Journal, task *progress.Task) (Result, error) {
+			rep, err := o.Cluster.DownAll(ctx, o.Timeout)
+			if err != nil {
+				return Result{}, err
+			}
+			// A resumed quiesce sees 0 replicas everywhere: keep the
+			// counts the first run recorded.
+			if len(j.Replicas) == 0 {
+				j.Replicas = rep
+			}
+			return Result{Items: int64(len(rep)), Summary: fmt.Sprintf("%d workloads scaled to 0", len(rep)), Detail: map[string]any{"replicas": j.Replicas}}, nil
+		}}
 	fresh := o.Fresh || o.FreshTemplate
 	if o.Cluster != nil && !o.NoQuiesce && !fresh {
 		p.Steps = append(p.Steps, quiesce)
