@@ -169,6 +169,11 @@ func PlanConnections(ctx context.Context, kc *kube.Clients, conns *config.Connec
 			}
 		}
 	}
+	if slices.Contains(selected, component.SystemStorage) {
+		if err := planStorage(ctx, p, kc, conns, mode, restoresSecrets, snapshot); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
