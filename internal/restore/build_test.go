@@ -152,6 +152,18 @@ func TestBuildPlan(t *testing.T) {
 			wantWarnings: []string{"no 3scale workloads in namespace new"},
 		},
 		{
+			name: "an empty namespace from a template snapshot: objects, pause for oc new-app, then quiesce, data, scale back (§7.5.1)",
+			have: allComponents,
+			o: Options{Cluster: planCluster{err: errors.New("no workloads"), search: Searchd}, Verify: verifyFn, Namespace: "new", FreshTemplate: true,
+				DeployTemplate: func(context.Context, *Journal, *progress.Task) (Result, error) { return Result{}, nil }},
+			wantKind: FreshTemplate,
+			wantSteps: []string{StepPreflight, StepSecrets, StepConfigMaps, StepAPIManager, StepDeployTemplate, StepQuiesce,
+				StepSystemMySQL, StepStorage, StepZyncPostgres, StepBackendRedis, StepSystemRedis,
+				StepScaleBack, StepRollout, StepZyncResync, StepBackendSync, StepReindex, StepVerify},
+			wantWarnings: []string{"pauses for 3scale to be deployed from the template", "oc new-app"},
+			noWarnings:   []string{"no 3scale workloads in namespace"},
+		},
+		{
 			name:    "an empty namespace with data selected is refused",
 			have:    allComponents,
 			o:       Options{Cluster: planCluster{err: errors.New("no workloads")}, Verify: verifyFn, Namespace: "new"},

@@ -43,7 +43,7 @@ const (
 )
 
 // Order is the runbook order of every step this package knows.
-var Order = []string{StepPreflight, StepQuiesce, StepSecrets, StepConfigMaps, StepAPIManager, StepAwait, StepConnections,
+var Order = []string{StepPreflight, StepQuiesce, StepSecrets, StepConfigMaps, StepAPIManager, StepAwait, StepDeployTemplate, StepConnections,
 	StepSystemMySQL, StepStorage, StepZyncPostgres, StepBackendRedis, StepSystemRedis,
 	StepScaleBack, StepRollout, StepZyncResync, StepBackendSync, StepReindex, StepVerify}
 
