@@ -43,7 +43,7 @@ func restoreCommand() *cli.Command {
 			&cli.BoolFlag{Name: "with-grants", EnvVars: []string{"THREESCALE_OPS_WITH_GRANTS"}, Usage: "PostgreSQL databases (zync-postgres, and system-mysql on PostgreSQL): also apply the recorded GRANT/REVOKE statements (the roles must exist on the target)"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, EnvVars: []string{"THREESCALE_OPS_TIMEOUT"}, Usage: "how long each wait for workloads may take"},
 			&cli.BoolFlag{Name: "rewrite-connections", EnvVars: []string{"THREESCALE_OPS_REWRITE_CONNECTIONS"}, Usage: "set the connection keys of the namespace's secrets (URL, DATABASE_URL, REDIS_STORAGE_URL, …) to the servers given by flags that the data is restored into; =false restores the snapshot's keys as they are; unset, keys of servers found in the namespace's own secrets are kept and those given by flags are warned about"},
-			&cli.BoolFlag{Name: "show-secrets", EnvVars: []string{"THREESCALE_OPS_SHOW_SECRETS"}, Usage: "when a restore into a namespace without 3scale pauses for `oc new-app` (template installs), also print the parameters' values (they are always in the 0600 parameter file under --state-dir)"},
+			&cli.BoolFlag{Name: "show-secrets", EnvVars: []string{"THREESCALE_OPS_SHOW_SECRETS"}, Usage: "when a restore into a namespace without 3scale pauses for oc new-app (template installs), also print the parameters' values (they are always in the 0600 parameter file under --state-dir)"},
 			&cli.BoolFlag{Name: "allow-version-change", EnvVars: []string{"THREESCALE_OPS_ALLOW_VERSION_CHANGE"}, Usage: "restore a snapshot of another 3scale minor version than the target runs (its schema and data may not match)"},
 		},
 		Action: runRestoreCommand,
