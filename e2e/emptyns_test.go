@@ -32,10 +32,7 @@ func TestRestoreSecretsIntoEmptyNamespace(t *testing.T) {
 	a := newCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if _, err := fixture.Install(ctx, a.KC, a.NS, fixture.Options{Kind: fixture.Operator, Dataset: rep, Conns: fixture.Conns{
-		SystemDatabaseURL: src.MySQL.URL, ZyncDatabaseURL: src.PG.URL,
-		BackendRedisStorageURL: "redis://" + src.Backend.Addr + "/0", BackendRedisQueuesURL: "redis://" + src.Backend.Addr + "/1",
-		SystemRedisURL: "redis://" + src.System.Addr + "/1"}}); err != nil {
+	if _, err := fixture.Install(ctx, a.KC, a.NS, fixture.Options{Kind: fixture.Operator, Dataset: rep, Conns: src.conns()}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "workloads settled", func() bool { return a.Sim.Reconcile(ctx) == nil })

@@ -223,10 +223,7 @@ func TestKubeRoundTrip(t *testing.T) {
 			c := newCluster(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			inst, err := fixture.Install(ctx, c.KC, c.NS, fixture.Options{Kind: kind, Dataset: rep, Conns: fixture.Conns{
-				SystemDatabaseURL: src.MySQL.URL, ZyncDatabaseURL: src.PG.URL,
-				BackendRedisStorageURL: "redis://" + src.Backend.Addr + "/0", BackendRedisQueuesURL: "redis://" + src.Backend.Addr + "/1",
-				SystemRedisURL: "redis://" + src.System.Addr + "/1"}})
+			inst, err := fixture.Install(ctx, c.KC, c.NS, fixture.Options{Kind: kind, Dataset: rep, Conns: src.conns()})
 			if err != nil {
 				t.Fatalf("install the %s fixture: %v", kind, err)
 			}

@@ -22,10 +22,7 @@ func TestKubeRestoreAfterTheNamespaceLostItsSecrets(t *testing.T) {
 	c := newCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := fixture.Install(ctx, c.KC, c.NS, fixture.Options{Kind: fixture.Template, Dataset: rep, Conns: fixture.Conns{
-		SystemDatabaseURL: in.MySQL.URL, ZyncDatabaseURL: in.PG.URL,
-		BackendRedisStorageURL: "redis://" + in.Backend.Addr + "/0", BackendRedisQueuesURL: "redis://" + in.Backend.Addr + "/1",
-		SystemRedisURL: "redis://" + in.System.Addr + "/1"}}); err != nil {
+	if _, err := fixture.Install(ctx, c.KC, c.NS, fixture.Options{Kind: fixture.Template, Dataset: rep, Conns: in.conns()}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "workloads settled", func() bool { return c.Sim.Reconcile(ctx) == nil })

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/3scale-ops/3scale-ops/e2e/fixture"
 	"github.com/3scale-ops/3scale-ops/e2e/internal/fingerprint"
 	"github.com/3scale-ops/3scale-ops/e2e/seed"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
@@ -104,6 +105,20 @@ func (in *install) seedWith(t *testing.T, seedN, scale int64) *seed.Report {
 }
 
 // flags are the global connection flags of a --local run against in.
+// conns are the fixture's connections to the data stores of in (backend
+// storage in db 0, queues in db 1, system-redis in db 1), changed by each
+// of edit.
+func (in *install) conns(edit ...func(*fixture.Conns)) fixture.Conns {
+	c := fixture.Conns{
+		SystemDatabaseURL: in.MySQL.URL, ZyncDatabaseURL: in.PG.URL,
+		BackendRedisStorageURL: "redis://" + in.Backend.Addr + "/0", BackendRedisQueuesURL: "redis://" + in.Backend.Addr + "/1",
+		SystemRedisURL: "redis://" + in.System.Addr + "/1"}
+	for _, e := range edit {
+		e(&c)
+	}
+	return c
+}
+
 func (in *install) flags() []string {
 	return []string{"--local",
 		"--system-db-url", in.systemURL(),

@@ -252,10 +252,7 @@ func TestReadmeHandRestore(t *testing.T) {
 	c := newCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := fixture.Install(ctx, c.KC, c.NS, fixture.Options{Kind: fixture.Operator, Dataset: rep, Conns: fixture.Conns{
-		SystemDatabaseURL: src.MySQL.URL, ZyncDatabaseURL: src.PG.URL,
-		BackendRedisStorageURL: "redis://" + src.Backend.Addr + "/0", BackendRedisQueuesURL: "redis://" + src.Backend.Addr + "/1",
-		SystemRedisURL: "redis://" + src.System.Addr + "/1"}}); err != nil {
+	if _, err := fixture.Install(ctx, c.KC, c.NS, fixture.Options{Kind: fixture.Operator, Dataset: rep, Conns: src.conns()}); err != nil {
 		t.Fatalf("install the operator fixture: %v", err)
 	}
 	caps, refs := capabilities(c.NS)

@@ -35,11 +35,9 @@ func TestRestoreS3StorageIntoOtherBucketRewritesAWSAuth(t *testing.T) {
 		}
 	}
 	c := newCluster(t)
-	if _, err := fixture.Install(ctx, c.KC, c.NS, fixture.Options{Kind: fixture.Operator, Dataset: rep, Conns: fixture.Conns{
-		SystemDatabaseURL: src.MySQL.URL, ZyncDatabaseURL: src.PG.URL,
-		BackendRedisStorageURL: "redis://" + src.Backend.Addr + "/0", BackendRedisQueuesURL: "redis://" + src.Backend.Addr + "/1",
-		SystemRedisURL: "redis://" + src.System.Addr + "/1",
-		S3:             &fixture.S3{Endpoint: e.S3Endpoint, Bucket: bucketA, Region: "us-east-1", AccessKey: e.S3AccessKey, SecretKey: e.S3SecretKey, Insecure: true}}}); err != nil {
+	if _, err := fixture.Install(ctx, c.KC, c.NS, fixture.Options{Kind: fixture.Operator, Dataset: rep, Conns: src.conns(func(c *fixture.Conns) {
+		c.S3 = &fixture.S3{Endpoint: e.S3Endpoint, Bucket: bucketA, Region: "us-east-1", AccessKey: e.S3AccessKey, SecretKey: e.S3SecretKey, Insecure: true}
+	})}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "workloads settled", func() bool { return c.Sim.Reconcile(ctx) == nil })

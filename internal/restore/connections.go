@@ -146,27 +146,11 @@ func PlanConnections(ctx context.Context, kc *kube.Clients, conns *config.Connec
 					desired[k] = ptr(v)
 				}
 			}
-			keys := make([]string, 0, len(desired))
-			for k := range desired {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				v := desired[k]
-				old, had := will[k]
-				if (v == nil && !had) || (v != nil && had && string(old) == *v) || (v != nil && !had && *v == "") {
-					continue
-				}
-				ch := KeyChange{Secret: name, Key: k, Value: v, Connection: cc, Origin: origin}
-				switch {
-				case mode == RewriteOff || (mode == RewriteAuto && origin == config.OriginFlag):
-					p.Stale = append(p.Stale, ch)
-				case inSecrets:
-					p.InSecrets = append(p.InSecrets, ch)
-				default:
-					p.Live = append(p.Live, ch)
-				}
-			}
+			p.add(desired, will, func(k string, v *string) KeyChange {
+				return KeyChange{Secret: name, Key: k, Value: v, Connection: cc, Origin: origin}
+			}, func(old []byte, had bool, v *string) bool {
+				return (v == nil && !had) || (v != nil && had && string(old) == *v) || (v != nil && !had && *v == "")
+			}, mode, inSecrets)
 		}
 	}
 	if slices.Contains(selected, component.SystemStorage) {
@@ -178,6 +162,36 @@ func PlanConnections(ctx context.Context, kc *kube.Clients, conns *config.Connec
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// add files each desired key (in key order) whose value differs from
+// will's, as unchanged reports it, under what the restore does with it:
+// Stale (left as it is: the rewrite is off, or, in auto mode, the
+// target was given by flag), InSecrets (the restored secrets get it) or
+// Live (the namespace's secret gets it).
+func (p *ConnPlan) add(desired map[string]*string, will map[string][]byte, change func(k string, v *string) KeyChange,
+	unchanged func(old []byte, had bool, v *string) bool, mode string, inSecrets bool) {
+	keys := make([]string, 0, len(desired))
+	for k := range desired {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := desired[k]
+		old, had := will[k]
+		if unchanged(old, had, v) {
+			continue
+		}
+		ch := change(k, v)
+		switch {
+		case mode == RewriteOff || (mode == RewriteAuto && ch.Origin == config.OriginFlag):
+			p.Stale = append(p.Stale, ch)
+		case inSecrets:
+			p.InSecrets = append(p.InSecrets, ch)
+		default:
+			p.Live = append(p.Live, ch)
+		}
+	}
+}
 
 // bySecret renders changes as "system-database (URL, DB_PASSWORD), zync (DATABASE_URL)".
 func bySecret(changes []KeyChange) string {

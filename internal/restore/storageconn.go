@@ -3,7 +3,6 @@ package restore
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -92,25 +91,8 @@ func planStorage(ctx context.Context, p *ConnPlan, kc *kube.Clients, conns *conf
 			desired[k] = ptr(v)
 		}
 	}
-	keys := make([]string, 0, len(desired))
-	for k := range desired {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := desired[k]
-		if old, had := will[k]; had && string(old) == *v {
-			continue
-		}
-		ch := KeyChange{Secret: name, Key: k, Value: v, Connection: config.SystemStorage, Origin: origin}
-		switch {
-		case mode == RewriteOff || (mode == RewriteAuto && origin == config.OriginFlag):
-			p.Stale = append(p.Stale, ch)
-		case inSecrets:
-			p.InSecrets = append(p.InSecrets, ch)
-		default:
-			p.Live = append(p.Live, ch)
-		}
-	}
+	p.add(desired, will, func(k string, v *string) KeyChange {
+		return KeyChange{Secret: name, Key: k, Value: v, Connection: config.SystemStorage, Origin: origin}
+	}, func(old []byte, had bool, v *string) bool { return had && string(old) == *v }, mode, inSecrets)
 	return nil
 }
