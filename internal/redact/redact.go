@@ -109,7 +109,9 @@ func String(s string) string {
 func URL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return String(raw)
+		// Unparseable: the user information cannot be told from a
+		// password, so all of it goes.
+		return String(Userinfo(raw))
 	}
 	if u.User != nil {
 		if _, ok := u.User.Password(); ok {
@@ -117,6 +119,27 @@ func URL(raw string) string {
 		}
 	}
 	return String(strings.Replace(u.String(), url.QueryEscape(Mask), Mask, 1))
+}
+
+// Userinfo returns raw with the whole user information of its authority
+// (user and password: everything before the last @ of SCHEME://…@HOST)
+// masked, whether or not raw parses as a URL. For locations that must
+// never carry credentials (repository, --system-storage).
+func Userinfo(raw string) string {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return String(raw)
+	}
+	rest := raw[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return String(raw)
+	}
+	return String(raw[:i+3] + Mask + rest[at:])
 }
 
 // Handler wraps a slog.Handler so that messages and string attributes are

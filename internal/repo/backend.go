@@ -16,6 +16,9 @@ import (
 	"io"
 	"net/url"
 	"strings"
+
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+	"github.com/3scale-ops/3scale-ops/internal/redact"
 )
 
 // ErrNotFound is returned (wrapped) by a Backend when an object does not exist.
@@ -55,35 +58,66 @@ type BackendOptions struct {
 	S3PartSize uint64 // multipart part size (the upload buffer per stream); 0 = 16 MiB
 }
 
-// OpenBackend parses a repository location: a plain path, file:///path or
-// s3://HOST[:PORT]/BUCKET[/PREFIX].
-func OpenBackend(ctx context.Context, location string, opts BackendOptions) (Backend, error) {
+// Location is a parsed repository location.
+type Location struct {
+	Kind   string // "local" or "s3"
+	Path   string // local: the directory as given
+	S3     S3Config
+	Source string // as given
+}
+
+// ParseLocation parses a repository location: a plain path,
+// file:///path or s3://HOST[:PORT]/BUCKET[/PREFIX]. It connects to
+// nothing; its errors are usage errors (exit 2) that never echo the
+// location's user information.
+func ParseLocation(location string) (Location, error) {
+	bad := func(format string, a ...any) error {
+		return errs.New(errs.Usage, "use a path, file:///path or s3://HOST[:PORT]/BUCKET/PREFIX (S3 credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, never from the URL)",
+			"repository %s: "+format, append([]any{redact.Userinfo(location)}, a...)...)
+	}
 	switch {
 	case strings.HasPrefix(location, "s3://"):
 		u, err := url.Parse(location)
 		if err != nil {
-			return nil, fmt.Errorf("repository %q: %w (use s3://HOST[:PORT]/BUCKET/PREFIX)", location, err)
+			return Location{}, bad("not a valid URL")
+		}
+		if u.User != nil {
+			return Location{}, bad("user information in the URL is not used")
 		}
 		parts := strings.SplitN(strings.Trim(u.Path, "/"), "/", 2)
 		if u.Host == "" || parts[0] == "" {
-			return nil, fmt.Errorf("repository %q: missing host or bucket (use s3://HOST[:PORT]/BUCKET/PREFIX)", location)
+			return Location{}, bad("missing host or bucket")
 		}
 		prefix := ""
 		if len(parts) == 2 {
 			prefix = parts[1]
 		}
-		return NewS3(ctx, S3Config{Endpoint: u.Host, Bucket: parts[0], Prefix: prefix, Insecure: opts.S3Insecure, PartSize: opts.S3PartSize})
+		return Location{Kind: "s3", S3: S3Config{Endpoint: u.Host, Bucket: parts[0], Prefix: prefix}, Source: location}, nil
 	case strings.HasPrefix(location, "file://"):
 		u, err := url.Parse(location)
-		if err != nil || u.Path == "" {
-			return nil, fmt.Errorf("repository %q: use file:///absolute/path", location)
+		if err != nil || u.Path == "" || u.User != nil || (u.Host != "" && u.Host != "localhost") {
+			return Location{}, bad("use file:///absolute/path")
 		}
-		return NewLocal(u.Path)
+		return Location{Kind: "local", Path: u.Path, Source: location}, nil
 	case strings.Contains(location, "://"):
-		return nil, fmt.Errorf("repository %q: unknown scheme (use a path, file:///path or s3://HOST/BUCKET/PREFIX)", location)
+		return Location{}, bad("unknown scheme")
 	default:
-		return NewLocal(location)
+		return Location{Kind: "local", Path: location, Source: location}, nil
 	}
+}
+
+// OpenBackend opens the backend of a repository location (see ParseLocation).
+func OpenBackend(ctx context.Context, location string, opts BackendOptions) (Backend, error) {
+	l, err := ParseLocation(location)
+	if err != nil {
+		return nil, err
+	}
+	if l.Kind == "s3" {
+		c := l.S3
+		c.Insecure, c.PartSize = opts.S3Insecure, opts.S3PartSize
+		return NewS3(ctx, c)
+	}
+	return NewLocal(l.Path)
 }
 
 // cleanName rejects names that would escape the repository.

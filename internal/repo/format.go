@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/3scale-ops/3scale-ops/internal/errs"
 )
 
 // FormatVersion is the repository format this build writes and reads.
@@ -147,15 +149,27 @@ func NewSnapshotID(t time.Time) string {
 	return fmt.Sprintf("%s-%03x%s", t.Format(idTimeLayout), t.Nanosecond()/int(time.Millisecond), hex.EncodeToString(b)[:3])
 }
 
-// ValidSnapshotID reports whether id has the snapshot id form.
-func ValidSnapshotID(id string) bool { return idRE.MatchString(id) }
+// ValidSnapshotID reports whether id has the snapshot id form and names
+// a real time (20261399T… has the form but no time).
+func ValidSnapshotID(id string) bool {
+	_, err := SnapshotTime(id)
+	return err == nil
+}
 
 // SnapshotTime returns the time encoded in a snapshot id.
 func SnapshotTime(id string) (time.Time, error) {
-	if !ValidSnapshotID(id) {
-		return time.Time{}, fmt.Errorf("%q is not a snapshot id (like 20261123T020000Z-a1b2c3)", id)
+	bad := func() error {
+		return errs.UsageError("run `3scale-ops backups list` to see the snapshots",
+			"%q is not a snapshot id (like 20261123T020000Z-a1b2c3)", id)
 	}
-	return time.Parse(idTimeLayout, id[:16])
+	if !idRE.MatchString(id) {
+		return time.Time{}, bad()
+	}
+	t, err := time.Parse(idTimeLayout, id[:16])
+	if err != nil {
+		return time.Time{}, bad()
+	}
+	return t, nil
 }
 
 func newRepoID() string {

@@ -3,9 +3,9 @@ package repo
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -84,11 +84,12 @@ func (r *Repository) locksIn(ctx context.Context, be Backend) ([]LockInfo, error
 		if err != nil {
 			return nil, err
 		}
-		var l LockInfo
-		err = json.NewDecoder(rc).Decode(&l)
+		raw, err := io.ReadAll(io.LimitReader(rc, maxLockSize+1))
 		rc.Close()
-		if err != nil || l.ID == "" {
-			l = LockInfo{ID: strings.TrimSuffix(strings.TrimPrefix(o.Name, locksDir), ".json"), Operation: "unreadable lock"}
+		name := strings.TrimSuffix(strings.TrimPrefix(o.Name, locksDir), ".json")
+		l, derr := DecodeLock(name, raw)
+		if err != nil || derr != nil {
+			l = LockInfo{ID: name, Operation: "unreadable lock"}
 		}
 		l.be = be
 		out = append(out, l)

@@ -122,20 +122,13 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 		return nil, fmt.Errorf("open repository %s: %w", be.Location(), err)
 	}
 	defer rc.Close()
-	raw, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	raw, err := io.ReadAll(io.LimitReader(rc, maxConfigSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("open repository %s: read config.json: %w", be.Location(), err)
 	}
-	var cfg Config
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return nil, fmt.Errorf("repository %s: config.json is not valid: %w", be.Location(), err)
-	}
-	if cfg.Format > FormatVersion {
-		return nil, errs.New(errs.Usage, "upgrade 3scale-ops to a release that reads this format",
-			"repository %s has format %d; this 3scale-ops reads format %d and older", be.Location(), cfg.Format, FormatVersion)
-	}
-	if cfg.Format < 1 || cfg.ID == "" {
-		return nil, fmt.Errorf("repository %s: config.json has no format or id", be.Location())
+	cfg, err := DecodeConfig(raw)
+	if err != nil {
+		return nil, errs.Wrap(errs.Code(err), fmt.Errorf("repository %s: %w", be.Location(), err), errs.Hint(err))
 	}
 	return newRepository(be, cfg, raw, opts)
 }
@@ -314,23 +307,17 @@ func (r *Repository) LoadManifest(ctx context.Context, id string) (*Manifest, er
 			return nil, fmt.Errorf("snapshot %s: decrypt manifest: %w: %w", id, err, artifactCorrupt)
 		}
 	}
-	var m Manifest
-	if err := json.NewDecoder(in).Decode(&m); err != nil {
-		return nil, fmt.Errorf("snapshot %s: manifest is not valid JSON: %v: %w", id, err, artifactCorrupt)
-	}
-	if m.Format > FormatVersion {
-		return nil, errs.New(errs.Usage, "upgrade 3scale-ops", "snapshot %s has manifest format %d; this 3scale-ops reads %d", id, m.Format, FormatVersion)
-	}
-	if m.ID != id {
-		return nil, fmt.Errorf("snapshot %s: manifest names snapshot %q: %w", id, m.ID, artifactCorrupt)
+	m, err := DecodeManifest(id, in)
+	if err != nil {
+		return nil, err
 	}
 	if r.Encrypted() && !encrypted {
 		return nil, fmt.Errorf("snapshot %s: a plain manifest.json in an encrypted repository (not written by 3scale-ops): %w", id, artifactCorrupt)
 	}
-	if err := r.verifyManifest(&m); err != nil {
+	if err := r.verifyManifest(m); err != nil {
 		return nil, err
 	}
-	return &m, nil
+	return m, nil
 }
 
 // DeleteSnapshot removes a snapshot: the manifest first, so that it is
