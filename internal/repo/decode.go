@@ -22,6 +22,7 @@ const (
 	maxConfigSize   = 1 << 20
 	maxManifestSize = 64 << 20
 	maxLockSize     = 64 << 10
+	maxJournalSize  = 4 << 20
 )
 
 // DecodeConfig parses config.json.

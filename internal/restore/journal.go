@@ -1,9 +1,12 @@
 package restore
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/redact"
+	"github.com/3scale-ops/3scale-ops/internal/scale"
 )
 
 // Step states in the journal.
@@ -89,17 +93,86 @@ type Store interface {
 }
 
 // LoadJournal reads the journal of a previous run; found is false when
-// there is none.
+// there is none. A journal that is not the one of restoring snapshot into
+// the target key (copied from another restore, or forged) is refused.
 func LoadJournal(ctx context.Context, s Store, snapshot, namespace string) (j *Journal, found bool, err error) {
-	j = &Journal{}
-	err = s.GetRestoreJournal(ctx, JournalName(snapshot, namespace), j)
+	var raw json.RawMessage
+	err = s.GetRestoreJournal(ctx, JournalName(snapshot, namespace), &raw)
 	if errors.Is(err, artifact.ErrNotFound) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("read restore journal %s: %w", JournalName(snapshot, namespace), err)
+		hint := ""
+		if errs.Code(err) == errs.Mismatch {
+			hint = "remove the damaged journal with `3scale-ops restore --abandon " + snapshot + "` (and -n NAMESPACE) and restore from the beginning"
+		}
+		return nil, false, errs.Wrap(errs.Code(err), fmt.Errorf("read restore journal %s: %w", JournalName(snapshot, namespace), err), hint)
+	}
+	j, err = DecodeJournal(snapshot, namespace, raw)
+	if err != nil {
+		return nil, false, err
 	}
 	return j, true, nil
+}
+
+// maxJournalSize bounds a journal: a few steps with small summaries.
+const maxJournalSize = 4 << 20
+
+// maxReplicas bounds the replicas a journal may ask scale-back for.
+const maxReplicas = 1000
+
+// DecodeJournal parses the journal of restoring snapshot into the target
+// key (the namespace, or local-<hash of the --local targets>). Journals
+// are not authenticated (docs/repository-format.md, "Threat model"): what
+// one can do is bounded here to skipping or redoing steps of that very
+// restore. A journal of another snapshot or target, an unknown step
+// state, or replicas for workloads that are not 3scale's are refused
+// (exit 2), never acted on.
+func DecodeJournal(snapshot, key string, raw []byte) (*Journal, error) {
+	name := JournalName(snapshot, key)
+	refuse := func(format string, a ...any) error {
+		return errs.New(errs.Usage,
+			"the journal was copied from another restore or changed by someone who can write the repository: check who writes it, then remove it with `3scale-ops restore --abandon "+snapshot+"` (and -n NAMESPACE) and restore from the beginning",
+			"restore journal restores/%s.json "+format, append([]any{name}, a...)...)
+	}
+	if len(raw) > maxJournalSize {
+		return nil, refuse("is larger than %d bytes", maxJournalSize)
+	}
+	var j Journal
+	d := json.NewDecoder(bytes.NewReader(raw))
+	if err := d.Decode(&j); err != nil {
+		return nil, refuse("is not valid: %v", err)
+	}
+	if _, err := d.Token(); !errors.Is(err, io.EOF) {
+		return nil, refuse("has data after its JSON object")
+	}
+	if j.Snapshot != snapshot {
+		return nil, refuse("is the journal of snapshot %q, not of %s", j.Snapshot, snapshot)
+	}
+	if JournalName(j.Snapshot, j.Namespace) != name || j.Namespace != key {
+		return nil, refuse("is the journal of a restore into %q, not into %q", j.Namespace, key)
+	}
+	seen := map[string]bool{}
+	for _, st := range j.Steps {
+		switch st.Status {
+		case Pending, Running, Done, Failed, Skipped:
+		default:
+			return nil, refuse("gives step %q the unknown state %q", st.Name, st.Status)
+		}
+		if seen[st.Name] {
+			return nil, refuse("lists step %q twice", st.Name)
+		}
+		seen[st.Name] = true
+	}
+	for w, n := range j.Replicas {
+		if _, ok := scale.Lookup(w); !ok {
+			return nil, refuse("records replicas for %q, which is not a 3scale workload", w)
+		}
+		if n < 0 || n > maxReplicas {
+			return nil, refuse("records %d replicas for %s", n, w)
+		}
+	}
+	return &j, nil
 }
 
 // Runner executes a plan against a journal.

@@ -11,7 +11,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/repo"
 )
 
-func testRepo(t *testing.T) *repo.Repository {
+func testRepo(t testing.TB) *repo.Repository {
 	t.Helper()
 	ctx := context.Background()
 	be, err := repo.OpenBackend(ctx, t.TempDir(), repo.BackendOptions{})
@@ -110,5 +110,66 @@ func TestRunnerStopsOnCancel(t *testing.T) {
 	_, err := (&Runner{Store: store}).Run(ctx, plan, &Journal{Snapshot: plan.Snapshot})
 	if !errors.Is(err, context.Canceled) || ran != 1 {
 		t.Fatalf("err %v, ran %d", err, ran)
+	}
+}
+
+// A journal is not authenticated: anyone who can write the repository can
+// copy one restore's journal over another's, or write one. Such a journal
+// is refused with a clear error (exit 2), never resumed from: one of
+// another snapshot, one of another target, and one that asks scale-back
+// for something quiesce never recorded.
+func TestLoadJournalRefusesAJournalOfAnotherRestore(t *testing.T) {
+	ctx := context.Background()
+	store := testRepo(t)
+	const a, b = "20261123T020000Z-abcdef", "20261124T020000Z-123456"
+	plan := &Plan{Snapshot: a, Steps: []*Step{{Name: StepPreflight, Run: func(context.Context, *Journal, *progress.Task) (Result, error) {
+		return Result{Summary: "ok"}, nil
+	}}, {Name: StepQuiesce, Run: func(_ context.Context, j *Journal, _ *progress.Task) (Result, error) {
+		j.Replicas = map[string]int32{"system-app": 2}
+		return Result{}, errs.New(errs.Failure, "", "interrupted")
+	}}}}
+	if _, err := (&Runner{Store: store}).Run(ctx, plan, &Journal{Snapshot: a, Namespace: "ns1"}); err == nil {
+		t.Fatal("the plan should stop at quiesce")
+	}
+	j, found, err := LoadJournal(ctx, store, a, "ns1")
+	if err != nil || !found {
+		t.Fatalf("the journal's own restore: %v found=%v", err, found)
+	}
+	// Copies of it under the names of other restores.
+	if err := store.PutRestoreJournal(ctx, JournalName(b, "ns1"), j); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutRestoreJournal(ctx, JournalName(a, "local-0123456789ab"), j); err != nil {
+		t.Fatal(err)
+	}
+	forged := *j
+	forged.Replicas = map[string]int32{"kube-apiserver": 3}
+	if err := store.PutRestoreJournal(ctx, JournalName(a, "ns2"), &Journal{Snapshot: a, Namespace: "ns2", Replicas: forged.Replicas}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutRestoreJournal(ctx, JournalName(a, "ns3"), &Journal{Snapshot: a, Namespace: "ns3", Replicas: map[string]int32{"system-app": 100000}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutRestoreJournal(ctx, JournalName(a, "ns4"), &Journal{Snapshot: a, Namespace: "ns4", Steps: []StepState{{Name: StepQuiesce, Status: "done-ish"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ snap, key, want string }{
+		{b, "ns1", `is the journal of snapshot "` + a + `", not of ` + b},
+		{a, "local-0123456789ab", `is the journal of a restore into "ns1", not into "local-0123456789ab"`},
+		{a, "ns2", `"kube-apiserver", which is not a 3scale workload`},
+		{a, "ns3", "100000 replicas for system-app"},
+		{a, "ns4", `unknown state "done-ish"`},
+	} {
+		_, found, err := LoadJournal(ctx, store, c.snap, c.key)
+		if found || errs.Code(err) != errs.Usage || !strings.Contains(err.Error(), c.want) || !strings.Contains(errs.Hint(err), "--abandon "+c.snap) {
+			t.Errorf("journal of %s into %s: found=%v, exit %d, %v (hint %q); want exit 2 with %q", c.snap, c.key, found, errs.Code(err), err, errs.Hint(err), c.want)
+		}
+	}
+	// A damaged one is refused too, with exit 3.
+	if err := store.Backend().Put(ctx, "restores/"+JournalName(a, "ns5")+".json", strings.NewReader(`{"snapshot":`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := LoadJournal(ctx, store, a, "ns5"); found || errs.Code(err) != errs.Mismatch || !strings.Contains(errs.Hint(err), "--abandon") {
+		t.Errorf("truncated journal: found=%v exit %d %v", found, errs.Code(err), err)
 	}
 }
