@@ -310,15 +310,27 @@ func resolveRedis(s *secrets, component, override string, ov Overrides, flag, se
 // ParseStorage parses dir:///path, a plain absolute path, s3://HOST[:PORT]/BUCKET/PREFIX
 // (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; ?insecure=1 for
 // http) or "pod".
+//
+// Credentials never come from the URL: one with user information is
+// refused, and no error shows it (user and password are masked).
 func ParseStorage(raw string) (Storage, error) {
 	raw = strings.TrimSpace(raw)
+	shown := redact.Userinfo(raw)
+	if scheme, rest, ok := strings.Cut(raw, "://"); ok {
+		if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+			rest = rest[:end]
+		}
+		if strings.Contains(rest, "@") {
+			return Storage{}, fmt.Errorf("system storage %s: user information in the URL is not used (%s://USER@… is refused so that it is never shown): for S3 set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", shown, redact.Userinfo(scheme))
+		}
+	}
 	switch {
 	case raw == "pod" || raw == "pod:":
 		return Storage{Kind: "pod", Path: PodStoragePath}, nil
 	case strings.HasPrefix(raw, "dir://"):
 		p := strings.TrimPrefix(raw, "dir://")
 		if p == "" || !strings.HasPrefix(p, "/") {
-			return Storage{}, fmt.Errorf("system storage %q: want dir:///ABSOLUTE/PATH", raw)
+			return Storage{}, fmt.Errorf("system storage %s: want dir:///ABSOLUTE/PATH", shown)
 		}
 		return Storage{Kind: "dir", Path: p}, nil
 	case strings.HasPrefix(raw, "/"):
@@ -326,11 +338,11 @@ func ParseStorage(raw string) (Storage, error) {
 	case strings.HasPrefix(raw, "s3://"):
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
-			return Storage{}, fmt.Errorf("system storage %q: want s3://HOST[:PORT]/BUCKET/PREFIX", raw)
+			return Storage{}, fmt.Errorf("system storage %s: want s3://HOST[:PORT]/BUCKET/PREFIX", shown)
 		}
 		bucket, prefix, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
 		if bucket == "" {
-			return Storage{}, fmt.Errorf("system storage %q names no bucket: want s3://HOST[:PORT]/BUCKET/PREFIX", raw)
+			return Storage{}, fmt.Errorf("system storage %s names no bucket: want s3://HOST[:PORT]/BUCKET/PREFIX", shown)
 		}
 		ins := u.Query().Get("insecure")
 		loc := S3Location{Endpoint: u.Host, Bucket: bucket, Prefix: prefix,
@@ -339,7 +351,7 @@ func ParseStorage(raw string) (Storage, error) {
 		redact.Add(loc.SecretKey)
 		return Storage{Kind: "s3", S3: loc}, nil
 	}
-	return Storage{}, fmt.Errorf("system storage %q: want dir:///path, s3://HOST/BUCKET/PREFIX or pod", raw)
+	return Storage{}, fmt.Errorf("system storage %s: want dir:///path, s3://HOST/BUCKET/PREFIX or pod", shown)
 }
 
 func resolveStorage(s *secrets, override string) (Storage, error) {

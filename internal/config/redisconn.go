@@ -36,10 +36,34 @@ type Redis struct {
 // ParseRedis parses redis:// and rediss:// URLs with an optional db number;
 // sentinels (the REDIS_*_SENTINEL_HOSTS list) turn the URL host into the
 // master group name.
+//
+// The passwords (and any token) of the URL and of the sentinel hosts are
+// registered with redact, also when they do not parse.
 func ParseRedis(raw, sentinels string) (Redis, error) {
 	redact.AddURL(raw)
+	for _, h := range strings.Split(sentinels, ",") {
+		if h = strings.TrimSpace(h); strings.Contains(h, "://") {
+			redact.AddURL(h)
+		}
+	}
+	r, err := parseRedis(raw, sentinels)
+	if err == nil {
+		redact.Add(r.Password, r.SentinelPassword)
+	}
+	return r, err
+}
+
+// parseRedis is ParseRedis without registering anything: it changes no
+// global state (the fuzz target runs it). Its errors are usage errors
+// (exit 2) that never show a password.
+func parseRedis(raw, sentinels string) (Redis, error) {
+	r, err := parseRedisURL(raw, sentinels)
+	return r, errs.Wrap(errs.Usage, err, "fix the Redis URL or the sentinel hosts (flag, environment or the namespace's secret)")
+}
+
+func parseRedisURL(raw, sentinels string) (Redis, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Host == "" {
+	if err != nil || !validHost(u) || (u.Port() != "" && !validPort(u.Port())) {
 		return Redis{}, fmt.Errorf("malformed Redis URL (%s): want redis://[USER:PASSWORD@]HOST[:PORT][/DB]", shape(raw))
 	}
 	r := Redis{URL: raw}
@@ -53,7 +77,6 @@ func ParseRedis(raw, sentinels string) (Redis, error) {
 	if u.User != nil {
 		r.Username = u.User.Username()
 		r.Password, _ = u.User.Password()
-		redact.Add(r.Password)
 	}
 	if p := strings.Trim(u.Path, "/"); p != "" {
 		n, err := strconv.Atoi(p)
@@ -70,7 +93,6 @@ func ParseRedis(raw, sentinels string) (Redis, error) {
 				continue
 			}
 			if strings.Contains(h, "://") {
-				redact.AddURL(h)
 				su, err := url.Parse(h)
 				if err != nil || su.Host == "" {
 					return Redis{}, fmt.Errorf("malformed sentinel host %q", redact.URL(h))
@@ -82,12 +104,14 @@ func ParseRedis(raw, sentinels string) (Redis, error) {
 				if su.User != nil && r.SentinelPassword == "" {
 					r.SentinelUsername = su.User.Username()
 					r.SentinelPassword, _ = su.User.Password()
-					redact.Add(r.SentinelPassword)
 				}
 				h = su.Host
 			}
 			if _, _, err := net.SplitHostPort(h); err != nil {
 				h = net.JoinHostPort(h, "26379")
+			}
+			if host, port, err := net.SplitHostPort(h); err != nil || host == "" || !validPort(port) {
+				return Redis{}, fmt.Errorf("malformed sentinel host %s in the sentinel list: want HOST[:PORT] or redis://[USER:PASSWORD@]HOST[:PORT]", redact.Userinfo(h))
 			}
 			r.SentinelAddrs = append(r.SentinelAddrs, h)
 		}
@@ -180,4 +204,9 @@ func (r Redis) options(ctx context.Context, obs *Observed) (*redis.Options, erro
 	}
 	o.TLSConfig = tc
 	return o, nil
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n > 0 && n <= 65535
 }

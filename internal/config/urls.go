@@ -35,11 +35,28 @@ type DB struct {
 }
 
 // ParseDB parses the database URL forms 3scale uses: mysql2://, mysql://,
-// postgresql://, postgres://, oracle-enhanced://.
+// postgresql://, postgres://, oracle-enhanced://. Its password (and any
+// token in it) is registered with redact, also when it does not parse.
 func ParseDB(raw string) (DB, error) {
 	redact.AddURL(raw)
+	d, err := parseDB(raw)
+	if err == nil {
+		redact.Add(d.Password)
+	}
+	return d, err
+}
+
+// parseDB is ParseDB without registering anything: it changes no global
+// state (the fuzz target runs it). Its errors are usage errors (exit 2)
+// that never show the password.
+func parseDB(raw string) (DB, error) {
+	d, err := parseDBURL(raw)
+	return d, errs.Wrap(errs.Usage, err, "fix the database URL (flag, environment or the namespace's secret)")
+}
+
+func parseDBURL(raw string) (DB, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Host == "" {
+	if err != nil || !validHost(u) {
 		return DB{}, fmt.Errorf("malformed database URL (%s): want mysql2://USER:PASSWORD@HOST[:PORT]/DATABASE or postgresql://…", shape(raw))
 	}
 	d := DB{URL: raw, Host: u.Hostname(), Database: strings.TrimPrefix(u.Path, "/"), Params: u.Query()}
@@ -63,12 +80,21 @@ func ParseDB(raw string) (DB, error) {
 	if u.User != nil {
 		d.User = u.User.Username()
 		d.Password, _ = u.User.Password()
-		redact.Add(d.Password)
 	}
 	if d.Database == "" {
 		return DB{}, fmt.Errorf("database URL %s names no database: add /DATABASE to its path", redact.URL(raw))
 	}
 	return d, nil
+}
+
+// validHost reports whether the URL names a host: a name or an address,
+// an IPv6 address in brackets.
+func validHost(u *url.URL) bool {
+	h := u.Hostname()
+	if h == "" || strings.ContainsAny(h, "[]") {
+		return false
+	}
+	return !strings.Contains(h, ":") || strings.HasPrefix(u.Host, "[")
 }
 
 // shape describes an unparseable URL without echoing it (it may hold a

@@ -126,11 +126,11 @@ func URL(raw string) string {
 // masked, whether or not raw parses as a URL. For locations that must
 // never carry credentials (repository, --system-storage).
 func Userinfo(raw string) string {
-	i := strings.Index(raw, "://")
+	i := strings.Index(raw, "//") // SCHEME://, or a scheme-less //
 	if i < 0 {
 		return String(raw)
 	}
-	rest := raw[i+3:]
+	rest := raw[i+2:]
 	end := strings.IndexAny(rest, "/?#")
 	if end < 0 {
 		end = len(rest)
@@ -139,7 +139,7 @@ func Userinfo(raw string) string {
 	if at < 0 {
 		return String(raw)
 	}
-	return String(raw[:i+3] + Mask + rest[at:])
+	return String(raw[:i+2] + Mask + rest[at:])
 }
 
 // Handler wraps a slog.Handler so that messages and string attributes are
