@@ -47,15 +47,11 @@ bench: build
 demo:
 	@scripts/demo.sh
 
-# Every fuzz target for FUZZTIME each (go test runs one target at a time).
+# Every fuzz target (each func FuzzX in internal/ and cmd/) for FUZZTIME
+# each; scripts/fuzz.sh finds them, make test runs them briefly.
 FUZZTIME ?= 60s
 fuzz:
-	go test -run '^$$' -fuzz '^FuzzScanAndExtract$$' -fuzztime $(FUZZTIME) ./internal/storage/
-	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/rdb/
-	go test -run '^$$' -fuzz '^FuzzStrictParse$$' -fuzztime $(FUZZTIME) ./internal/rdb/
-	go test -run '^$$' -fuzz '^FuzzCheckValue$$' -fuzztime $(FUZZTIME) ./internal/rdb/
-	go test -run '^$$' -fuzz '^FuzzMappingRule$$' -fuzztime $(FUZZTIME) ./internal/gateway/apicast/
-	go test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./internal/gateway/apicast/
+	@scripts/fuzz.sh $(FUZZTIME)
 
 lint:
 	@test -z "$$(gofmt -l cmd internal e2e bench 2>/dev/null)" || { gofmt -l cmd internal e2e bench; echo "gofmt needed"; exit 1; }

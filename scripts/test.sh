@@ -50,6 +50,13 @@ if [ "$rc" != 0 ]; then
   exit "$rc"
 fi
 printf '%-60s %8s\n' "tests passed" "$(steps_since "$t0")"
+# The seed corpora ran with the tests; every fuzz target also fuzzes a
+# little on a run of the whole repository (scripts/fuzz.sh; FUZZ_BRIEF=0
+# skips it, FUZZ_BRIEF=10s fuzzes longer).
+FUZZ_BRIEF=${FUZZ_BRIEF:-2s}
+if [ "$FUZZ_BRIEF" != 0 ] && { [ $# = 0 ] || [ "$*" = ./... ]; }; then
+  step "fuzzing every target for $FUZZ_BRIEF (scripts/fuzz.sh)" scripts/fuzz.sh "$FUZZ_BRIEF"
+fi
 cleanup
 started=0
 steps_done "make test"
