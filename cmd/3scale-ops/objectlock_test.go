@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,6 +88,23 @@ func TestObjectLockedRepository(t *testing.T) {
 		t.Fatal("unexpected lock object")
 	}
 
+	// The dry run says what prune will do: the retained snapshot is
+	// protected, not "would remove", in the table and in -o json.
+	out, stderr, code = runCLI(t, append(flags, "backups", "prune", "--keep-last", "1", "--dry-run")...)
+	if code != 0 || !strings.Contains(out, "protected") || strings.Contains(out, "would remove") || !strings.Contains(out, "object lock retention until") {
+		t.Fatalf("prune --dry-run of a retained snapshot: exit %d, want 0 reporting it protected\n%s%s", code, out, stderr)
+	}
+	out, stderr, code = runCLI(t, append(flags, "-o", "json", "backups", "prune", "--keep-last", "1", "--dry-run")...)
+	var dry struct {
+		DryRun    bool `json:"dry_run"`
+		Protected []struct {
+			ID string `json:"id"`
+		} `json:"protected"`
+		Removed []string `json:"removed"`
+	}
+	if err := json.Unmarshal([]byte(out), &dry); code != 0 || err != nil || !dry.DryRun || len(dry.Protected) != 1 || dry.Protected[0].ID != ids[0] || len(dry.Removed) != 0 {
+		t.Fatalf("prune --dry-run -o json: exit %d, %v: %+v\n%s%s", code, err, dry, out, stderr)
+	}
 	out, stderr, code = runCLI(t, append(flags, "backups", "prune", "--keep-last", "1")...)
 	if code != 0 || !strings.Contains(out, "protected") || !strings.Contains(out, ids[0]) || !strings.Contains(out, "object lock retention until") {
 		t.Fatalf("prune of a retained snapshot: exit %d, want 0 reporting it protected\n%s%s", code, out, stderr)

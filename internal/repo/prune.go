@@ -82,14 +82,15 @@ func (r *Repository) Prune(ctx context.Context, p Policy, o PruneOptions) (*Prun
 			"check the repository's storage and `3scale-ops backups verify`; to remove the damaged snapshots and prune the rest, run prune with --forget-damaged",
 			"prune: %s", res.Blocked)
 	}
-	if o.DryRun {
-		return res, nil
-	}
-	for _, d := range res.Damaged {
-		if err := r.DeleteSnapshot(ctx, d.ID); err != nil {
-			return res, fmt.Errorf("prune: remove damaged snapshot %s: %w", d.ID, err)
+	// A dry run decides exactly as prune does, retention included, and
+	// removes nothing.
+	if !o.DryRun {
+		for _, d := range res.Damaged {
+			if err := r.DeleteSnapshot(ctx, d.ID); err != nil {
+				return res, fmt.Errorf("prune: remove damaged snapshot %s: %w", d.ID, err)
+			}
+			res.Removed = append(res.Removed, d.ID)
 		}
-		res.Removed = append(res.Removed, d.ID)
 	}
 	for _, d := range res.Decisions {
 		if d.Keep {
@@ -103,10 +104,16 @@ func (r *Repository) Prune(ctx context.Context, p Policy, o PruneOptions) (*Prun
 			res.Protected = append(res.Protected, ProtectedSnapshot{ID: d.ID, Until: until})
 			continue
 		}
+		if o.DryRun {
+			continue
+		}
 		if err := r.DeleteSnapshot(ctx, d.ID); err != nil {
 			return res, fmt.Errorf("prune: %w", err)
 		}
 		res.Removed = append(res.Removed, d.ID)
+	}
+	if o.DryRun {
+		return res, nil
 	}
 	for _, s := range res.Incomplete {
 		if err := r.deletePrefix(ctx, snapshotsDir+s.ID+"/"); err != nil {
