@@ -289,9 +289,15 @@ func (e *Engine) dumpDB(ctx context.Context, s server, db int, info serverInfo, 
 				}
 				selected = true
 			}
+			// PTTL is -1 without an expiry (-2, gone, was left out above);
+			// 0 ms left is an expiry too: the key is saved as expiring
+			// now, and the restore leaves it out, never restores it
+			// without a TTL.
 			var at int64
-			if ttl > 0 {
+			if ttl >= 0 {
 				at = now.Add(ttl).UnixMilli()
+			} else if ttl != -1 {
+				continue // not a PTTL answer Redis gives: leave the key out
 			}
 			if err := (*w).Key([]byte(k), typ, value, at); err != nil {
 				return err

@@ -429,7 +429,7 @@ func (e *Engine) stream(ctx context.Context, src artifact.Source, s server, m ma
 			continue
 		}
 		en.DB = db
-		if en.ExpireAt > 0 {
+		if en.ExpireAt != 0 { // negative: before 1970, expired too
 			if en.ExpireAt <= now {
 				expired++
 				continue

@@ -85,7 +85,7 @@ func (w *Writer) SelectDB(db int, keys, expires uint64) error {
 // Key writes one key with its value type and raw value encoding;
 // expireAt is an absolute Unix time in ms (0: no expiry).
 func (w *Writer) Key(key []byte, typ byte, value []byte, expireAt int64) error {
-	if expireAt > 0 {
+	if expireAt != 0 { // a negative expiry is kept: it is in the past
 		b := append(w.tmp[:0], opExpireTimeMs, 0, 0, 0, 0, 0, 0, 0, 0)
 		putLE64(b[1:], uint64(expireAt))
 		w.write(b)
