@@ -2,8 +2,18 @@ package backend
 
 import (
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 )
+
+// manyParams adds n parameters p0=1 … to v.
+func manyParams(v url.Values, n int) url.Values {
+	for i := 0; i < n; i++ {
+		v.Set("p"+strconv.Itoa(i), "1")
+	}
+	return v
+}
 
 // reportForm is a POST /transactions.xml body for the fixture service.
 func reportForm(kv ...string) url.Values {
@@ -25,6 +35,24 @@ func parentChild(m *model) {
 // findingCases pin behaviours where this backend once disagreed with
 // apisonator.
 var findingCases = []smCase{
+	// Rack's query parser (apisonator's listener) refuses more than 4096
+	// parameters, counted by their separators, before parsing, and
+	// apisonator answers its QueryLimitError as a bad request naming the
+	// count; Go's own parser stops at 10,000 with another error, which
+	// must not show through as a misleading 400 or 403.
+	{origin: "lib/3scale/backend/rack/exception_catcher.rb: Rack::QueryParser::QueryLimitError (params_limit 4096, bytesize_limit 4 MiB) answered as BadRequest", name: "query limits",
+		setup: basicSetup,
+		steps: []step{
+			{path: authorizeXML, raw: "provider_key=" + pk + "&app_id=" + aid + strings.Repeat("&x=1", 4094), want: ok200},
+			{path: authorizeXML, raw: "provider_key=" + pk + "&app_id=" + aid + strings.Repeat("&x=1", 4095),
+				want: want{status: 400, errCode: "bad_request", errMsg: "total number of query parameters (4097) exceeds limit (4096)"}},
+			{path: authorizeXML, raw: "provider_key=" + pk + "&app_id=" + aid + strings.Repeat("&x=1", 10000),
+				want: want{status: 400, errCode: "bad_request", errMsg: "total number of query parameters (10002) exceeds limit (4096)"}},
+			{path: authrepXML, raw: "provider_key=" + pk + "&app_id=" + aid + strings.Repeat("&", 12000),
+				want: want{status: 400, errCode: "bad_request", errMsg: "total number of query parameters (12002) exceeds limit (4096)"}},
+			{path: reportXML, form: manyParams(reportForm("transactions[0][app_id]", aid, "transactions[0][usage][hits]", "1"), 10000),
+				want: want{status: 400, errCode: "bad_request", errMsg: "total number of query parameters (10004) exceeds limit (4096)"}},
+		}},
 	// Credentials and backend_version: the current suite says app_id and
 	// user_key are exchangeable whatever the backend_version (older
 	// versions of this test bound them to it; that is no longer so).

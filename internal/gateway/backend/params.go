@@ -3,6 +3,7 @@ package backend
 import (
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -104,6 +105,32 @@ func (p *Params) Encode() string {
 	return v.Encode()
 }
 
+// Rack's query parser limits (Rack::QueryParser, the defaults of
+// RACK_QUERY_PARSER_PARAMS_LIMIT and RACK_QUERY_PARSER_BYTESIZE_LIMIT):
+// apisonator answers a query string or form body beyond them with its
+// QueryLimitError message as a bad request, before looking at any
+// parameter.
+const (
+	rackParamsLimit   = 4096
+	rackBytesizeLimit = 4194304
+)
+
+// queryLimit is that answer for a query string or form body; nil within
+// the limits. Parameters are counted by their separators, as Rack does
+// (empty ones included).
+func queryLimit(raw string) *Error {
+	if raw == "" {
+		return nil
+	}
+	if len(raw) > rackBytesizeLimit {
+		return newErr(400, "bad_request", "total query size exceeds limit ("+strconv.Itoa(rackBytesizeLimit)+")")
+	}
+	if n := strings.Count(raw, "&") + 1; n > rackParamsLimit {
+		return newErr(400, "bad_request", "total number of query parameters ("+strconv.Itoa(n)+") exceeds limit ("+strconv.Itoa(rackParamsLimit)+")")
+	}
+	return nil
+}
+
 // commonParams are stripped of whitespace; blank ones become absent
 // (except app_key, which stays, blank).
 var commonParams = []string{"service_id", "app_id", "app_key", "user_key", "provider_key"}
@@ -112,6 +139,9 @@ var commonParams = []string{"service_id", "app_id", "app_key", "user_key", "prov
 // the last value of a repeated key wins, usage[...] and log[...] are hashes.
 // It returns a bare-403 flag when usage is not a hash.
 func parseParams(raw string) (*Params, *Error, bool) {
+	if e := queryLimit(raw); e != nil {
+		return nil, e, false
+	}
 	vals, perr := url.ParseQuery(raw)
 	if perr != nil {
 		return nil, newErr(400, "bad_request", "Invalid query parameters: invalid %-encoding"), false

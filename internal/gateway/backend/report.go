@@ -1,7 +1,9 @@
 package backend
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -44,6 +46,24 @@ func (b *Backend) serveReport(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 32<<20)
+	// Rack parses the query string and a form body each within its
+	// limits, before anything else.
+	if e := queryLimit(r.URL.RawQuery); e != nil {
+		b.writeError(w, e, false)
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			b.writeError(w, errBadRequest(), false)
+			return
+		}
+		if e := queryLimit(string(body)); e != nil {
+			b.writeError(w, e, false)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	if err := r.ParseMultipartForm(32 << 20); err != nil && err != http.ErrNotMultipart {
 		b.writeError(w, errBadRequest(), false)
 		return
