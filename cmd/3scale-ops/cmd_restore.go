@@ -38,7 +38,7 @@ func restoreCommand() *cli.Command {
 			&cli.BoolFlag{Name: "skip-reindex", EnvVars: []string{"THREESCALE_OPS_SKIP_REINDEX"}, Usage: "after system-mysql, do not rebuild system-searchd's index (rake searchd:optimal_index; 3scale 2.14.1+)"},
 			&cli.BoolFlag{Name: "no-verify", EnvVars: []string{"THREESCALE_OPS_NO_VERIFY"}, Usage: "skip the final verification"},
 			&cli.BoolFlag{Name: "require-verify", EnvVars: []string{"THREESCALE_OPS_REQUIRE_VERIFY"}, Usage: "fail, before changing anything, when the verification cannot run (a partial restore without connections to system-mysql and backend-redis); without it the restore says \"verify skipped\" and succeeds"},
-			&cli.BoolFlag{Name: "drop-existing", EnvVars: []string{"THREESCALE_OPS_DROP_EXISTING"}, Usage: "allow restoring into targets that already hold data (they are emptied)"},
+			&cli.BoolFlag{Name: "drop-existing", EnvVars: []string{"THREESCALE_OPS_DROP_EXISTING"}, Usage: "allow restoring into targets that already hold data: databases, Redis and a system-storage directory are emptied first; in S3 and the pod's volume, files of the same name are replaced and others are kept"},
 			&cli.BoolFlag{Name: "unlock-stale", EnvVars: []string{"THREESCALE_OPS_UNLOCK_STALE"}, Usage: "remove a stale repository lock left by a dead run"},
 			&cli.BoolFlag{Name: "with-grants", EnvVars: []string{"THREESCALE_OPS_WITH_GRANTS"}, Usage: "PostgreSQL databases (zync-postgres, and system-mysql on PostgreSQL): also apply the recorded GRANT/REVOKE statements (the roles must exist on the target)"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, EnvVars: []string{"THREESCALE_OPS_TIMEOUT"}, Usage: "how long each wait for workloads may take"},

@@ -17,7 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/component"
@@ -38,8 +41,11 @@ const (
 type Options struct {
 	Workload  string // pod mode: the workload whose pod mounts the storage (default system-app)
 	Container string // pod mode: container to exec in (default system-master)
-	// Overwrite allows restoring into a target that already holds files
-	// (existing files with the same names are replaced, others are kept).
+	// Overwrite allows restoring into a target that already holds files.
+	// A directory is emptied first (its entries are removed, the directory
+	// itself stays: it may be a mount point), so that it holds exactly the
+	// snapshot's tree. In S3 and in the pod's volume, files with the same
+	// names are replaced and others are kept.
 	Overwrite bool
 	Logger    *slog.Logger
 }
@@ -211,6 +217,11 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 	defer rc.Close()
 	switch e.loc.Kind {
 	case "dir":
+		if e.opts.Overwrite {
+			if err = e.emptyDir(e.loc.Path); err != nil {
+				return err
+			}
+		}
 		_, err = Extract(ctx, rc, e.loc.Path, task)
 	case "s3":
 		err = e.restoreS3(ctx, rc, task)
@@ -223,6 +234,28 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 		return err
 	}
 	task.Done()
+	return nil
+}
+
+// emptyDir removes every entry of dir (files, directories, links; links
+// are removed, never followed), keeping dir. A missing dir is empty.
+func (e *Engine) emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return errs.Wrap(errs.Failure, fmt.Errorf("system-storage: empty %s for --drop-existing: %w", dir, err), "check that the target directory is readable and writable")
+	}
+	for _, en := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, en.Name())); err != nil {
+			return errs.Wrap(errs.Failure, fmt.Errorf("system-storage: empty %s for --drop-existing: %w", dir, err),
+				"check the target directory's permissions, then run the restore again with --resume")
+		}
+	}
+	if len(entries) > 0 && e.opts.Logger != nil {
+		e.opts.Logger.Info("system-storage: target directory emptied (--drop-existing)", "dir", dir, "entries", len(entries))
+	}
 	return nil
 }
 

@@ -86,6 +86,22 @@ func TestDirRoundTrip(t *testing.T) {
 	if err == nil || errs.Code(err) != errs.Usage || !strings.Contains(err.Error(), "not empty") {
 		t.Fatalf("preflight on non-empty target: %v", err)
 	}
+	// --drop-existing empties the directory: files, directories and links
+	// the snapshot does not have (strays) are gone afterwards, not kept
+	// beside the restored tree; the directory itself (a mount point) stays.
+	for name, body := range map[string]string{"stray.txt": "left over", "stray-dir/deep/x": "old", "provider/stray.pdf": "old"} {
+		p := filepath.Join(dst, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("/etc", filepath.Join(dst, "stray-link")); err != nil {
+		t.Fatal(err)
+	}
+	dstInfo, _ := os.Stat(dst)
 	e = dirEngine(dst, storage.Options{Overwrite: true})
 	if err := e.Preflight(ctx, mem); err != nil {
 		t.Fatal(err)
@@ -94,6 +110,9 @@ func TestDirRoundTrip(t *testing.T) {
 		t.Fatalf("restore over existing files: %v", err)
 	}
 	sameTree(t, src, dst)
+	if after, err := os.Stat(dst); err != nil || !os.SameFile(dstInfo, after) {
+		t.Fatalf("the target directory itself was replaced: %v", err)
+	}
 }
 
 func TestGNUTarArchiveExtracts(t *testing.T) {
