@@ -21,7 +21,8 @@ func TestSystemStorageURLUserinfoIsNeverShown(t *testing.T) {
 	} {
 		for _, cmd := range [][]string{
 			{"backup", "--components", "system-storage"},
-			{"config", "check", "--components", "system-storage"},
+			{"config"},
+			{"-o", "json", "config", "--check=false"},
 		} {
 			args := append([]string{"--local", "--log-level", "debug", "-r", repoDir, "--system-storage", u}, cmd...)
 			out, stderr, code := runCLI(t, args...)
@@ -30,6 +31,9 @@ func TestSystemStorageURLUserinfoIsNeverShown(t *testing.T) {
 				if strings.Contains(all, secret) {
 					t.Errorf("%s with --system-storage %s shows %q (exit %d):\n%s", cmd[0], u, secret, code, all)
 				}
+			}
+			if !strings.Contains(all, "user information in the URL is not used") {
+				t.Errorf("%s with --system-storage %s does not say why it is refused:\n%s", cmd[0], u, all)
 			}
 			if code != errs.Usage {
 				t.Errorf("%s with --system-storage %s: exit %d, want 2:\n%s", cmd[0], u, code, all)
