@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
@@ -16,6 +17,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/schedule"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,6 +45,25 @@ func grant(t *testing.T, admin *kube.Clients, ns, sa string, rules []rbacv1.Poli
 	kc, err := kube.NewClients(cfg, ns)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The API server's RBAC authorizer learns of new Roles and bindings
+	// through its informers, a moment after they are created: wait until
+	// the service account holds the first rule.
+	if len(rules) > 0 && len(rules[0].Verbs) > 0 && len(rules[0].Resources) > 0 && len(rules[0].APIGroups) > 0 {
+		r := rules[0]
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: r.Verbs[0], Group: r.APIGroups[0], Resource: r.Resources[0]}}}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			res, err := kc.Typed.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+			if err == nil && res.Status.Allowed {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the Role of %s in %s is not in force after 30 s: %v", sa, ns, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 	return kc
 }

@@ -33,6 +33,10 @@ const (
 	Paused = "paused"
 )
 
+// stepStates are every state a journal may give a step; a journal with
+// any other is refused.
+var stepStates = []string{Pending, Running, Done, Failed, Skipped, Paused}
+
 // StepState is the journal entry of one step.
 type StepState struct {
 	Name     string         `json:"name"`
@@ -154,9 +158,7 @@ func DecodeJournal(snapshot, key string, raw []byte) (*Journal, error) {
 	}
 	seen := map[string]bool{}
 	for _, st := range j.Steps {
-		switch st.Status {
-		case Pending, Running, Done, Failed, Skipped:
-		default:
+		if !slices.Contains(stepStates, st.Status) {
 			return nil, refuse("gives step %q the unknown state %q", st.Name, st.Status)
 		}
 		if seen[st.Name] {

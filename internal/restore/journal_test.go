@@ -3,6 +3,7 @@ package restore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -163,6 +164,16 @@ func TestLoadJournalRefusesAJournalOfAnotherRestore(t *testing.T) {
 		_, found, err := LoadJournal(ctx, store, c.snap, c.key)
 		if found || errs.Code(err) != errs.Usage || !strings.Contains(err.Error(), c.want) || !strings.Contains(errs.Hint(err), "--abandon "+c.snap) {
 			t.Errorf("journal of %s into %s: found=%v, exit %d, %v (hint %q); want exit 2 with %q", c.snap, c.key, found, errs.Code(err), err, errs.Hint(err), c.want)
+		}
+	}
+	// Every state the runner writes loads again (a paused restore resumes).
+	for i, st := range stepStates {
+		key := fmt.Sprintf("state%d", i)
+		if err := store.PutRestoreJournal(ctx, JournalName(a, key), &Journal{Snapshot: a, Namespace: key, Steps: []StepState{{Name: StepQuiesce, Status: st}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, found, err := LoadJournal(ctx, store, a, key); !found || err != nil {
+			t.Errorf("a journal with a %s step: found=%v %v", st, found, err)
 		}
 	}
 	// A damaged one is refused too, with exit 3.

@@ -111,6 +111,19 @@ func applyRBAC(t *testing.T, kc *kube.Clients, ns string) {
 			t.Fatalf("create %s: %v", u.GetKind(), err)
 		}
 	}
+	// The API server's RBAC authorizer follows new bindings a moment later.
+	user := "system:serviceaccount:" + ns + ":" + Name
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r, err := kc.Typed.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authv1.SubjectAccessReview{Spec: authv1.SubjectAccessReviewSpec{
+			User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+			ResourceAttributes: &authv1.ResourceAttributes{Namespace: ns, Verb: "get", Resource: "secrets"}}}, metav1.CreateOptions{})
+		if err == nil && r.Status.Allowed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Role of %s is not in force after 30 s: %v", user, err)
+		}
+	}
 }
 
 func as(t *testing.T, user string, ns string) *kube.Clients {
