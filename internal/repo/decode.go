@@ -22,7 +22,9 @@ const (
 	maxConfigSize   = 1 << 20
 	maxManifestSize = 64 << 20
 	maxLockSize     = 64 << 10
-	maxJournalSize  = 4 << 20
+	// MaxJournalSize bounds a restore journal: a few steps with small
+	// summaries.
+	MaxJournalSize = 4 << 20
 )
 
 // DecodeConfig parses config.json.
@@ -35,7 +37,7 @@ func DecodeConfig(raw []byte) (Config, error) {
 		return Config{}, damaged("is larger than %d bytes", maxConfigSize)
 	}
 	var cfg Config
-	if err := strictJSON(raw, &cfg); err != nil {
+	if err := StrictJSON(raw, &cfg); err != nil {
 		return Config{}, damaged("is not valid: %v", err)
 	}
 	if cfg.Format > FormatVersion {
@@ -73,7 +75,7 @@ func DecodeManifest(id string, in io.Reader) (*Manifest, error) {
 		return nil, damaged("is larger than %d bytes", maxManifestSize)
 	}
 	var m Manifest
-	if err := strictJSON(raw, &m); err != nil {
+	if err := StrictJSON(raw, &m); err != nil {
 		return nil, damaged("is not valid JSON: %v", err)
 	}
 	if m.Format > FormatVersion {
@@ -115,7 +117,7 @@ func DecodeLock(name string, raw []byte) (LockInfo, error) {
 		return LockInfo{}, damaged("is larger than %d bytes", maxLockSize)
 	}
 	var l LockInfo
-	if err := strictJSON(raw, &l); err != nil {
+	if err := StrictJSON(raw, &l); err != nil {
 		return LockInfo{}, damaged("is not valid: %v", err)
 	}
 	if l.ID != name || !ValidSnapshotID(l.ID) {
@@ -124,8 +126,9 @@ func DecodeLock(name string, raw []byte) (LockInfo, error) {
 	return l, nil
 }
 
-// strictJSON decodes exactly one JSON value (trailing data is an error).
-func strictJSON(raw []byte, v any) error {
+// StrictJSON decodes exactly one JSON value (trailing data is an error):
+// the decoders of repository objects, here and in the restore journal.
+func StrictJSON(raw []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(raw))
 	if err := d.Decode(v); err != nil {
 		return err

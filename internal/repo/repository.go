@@ -385,12 +385,12 @@ func (r *Repository) GetRestoreJournal(ctx context.Context, name string, v any) 
 		return err
 	}
 	defer rc.Close()
-	raw, err := io.ReadAll(io.LimitReader(rc, maxJournalSize+1))
+	raw, err := io.ReadAll(io.LimitReader(rc, MaxJournalSize+1))
 	if err != nil {
 		return fmt.Errorf("restore journal %s: %w", name, err)
 	}
-	if len(raw) > maxJournalSize {
-		return errs.Corrupt(fmt.Errorf("restore journal %s is larger than %d bytes: %w", name, maxJournalSize, artifactCorrupt), "")
+	if len(raw) > MaxJournalSize {
+		return errs.Corrupt(fmt.Errorf("restore journal %s is larger than %d bytes: %w", name, MaxJournalSize, artifactCorrupt), "")
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return errs.Corrupt(fmt.Errorf("restore journal %s is not valid: %v: %w", name, err, artifactCorrupt), "")

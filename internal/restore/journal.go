@@ -1,12 +1,10 @@
 package restore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 	"github.com/3scale-ops/3scale-ops/internal/redact"
+	"github.com/3scale-ops/3scale-ops/internal/repo"
 	"github.com/3scale-ops/3scale-ops/internal/scale"
 )
 
@@ -119,9 +118,6 @@ func LoadJournal(ctx context.Context, s Store, snapshot, namespace string) (j *J
 	return j, true, nil
 }
 
-// maxJournalSize bounds a journal: a few steps with small summaries.
-const maxJournalSize = 4 << 20
-
 // maxReplicas bounds the replicas a journal may ask scale-back for.
 const maxReplicas = 1000
 
@@ -139,16 +135,12 @@ func DecodeJournal(snapshot, key string, raw []byte) (*Journal, error) {
 			"the journal was copied from another restore or changed by someone who can write the repository: check who writes it, then remove it with `3scale-ops restore --abandon "+snapshot+"` (and -n NAMESPACE) and restore from the beginning",
 			"restore journal restores/%s.json "+format, append([]any{name}, a...)...)
 	}
-	if len(raw) > maxJournalSize {
-		return nil, refuse("is larger than %d bytes", maxJournalSize)
+	if len(raw) > repo.MaxJournalSize {
+		return nil, refuse("is larger than %d bytes", repo.MaxJournalSize)
 	}
 	var j Journal
-	d := json.NewDecoder(bytes.NewReader(raw))
-	if err := d.Decode(&j); err != nil {
+	if err := repo.StrictJSON(raw, &j); err != nil {
 		return nil, refuse("is not valid: %v", err)
-	}
-	if _, err := d.Token(); !errors.Is(err, io.EOF) {
-		return nil, refuse("has data after its JSON object")
 	}
 	if j.Snapshot != snapshot {
 		return nil, refuse("is the journal of snapshot %q, not of %s", j.Snapshot, snapshot)

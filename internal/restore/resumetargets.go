@@ -52,8 +52,10 @@ func otherLocalRun(ctx context.Context, s JournalLister, id string, now map[stri
 		if !strings.HasPrefix(n, id+"-local-") {
 			continue
 		}
-		j := &Journal{}
-		if err := s.GetRestoreJournal(ctx, n, j); err != nil || j.Finished || len(j.Targets) == 0 {
+		// Through LoadJournal, so only a journal of this very restore
+		// counts; one that cannot be read is no evidence either way.
+		j, found, err := LoadJournal(ctx, s, id, strings.TrimPrefix(n, id+"-"))
+		if err != nil || !found || j.Finished || len(j.Targets) == 0 {
 			continue
 		}
 		if d := targetDiff(j.Targets, now); len(d) > 0 {
