@@ -6,8 +6,6 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/pprof"
 
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
 )
@@ -119,27 +117,6 @@ func ensureData(admin *sql.DB, env *testenv.Env, name string, sizeMB int) error 
 		}
 	}
 	return nil
-}
-
-// startProfile writes a CPU profile to path.cpu and, when stopped, a heap
-// profile (in-use and allocated space) to path.heap.
-func startProfile(path string) (func(), error) {
-	f, err := os.Create(path + ".cpu")
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		return nil, err
-	}
-	runtime.MemProfileRate = 64 << 10
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-		if h, err := os.Create(path + ".heap"); err == nil {
-			pprof.Lookup("allocs").WriteTo(h, 0)
-			h.Close()
-		}
-	}, nil
 }
 
 // dirSize is the size of the files under dir.

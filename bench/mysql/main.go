@@ -40,7 +40,7 @@ func main() {
 	phase := flag.String("phase", "", "internal: dump or load, run as a child process")
 	dsn := flag.String("dsn", "", "internal: database for -phase")
 	dir := flag.String("dir", "", "internal: artifact directory for -phase")
-	profile := flag.String("profile", "", "write CPU and heap profiles of our phases to FILE.dump.{cpu,heap} / FILE.load.{cpu,heap}")
+	profile := flag.String("profile", "", "write CPU and heap profiles of our phases to FILE.dump.{cpu,heap}.pprof / FILE.load.{cpu,heap}.pprof")
 	flag.Parse()
 	if *phase != "" {
 		if err := child(*phase, *dsn, *dir, *workers, *profile); err != nil {
@@ -269,7 +269,7 @@ func child(phase, _, dir string, workers int, profile string) error {
 		debug.SetMemoryLimit(80 << 20) // as cmd/3scale-ops does
 	}
 	if profile != "" {
-		stop, err := startProfile(profile)
+		stop, err := benchsum.StartProfile(profile, 64<<10)
 		if err != nil {
 			return err
 		}

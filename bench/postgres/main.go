@@ -25,7 +25,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -341,18 +340,12 @@ func dirSize(dir string) int64 {
 // local repository (zstd, sha256-verified), exactly as 3scale-ops does.
 func runChild(mode, repoDir, dbURL, snap string, parallel, threads int, compression string) error {
 	ctx := context.Background()
-	// BENCH_CPUPROFILE=DIR writes a CPU profile of each child run there.
-	if d := os.Getenv("BENCH_CPUPROFILE"); d != "" {
-		f, err := os.CreateTemp(d, mode+"-*.prof")
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	// BENCH_CPUPROFILE=DIR writes the profiles of each child run there.
+	stop, err := benchsum.ProfileFromEnv(mode)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(80 << 20) // as cmd/3scale-ops does
 	}

@@ -25,7 +25,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
-	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -323,19 +322,13 @@ func timed(mk func() *exec.Cmd) (measure, error) {
 
 func runChild(what, addr, dir, transfer string) error {
 	ctx := context.Background()
-	// BENCH_CPUPROFILE=DIR writes a CPU profile of each child run there
-	// (go tool pprof DIR/restore-*.prof).
-	if d := os.Getenv("BENCH_CPUPROFILE"); d != "" {
-		f, err := os.CreateTemp(d, what+"-*.prof")
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	// BENCH_CPUPROFILE=DIR writes the profiles of each child run there
+	// (go tool pprof -top DIR/restore-*.cpu.pprof).
+	stop, err := benchsum.ProfileFromEnv(what)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	opts := &redis.Options{Addr: addr}
 	switch what {
 	case "backup":

@@ -26,7 +26,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -227,27 +226,12 @@ func runShell(script string) (time.Duration, int64) {
 func runChild(src, dst, profile string) error {
 	ctx := context.Background()
 	if profile != "" {
-		f, err := os.Create(profile + ".cpu.pprof")
+		// Sampled every 4 KiB, so that the heap profile shows what peaks.
+		stop, err := benchsum.StartProfile(profile, 4096)
 		if err != nil {
 			return err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
-		// Every allocation, so that the heap profile shows what peaks.
-		runtime.MemProfileRate = 4096
-		defer func() {
-			runtime.GC() // the profile holds what the last collection saw
-			h, err := os.Create(profile + ".heap.pprof")
-			if err == nil {
-				_ = pprof.Lookup("allocs").WriteTo(h, 0)
-				h.Close()
-			}
-		}()
+		defer stop()
 	}
 	be, err := repo.OpenBackend(ctx, dst, repo.BackendOptions{S3Insecure: true})
 	if err != nil {
