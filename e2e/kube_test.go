@@ -13,6 +13,7 @@ import (
 
 	"github.com/3scale-ops/3scale-ops/e2e/fixture"
 	"github.com/3scale-ops/3scale-ops/e2e/internal/fingerprint"
+	"github.com/3scale-ops/3scale-ops/e2e/seed"
 	"github.com/3scale-ops/3scale-ops/internal/kube"
 	"github.com/3scale-ops/3scale-ops/internal/kube/kubetest"
 	"github.com/3scale-ops/3scale-ops/internal/kube/kubetest/controller"
@@ -124,6 +125,18 @@ func (c *cluster) handle(ctx context.Context, req kubetest.Request, stdin io.Rea
 	dir := c.storageDir
 	c.mu.Unlock()
 	return kubetest.LocalCommand(map[string]string{storagePath: dir})(ctx, req, stdin, stdout, stderr)
+}
+
+// installFixture installs the fixture of kind for the dataset rep with
+// the connections of in, lets the simulator bring every workload to its
+// replicas, and serves in's storage directory as system-app's volume.
+func (c *cluster) installFixture(ctx context.Context, t *testing.T, kind fixture.Kind, rep *seed.Report, in *install) {
+	t.Helper()
+	if _, err := fixture.Install(ctx, c.KC, c.NS, fixture.Options{Kind: kind, Dataset: rep, Conns: in.conns()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "workloads settled", func() bool { return c.Sim.Reconcile(ctx) == nil })
+	c.setStorage(in.Storage)
 }
 
 func (c *cluster) setStorage(dir string) {

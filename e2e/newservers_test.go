@@ -134,11 +134,7 @@ func TestRestoreIntoNewServersRewritesConnections(t *testing.T) {
 	c := newCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := fixture.Install(ctx, c.KC, c.NS, fixture.Options{Kind: fixture.Operator, Dataset: rep, Conns: src.conns()}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "workloads settled", func() bool { return c.Sim.Reconcile(ctx) == nil })
-	c.setStorage(src.Storage)
+	c.installFixture(ctx, t, fixture.Operator, rep, src)
 	before := c.secrets(t)
 	r := localRepo(t)
 	id := strings.TrimSpace(mustRun(t, r, append(c.flags(src), "backup")...).Stdout)

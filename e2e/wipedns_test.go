@@ -51,11 +51,7 @@ func TestRestoreWipedOperatorNamespaceInOneCommand(t *testing.T) {
 	c := newCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := fixture.Install(ctx, c.KC, c.NS, fixture.Options{Kind: fixture.Operator, Dataset: rep, Conns: in.conns()}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "workloads settled", func() bool { return c.Sim.Reconcile(ctx) == nil })
-	c.setStorage(in.Storage)
+	c.installFixture(ctx, t, fixture.Operator, rep, in)
 	kwant := c.state(t)
 	want := in.state(t)
 	base := []string{"--kubeconfig", c.Kubeconfig, "-n", c.NS}

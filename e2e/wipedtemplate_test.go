@@ -56,11 +56,7 @@ func TestRestoreWipedTemplateNamespacePausesForNewApp(t *testing.T) {
 	c := newCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := fixture.Install(ctx, c.KC, c.NS, fixture.Options{Kind: fixture.Template, Dataset: rep, Conns: in.conns()}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "workloads settled", func() bool { return c.Sim.Reconcile(ctx) == nil })
-	c.setStorage(in.Storage)
+	c.installFixture(ctx, t, fixture.Template, rep, in)
 	kwant := c.state(t)
 	want := in.state(t)
 	before := c.secrets(t)
