@@ -131,7 +131,10 @@ func Userinfo(raw string) string {
 		return String(raw)
 	}
 	rest := raw[i+2:]
-	end := strings.IndexAny(rest, "/?#")
+	// The authority ends at the first "/": not at "?" or "#", which
+	// people leave unescaped in passwords (s3://key:pa#ss@host/b), so
+	// masking up to the last "@" before it errs on the side of hiding.
+	end := strings.Index(rest, "/")
 	if end < 0 {
 		end = len(rest)
 	}

@@ -62,3 +62,19 @@ func TestAddURLRegistersQueryTokens(t *testing.T) {
 		t.Fatalf("plain parameter masked: %q", got)
 	}
 }
+
+// User information is masked up to the last "@" before the first "/",
+// also when the password holds an unescaped "#" or "?".
+func TestUserinfoMasksPasswordsWithHashOrQuestionMark(t *testing.T) {
+	for _, in := range []string{"s3://AKIA:pa#ss1234@host/bucket", "s3://AKIA:pa?ss1234@host/bucket", "://:0#00@", "gs://u:se#cret99@h"} {
+		out := Userinfo(in)
+		for _, pw := range []string{"pa#ss1234", "pa?ss1234", "0#00", "se#cret99"} {
+			if strings.Contains(in, pw) && strings.Contains(out, pw) {
+				t.Errorf("Userinfo(%q) = %q shows %q", in, out, pw)
+			}
+		}
+	}
+	if got := Userinfo("s3://host:9000/bucket?x=a@b"); got != "s3://host:9000/bucket?x=a@b" {
+		t.Errorf("a URL without user information changed: %q", got)
+	}
+}

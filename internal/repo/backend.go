@@ -71,9 +71,15 @@ type Location struct {
 // nothing; its errors are usage errors (exit 2) that never echo the
 // location's user information.
 func ParseLocation(location string) (Location, error) {
+	shown := redact.Userinfo(location)
+	if at := strings.LastIndex(location, "@"); at >= 0 {
+		// Whatever stands before an "@" may be user information, however
+		// malformed the rest: only what follows the last one is shown.
+		shown = redact.Mask + location[at:]
+	}
 	bad := func(format string, a ...any) error {
 		return errs.New(errs.Usage, "use a path, file:///path or s3://HOST[:PORT]/BUCKET/PREFIX (S3 credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, never from the URL)",
-			"repository %s: "+format, append([]any{redact.Userinfo(location)}, a...)...)
+			"repository %s: "+format, append([]any{shown}, a...)...)
 	}
 	switch {
 	case strings.HasPrefix(location, "s3://"):
