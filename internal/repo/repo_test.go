@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -436,6 +437,75 @@ func TestZstdWindow(t *testing.T) {
 			if h.WindowSize == 0 || h.WindowSize > 2<<20 {
 				t.Errorf("%s: zstd window %d bytes, want at most 2 MiB", f.Path, h.WindowSize)
 			}
+		}
+	}
+}
+
+// TestFinishedFilesHoldNoEncoder writes many files into one component, as
+// a table-chunked SQL dump does, and checks that the memory they keep until
+// the component finishes does not grow with their number: a finished
+// file's zstd encoder (about 6 MiB of history and tables) goes to the next
+// file instead of staying referenced by the sink.
+func TestFinishedFilesHoldNoEncoder(t *testing.T) {
+	be, err := NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Init(ctx, be, testOpts("zstd", "", t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.NewSnapshot(ctx)
+	sink, err := s.Component("zync-postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("que_jobs row\t{}\t2026-12-02\n"), 1<<16) // 1.7 MB
+	var before, after runtime.MemStats
+	write := func(i int) {
+		f, err := sink.Create(ctx, fmt.Sprintf("data/chunk-%03d.copy", i), "pgcopy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0)
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const files = 40
+	for i := 1; i <= files; i++ {
+		write(i)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 8<<20 {
+		t.Errorf("%d finished files keep %d MiB live (want the encoders reused, < 8 MiB)", files, grew>>20)
+	}
+	if err := sink.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Commit(ctx, SnapshotInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reused encoders write independent, complete streams: every file
+	// reads back whole.
+	if n := len(m.Components[0].Files); n != files+1 {
+		t.Fatalf("manifest lists %d files, want %d", n, files+1)
+	}
+	src, err := r.Source(m, "zync-postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range src.Files() {
+		got, err := readAll(t, src, f.Name)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: read back %d bytes (err %v), want %d", f.Name, len(got), err, len(data))
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"crypto/ed25519"
@@ -47,6 +48,12 @@ type Repository struct {
 	authKey   []byte     // with the repository's key: authenticates config and manifests
 	writer    *WriterKey // a backup job's key: signs manifests
 	newWriter *WriterKey // created by Init
+
+	// encoders holds zstd encoders of finished files for the next one: an
+	// encoder's history and tables are about 6 MiB, and a backup writes
+	// thousands of files (one per table chunk), so a new one per file
+	// would be garbage at the rate of the data itself.
+	encoders sync.Pool
 }
 
 // ErrNoRepository is wrapped when a location holds no config.json.
