@@ -31,12 +31,15 @@ OUT=.bench/results-$STAMP.md
 export BENCH_SUMMARY=$ROOT/.bench/summary-$STAMP.md
 : > "$BENCH_SUMMARY"
 
-# The parallel peers are Debian packages (bookworm: mydumper 0.10, restic 0.14).
+# The parallel peers are Debian packages (bookworm: mydumper 0.10, restic 0.14),
+# as are wrk and nginx for the gateway benchmark.
 if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
   missing=()
   command -v mydumper >/dev/null || missing+=(mydumper)
   command -v restic >/dev/null || missing+=(restic)
   command -v zstd >/dev/null || missing+=(zstd)
+  command -v wrk >/dev/null || missing+=(wrk)          # the gateway benchmark's load generator
+  [ -x /usr/sbin/nginx ] || missing+=(nginx-light)     # and its baseline proxy
   if [ ${#missing[@]} -gt 0 ]; then
     SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get install -y "${missing[@]}" >/dev/null || echo "could not install ${missing[*]}: those baselines are left out" >&2

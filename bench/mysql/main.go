@@ -92,6 +92,17 @@ func run(sizeMB, workers int, profile string) error {
 
 	// Backup: ours, mysqldump | gzip, mydumper -t N -c.
 	// The same backup without the memory limit, for the before/after.
+	// The same backup at zstd level 1 (--compression-level 1): what the
+	// default level 3 costs in CPU, and what it saves in size.
+	oursL1 := ours + "-level1"
+	os.RemoveAll(oursL1)
+	defer os.RemoveAll(oursL1)
+	os.Setenv("BENCH_ZSTD_LEVEL", "1")
+	dumpL1, err := self(work, "dump", env.MySQLAdminDSN(src), oursL1, workers, "")
+	os.Unsetenv("BENCH_ZSTD_LEVEL")
+	if err != nil {
+		return err
+	}
 	os.Setenv("GOMEMLIMIT", "off")
 	os.RemoveAll(ours)
 	dumpNoLimit, err := self(work, "dump", env.MySQLAdminDSN(src), ours, workers, "")
@@ -155,6 +166,7 @@ func run(sizeMB, workers int, profile string) error {
 			b.d.Seconds()/ours.d.Seconds(), ours.rss>>10, b.rss>>10, art, ours.cpu.Seconds(), b.cpu.Seconds(), ours.srv.Seconds(), b.srv.Seconds())
 	}
 	row("backup", dump, baseDump, "`mysqldump --single-transaction \\| gzip`", fmt.Sprintf("ours %s zstd, baseline %s gzip", mb(dirSize(ours)), mb(fi.Size())))
+	row("backup (--compression-level 1)", dumpL1, baseDump, "`mysqldump --single-transaction \\| gzip`", fmt.Sprintf("ours %s zstd -1", mb(dirSize(oursL1))))
 	row("backup", dump, dumpNoLimit, "3scale-ops with GOMEMLIMIT=off (no soft memory limit)", "")
 	if myErr == nil {
 		row("backup", dump, myDump, fmt.Sprintf("`mydumper -t %d -c`", workers), fmt.Sprintf("mydumper %s gzip", mb(dirSize(mydir))))
@@ -285,7 +297,8 @@ func child(phase, _, dir string, workers int, profile string) error {
 		return err
 	}
 	threads, _ := strconv.Atoi(os.Getenv("BENCH_ZSTD_THREADS")) // 0: the repository's default
-	r, _, err := repo.OpenOrInit(ctx, be, repo.Options{Keys: repo.Keys{Passphrase: os.Getenv("BENCH_PASSPHRASE")}, Threads: threads, ToolVersion: "bench"})
+	level, _ := strconv.Atoi(os.Getenv("BENCH_ZSTD_LEVEL"))     // 0: zstd's default (3)
+	r, _, err := repo.OpenOrInit(ctx, be, repo.Options{Keys: repo.Keys{Passphrase: os.Getenv("BENCH_PASSPHRASE")}, Threads: threads, Level: level, ToolVersion: "bench"})
 	if err != nil {
 		return err
 	}
