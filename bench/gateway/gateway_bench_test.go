@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,12 +187,40 @@ func BenchmarkGatewayVsNginx(b *testing.B) {
 	go gs.Serve(gln)
 	defer gs.Close()
 
+	// What Go's own HTTP stack costs, without any gateway logic: a
+	// net/http server answering 200 itself, and a bare
+	// httputil.ReverseProxy (same keep-alive pool settings) to the same
+	// upstream. The gateway cannot beat the second; the difference
+	// between the two and the gateway is our code.
+	plainAddr, rpAddr := freeAddr(b), freeAddr(b)
+	serve := func(addr string, h http.Handler) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := &http.Server{Handler: h}
+		go s.Serve(ln)
+		b.Cleanup(func() { s.Close() })
+	}
+	serve(plainAddr, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Length", "3")
+		_, _ = w.Write([]byte("ok\n"))
+	}))
+	up, _ := url.Parse("http://" + upAddr)
+	bare := httputil.NewSingleHostReverseProxy(up)
+	bare.Transport = &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second, DisableCompression: true}
+	serve(rpAddr, bare)
+
 	nginx := wrk(b, "http://"+nginxAddr+"/hello?user_key=uk", "Host: api.test")
 	gwr := wrk(b, "http://"+gwAddr+"/hello?user_key=uk", "Host: api.test")
+	plain := wrk(b, "http://"+plainAddr+"/hello", "Host: api.test")
+	rp := wrk(b, "http://"+rpAddr+"/hello", "Host: api.test")
 
 	fmt.Printf("\n| what | requests/s | p99 latency |\n|---|---:|---:|\n")
 	fmt.Printf("| nginx proxy_pass (1 worker) | %.0f | %s |\n", nginx.rps, nginx.p99)
 	fmt.Printf("| 3scale-ops gateway, cached authorization | %.0f (%.0f%% of nginx) | %s |\n", gwr.rps, 100*gwr.rps/nginx.rps, gwr.p99)
+	fmt.Printf("| Go net/http server answering 200 itself (no proxy; Go's ceiling) | %.0f (%.0f%% of nginx) | %s |\n", plain.rps, 100*plain.rps/nginx.rps, plain.p99)
+	fmt.Printf("| Go httputil.ReverseProxy, no gateway logic (the gateway's ceiling) | %.0f (%.0f%% of nginx; the gateway is %.0f%% of it) | %s |\n", rp.rps, 100*rp.rps/nginx.rps, 100*gwr.rps/rp.rps, rp.p99)
 	fmt.Printf("| 3scale-ops backend authrep, GOMAXPROCS=1 | %.0f | %s |\n", authrep.rps, authrep.p99)
 	fmt.Printf("\nRedis round trips per authrep (config memoised 1 s): %.2f\n", rtPer)
 }

@@ -28,7 +28,7 @@ type Options struct {
 	UpstreamTimeout time.Duration // response-header timeout upstream (default 60 s)
 	BackendTimeout  time.Duration // per backend call (default 5 s)
 	Logger          *slog.Logger
-	Transport       *http.Transport // upstream transport (default: a keep-alive pool)
+	Transport       *http.Transport // upstream transport for requests with a body, TLS and upgrades (default: a keep-alive pool); see upstreamRT
 }
 
 // Gateway is an APIcast-compatible http.Handler. Reload swaps the
@@ -40,7 +40,7 @@ type Gateway struct {
 	log      *slog.Logger
 	state    atomic.Pointer[state]
 	bclient  *http.Client
-	upstream http.RoundTripper
+	upstream *upstreamRT
 	cache    *authCache
 	batch    *batcher
 	hostname string
@@ -98,8 +98,12 @@ func New(cfg *Config, backendURL string, opts Options) (*Gateway, error) {
 		}
 	}
 	host, _ := os.Hostname()
+	up := newUpstreamRT(tr, opts.UpstreamTimeout)
+	if tr.DialContext != nil {
+		up.dial = tr.DialContext
+	}
 	g := &Gateway{
-		backend: bu, opts: opts, log: opts.Logger, upstream: tr, hostname: host,
+		backend: bu, opts: opts, log: opts.Logger, upstream: up, hostname: host,
 		bclient: &http.Client{Timeout: opts.BackendTimeout, Transport: &http.Transport{
 			MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
 			DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -179,6 +183,7 @@ func compileService(s Service) (*svc, error) {
 // Close flushes pending reports and stops the reporter.
 func (g *Gateway) Close() {
 	g.batch.close()
+	g.upstream.CloseIdleConnections()
 }
 
 // Flush reports every pending cached hit now.
