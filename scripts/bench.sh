@@ -72,7 +72,7 @@ for scale in ${BENCH_SEED_SCALES:-20MB 1GB}; do
   # each generation starts from empty Redis servers (the test environment's own)
   redis-cli -u "${TESTENV_BACKEND_REDIS_URL%/*}" FLUSHALL >/dev/null
   redis-cli -u "${TESTENV_SYSTEM_REDIS_URL%/*}" FLUSHALL >/dev/null
-  run seed   go run ./e2e/cmd/seed --scale "$scale" --seed 42 --mysql-db seed_bench --postgres-db seed_bench \
+  run seed   go run ./bench/seed -- --scale "$scale" --seed 42 --mysql-db seed_bench --postgres-db seed_bench \
                --recreate --force --storage-dir "$ROOT/.bench/seed-storage" -o markdown
 done
 run mysql    go run ./bench/mysql -size "${BENCH_MYSQL_SIZE:-1000}" -workers "$W"

@@ -77,7 +77,9 @@ func ServerCPU(pid int) (time.Duration, error) {
 	for id, p := range procs {
 		for q := p.ppid; q > 1 && id != int64(pid); q = procs[q].ppid {
 			if q == int64(pid) {
-				total += p.cpu
+				// its own CPU and that of its children it reaped
+				// (PostgreSQL's postmaster holds every exited backend's)
+				total += p.cpu + p.reaped
 				break
 			}
 		}
