@@ -359,6 +359,9 @@ func runChild(mode, repoDir, dbURL, snap string, parallel, threads int, compress
 	}
 	e := pgdump.New(dbURL)
 	e.Parallel = parallel
+	if v, err := strconv.ParseInt(os.Getenv("BENCH_PG_CHUNK_PAGES"), 10, 64); err == nil {
+		e.ChunkPages = v // tables larger than this many pages are dumped in chunks (default 8192)
+	}
 	switch mode {
 	case "dump":
 		sw := r.NewSnapshot(ctx)

@@ -3,8 +3,12 @@ package pgdump
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -242,4 +246,46 @@ func TestOlderTargetAndBadMetadataRefused(t *testing.T) {
 		t.Fatalf("want missing metadata error, got %v", err)
 	}
 	assertEmpty(t, dst.URL)
+}
+
+// stalledSource is a snapshot whose data files never finish reading (a
+// slow or hung repository) until the read is cancelled.
+type stalledSource struct{ artifact.Source }
+
+func (s stalledSource) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	if !strings.HasPrefix(name, dataDir) {
+		return s.Source.Open(ctx, name)
+	}
+	return io.NopCloser(readerFunc(func([]byte) (int, error) {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	})), nil
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// A target that cannot be reached is reported at once, not after every
+// artifact has been read back: the read-back is cancelled.
+func TestUnreachableTargetDoesNotWaitForTheReadBack(t *testing.T) {
+	_, mem, _ := dumpFixture(t)
+	port, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(fmt.Sprintf("postgres://zync:secret@127.0.0.1:%d/zync_restore?sslmode=disable&connect_timeout=5", port))
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Restore(context.Background(), stalledSource{mem}, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || errors.Is(err, artifact.ErrCorrupt) || !strings.Contains(err.Error(), strconv.Itoa(port)) {
+			t.Fatalf("want the connection error naming port %d, got %v", port, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the restore waited for a read-back that never ends instead of reporting the unreachable target")
+	}
 }

@@ -33,9 +33,23 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 	defer vcancel()
 	verified := make(chan error, 1)
 	go func() { verified <- e.verifyArtifacts(vctx, src, m, task) }()
+	// Before the first change, waitVerified(nil) waits for the read-back.
+	// An earlier failure (an unreachable target, a refused check) is
+	// reported at once: damaged content found by then wins, otherwise
+	// the read-back is cancelled rather than waited for (a large artifact
+	// from S3 takes minutes).
 	waitVerified := func(other error) error {
-		if err := <-verified; err != nil {
-			return err
+		if other == nil {
+			return <-verified
+		}
+		select {
+		case err := <-verified:
+			if err != nil {
+				return err
+			}
+		default:
+			vcancel()
+			<-verified
 		}
 		return other
 	}
