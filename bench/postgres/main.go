@@ -121,6 +121,34 @@ func postmasterPID(ctx context.Context, c *pgx.Conn) int {
 	return pid
 }
 
+// settle, when set, runs before every measured step and leaves the server
+// with no background work: every bench database vacuumed and analyzed
+// (the fill, and each restore, would otherwise have autovacuum read the
+// whole database during a later step, on the same two cores), a
+// checkpoint, and no autovacuum worker running.
+var settle func()
+
+func settleServer(ctx context.Context, admin *pgx.Conn, dbURL func(string) string, dbs []string) {
+	for _, db := range dbs {
+		if c, err := pgx.Connect(ctx, dbURL(db)); err == nil {
+			if _, err := c.Exec(ctx, "VACUUM (ANALYZE)"); err != nil {
+				log.Printf("settle: VACUUM %s: %v", db, err)
+			}
+			c.Close(ctx)
+		}
+	}
+	if _, err := admin.Exec(ctx, "CHECKPOINT"); err != nil {
+		log.Printf("settle: CHECKPOINT: %v", err)
+	}
+	for i := 0; i < 120; i++ {
+		var n int
+		if admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'").Scan(&n) != nil || n == 0 {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
 // runCmd runs a command with PGPASSWORD in its environment and returns
 // its wall time and peak RSS (of the process itself, not its children).
 func runCmd(pw string, name string, args ...string) (run, error) {
@@ -132,6 +160,9 @@ func runCmdEnv(pw string, env []string, name string, args ...string) (run, error
 	cmd.Env = append(append(os.Environ(), "PGPASSWORD="+pw), env...)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if settle != nil {
+		settle()
+	}
 	var srv0 time.Duration
 	if serverPID > 0 {
 		srv0, _ = benchsum.ServerCPU(serverPID)
@@ -196,6 +227,8 @@ func runScale(adminURL, dir string, scale float64, parallel, threads int, compre
 		return nil, fmt.Errorf("fill: %w", err)
 	}
 	log.Printf("filled %d MB in %s", size>>20, time.Since(t0).Round(time.Second))
+	settle = func() { settleServer(ctx, admin, dbURL, []string{src, ours, theirs, theirsJ}) }
+	defer func() { settle = nil }()
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
