@@ -216,11 +216,20 @@ func (t *upstreamRT) put(pc *upConn) {
 	pc.since = time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.idle[pc.addr]) >= t.maxIdlePerHost {
+	list := t.idle[pc.addr]
+	// The oldest idle connections are at the front: drop those past the
+	// idle timeout (get takes from the back, so under traffic they would
+	// otherwise stay open until Close).
+	for len(list) > 0 && pc.since.Sub(list[0].since) >= t.idleTimeout {
+		list[0].c.Close()
+		list = list[1:]
+	}
+	if len(list) >= t.maxIdlePerHost {
+		t.idle[pc.addr] = list
 		pc.c.Close()
 		return
 	}
-	t.idle[pc.addr] = append(t.idle[pc.addr], pc)
+	t.idle[pc.addr] = append(list, pc)
 }
 
 // CloseIdleConnections closes the pooled connections of both paths.

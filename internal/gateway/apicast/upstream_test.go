@@ -256,3 +256,17 @@ func TestUpstreamBodyAndInformational(t *testing.T) {
 		t.Fatalf("refused connection: %v, want a dial error", err)
 	}
 }
+
+// Idle connections past the idle timeout are closed, not reused.
+func TestUpstreamIdleTimeout(t *testing.T) {
+	addr, conns := upstreamServer(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
+	rt := newTestRT()
+	rt.idleTimeout = 50 * time.Millisecond
+	defer rt.CloseIdleConnections()
+	roundTrip(t, rt, "GET", "http://"+addr+"/", nil)
+	time.Sleep(80 * time.Millisecond)
+	roundTrip(t, rt, "GET", "http://"+addr+"/", nil)
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d upstream connections, want 2 (the first one expired while idle)", n)
+	}
+}
