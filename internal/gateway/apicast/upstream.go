@@ -99,7 +99,10 @@ var errConnReset = errors.New("connection reset")
 // from pc and gives it back to the pool at its end.
 func (t *upstreamRT) exchange(req *http.Request, pc *upConn) (*http.Response, error) {
 	ctx := req.Context()
-	stop := context.AfterFunc(ctx, func() { pc.c.SetDeadline(time.Unix(1, 0)) })
+	// A cancelled request closes its connection: unlike a past deadline,
+	// which the header timeout set below could undo, a close sticks, and
+	// the connection is never reused (stop then reports false).
+	stop := context.AfterFunc(ctx, func() { pc.c.Close() })
 	fail := func(err error) (*http.Response, error) {
 		stop()
 		if ctx.Err() != nil {
@@ -120,28 +123,22 @@ func (t *upstreamRT) exchange(req *http.Request, pc *upConn) (*http.Response, er
 	if t.headerTimeout > 0 {
 		pc.c.SetReadDeadline(time.Now().Add(t.headerTimeout))
 	}
-	var resp *http.Response
-	for {
-		r, err := http.ReadResponse(pc.br, req)
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
-				return fail(errors.New("timeout awaiting response headers"))
-			}
-			return fail(err)
+	resp, err := http.ReadResponse(pc.br, req)
+	// Informational responses (100, 103) precede the real one.
+	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+		resp, err = http.ReadResponse(pc.br, req)
+	}
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+			return fail(errors.New("timeout awaiting response headers"))
 		}
-		// Informational responses (100, 103) precede the real one.
-		if r.StatusCode >= 100 && r.StatusCode < 200 && r.StatusCode != http.StatusSwitchingProtocols {
-			continue
-		}
-		resp = r
-		break
+		return fail(err)
 	}
 	pc.c.SetReadDeadline(time.Time{})
 	b := &upBody{rt: t, pc: pc, body: resp.Body, stop: stop, keep: !resp.Close && !req.Close}
 	if resp.Body == http.NoBody {
 		b.done(true)
-		resp.Body = http.NoBody
 		return resp, nil
 	}
 	resp.Body = b
