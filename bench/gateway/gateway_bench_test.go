@@ -100,6 +100,17 @@ http {
 	waitListen(b, upstream)
 }
 
+// serve runs h on addr until the benchmark ends.
+func serve(b *testing.B, addr string, h http.Handler) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &http.Server{Handler: h}
+	go s.Serve(ln)
+	b.Cleanup(func() { s.Close() })
+}
+
 func waitListen(b *testing.B, addr string) {
 	for i := 0; i < 200; i++ {
 		if c, err := net.Dial("tcp", addr); err == nil {
@@ -153,13 +164,7 @@ func BenchmarkGatewayVsNginx(b *testing.B) {
 	// backend authrep/s on one core
 	prev := runtime.GOMAXPROCS(1)
 	beAddr := freeAddr(b)
-	be := &http.Server{Handler: backend.New(rdb, backend.Options{ConfigTTL: time.Second})}
-	ln, err := net.Listen("tcp", beAddr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	go be.Serve(ln)
-	defer be.Close()
+	serve(b, beAddr, backend.New(rdb, backend.Options{ConfigTTL: time.Second}))
 	before := rt.n.Load()
 	authrep := wrk(b, "http://"+beAddr+"/transactions/authrep.xml?service_token=tok&service_id=1&user_key=uk&usage%5Bhits%5D=1")
 	calls, _ := strconv.ParseInt(rdb.Get(context.Background(), "stats/{service:1}/cinstance:app1/metric:1/eternity").Val(), 10, 64)
@@ -179,13 +184,7 @@ func BenchmarkGatewayVsNginx(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer gw.Close()
-	gln, err := net.Listen("tcp", gwAddr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	gs := &http.Server{Handler: gw}
-	go gs.Serve(gln)
-	defer gs.Close()
+	serve(b, gwAddr, gw)
 
 	// What Go's own HTTP stack costs, without any gateway logic: a
 	// net/http server answering 200 itself, and a bare
@@ -193,23 +192,14 @@ func BenchmarkGatewayVsNginx(b *testing.B) {
 	// upstream. The gateway cannot beat the second; the difference
 	// between the two and the gateway is our code.
 	plainAddr, rpAddr := freeAddr(b), freeAddr(b)
-	serve := func(addr string, h http.Handler) {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		s := &http.Server{Handler: h}
-		go s.Serve(ln)
-		b.Cleanup(func() { s.Close() })
-	}
-	serve(plainAddr, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	serve(b, plainAddr, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Length", "3")
 		_, _ = w.Write([]byte("ok\n"))
 	}))
 	up, _ := url.Parse("http://" + upAddr)
 	bare := httputil.NewSingleHostReverseProxy(up)
 	bare.Transport = &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second, DisableCompression: true}
-	serve(rpAddr, bare)
+	serve(b, rpAddr, bare)
 
 	nginx := wrk(b, "http://"+nginxAddr+"/hello?user_key=uk", "Host: api.test")
 	gwr := wrk(b, "http://"+gwAddr+"/hello?user_key=uk", "Host: api.test")

@@ -73,14 +73,23 @@ type peakHeap struct {
 // heap profile and the memory classes of its largest sample.
 func watchPeakHeap(done <-chan struct{}) peakHeap {
 	var samples []metrics.Sample
+	total, released := -1, -1
 	for _, d := range metrics.All() {
 		if strings.HasPrefix(d.Name, "/memory/classes/") || d.Name == "/gc/heap/live:bytes" {
+			switch d.Name {
+			case "/memory/classes/total:bytes":
+				total = len(samples)
+			case "/memory/classes/heap/released:bytes":
+				released = len(samples)
+			}
 			samples = append(samples, metrics.Sample{Name: d.Name})
 		}
 	}
 	var peak uint64
 	var best peakHeap
-	var buf bytes.Buffer
+	if total < 0 || released < 0 {
+		return best // a runtime without these metrics: no peak profile
+	}
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -90,26 +99,17 @@ func watchPeakHeap(done <-chan struct{}) peakHeap {
 		case <-t.C:
 		}
 		metrics.Read(samples)
-		var total, released uint64
-		var lines strings.Builder
-		for _, s := range samples {
-			if s.Value.Kind() != metrics.KindUint64 {
-				continue
-			}
-			v := s.Value.Uint64()
-			fmt.Fprintf(&lines, "%-50s %8.1f MiB\n", s.Name, float64(v)/(1<<20))
-			switch s.Name {
-			case "/memory/classes/total:bytes":
-				total = v
-			case "/memory/classes/heap/released:bytes":
-				released = v
-			}
-		}
-		if used := total - released; used > peak+peak/20 {
+		if used := samples[total].Value.Uint64() - samples[released].Value.Uint64(); used > peak+peak/20 {
 			peak = used
-			buf.Reset()
-			_ = pprof.Lookup("heap").WriteTo(&buf, 0)
-			best = peakHeap{profile: append([]byte(nil), buf.Bytes()...), classes: lines.String()}
+			var prof bytes.Buffer
+			_ = pprof.Lookup("heap").WriteTo(&prof, 0)
+			var lines strings.Builder
+			for _, s := range samples {
+				if s.Value.Kind() == metrics.KindUint64 {
+					fmt.Fprintf(&lines, "%-50s %8.1f MiB\n", s.Name, float64(s.Value.Uint64())/(1<<20))
+				}
+			}
+			best = peakHeap{profile: prof.Bytes(), classes: lines.String()}
 		}
 	}
 }
