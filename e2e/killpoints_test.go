@@ -82,11 +82,11 @@ func stepStatus(j *restore.Journal, step string) string {
 
 // killAt runs `restore id --yes` and SIGKILLs it at kp. It reports
 // whether the process was killed (false: it finished before the point).
-func killAt(t *testing.T, r *repo, repoDir, id string, flags []string, kp killPoint) bool {
+func killAt(t *testing.T, r *repo, repoDir, id string, flags []string, kp killPoint, extra ...string) bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := command(ctx, r, append(append([]string{}, flags...), "restore", id, "--yes")...)
+	cmd := command(ctx, r, append(append(append([]string{}, flags...), "restore", id, "--yes"), extra...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -159,9 +159,14 @@ func TestRestoreKillPoints(t *testing.T) {
 	}
 	killed, identical := 0, 0
 	var report []string
+	// A kill that lands after the journal says finished but before the
+	// repository lock is released leaves the dead run's lock: the next
+	// restore, like an operator's, removes it with --unlock-stale.
+	var unlock []string
 	for i, kp := range points {
 		dst := newInstall(t)
-		hit := killAt(t, r, repoDir, id, dst.flags(), kp)
+		hit := killAt(t, r, repoDir, id, dst.flags(), kp, unlock...)
+		unlock = nil
 		note := ""
 		if hit {
 			j := journalOf(repoDir, id, "local")
@@ -170,9 +175,11 @@ func TestRestoreKillPoints(t *testing.T) {
 			}
 			if j.Finished {
 				// The signal landed after the restore had recorded its
-				// end (possible at the last kill point, verify=done):
-				// the restore is complete, and a resume has nothing to do.
+				// end (possible at the last steps): the restore is
+				// complete, and a resume has nothing to do; only its
+				// lock may be left.
 				hit = false
+				unlock = []string{"--unlock-stale"}
 			}
 		}
 		if hit {
