@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -328,14 +329,22 @@ func appendHex(b, v []byte) []byte {
 }
 
 func appendHexBody(b, v []byte) []byte {
-	for _, c := range v {
-		b = append(b, hexDigits[c>>4], hexDigits[c&15])
+	n := len(b)
+	b = slices.Grow(b, 2*len(v))[:n+2*len(v)]
+	h := b[n:]
+	for i, c := range v {
+		h[2*i], h[2*i+1] = hexDigits[c>>4], hexDigits[c&15]
 	}
 	return b
 }
 
+// escapes are the bytes a quoted string literal escapes: the quote and the
+// backslash, which must be, and NUL, newline, CR and Ctrl-Z, which the
+// mysql client's line reading and C strings need. A double quote needs no
+// escape inside single quotes; not escaping it keeps JSON values (Porta's
+// proxy configs) a tenth shorter and their escaping cheaper.
 var escapes = func() (t [256]byte) {
-	t[0], t['\n'], t['\r'], t['\\'], t['\''], t['"'], t[0x1a] = '0', 'n', 'r', '\\', '\'', '"', 'Z'
+	t[0], t['\n'], t['\r'], t['\\'], t['\''], t[0x1a] = '0', 'n', 'r', '\\', '\'', 'Z'
 	return t
 }()
 

@@ -72,7 +72,7 @@ func TestStatementSplittingTruncated(t *testing.T) {
 }
 
 func TestAppendLiterals(t *testing.T) {
-	if got := string(appendString(nil, []byte("a'b\"c\\d\n\r\x00\x1a😀"))); got != `'a\'b\"c\\d\n\r\0\Z😀'` {
+	if got := string(appendString(nil, []byte("a'b\"c\\d\n\r\x00\x1a😀"))); got != `'a\'b"c\\d\n\r\0\Z😀'` {
 		t.Errorf("appendString: %s", got)
 	}
 	if got := string(appendHex(nil, []byte{0, 0xff, 0x3b})); got != "0x00FF3B" {
