@@ -197,29 +197,42 @@ func TestVersionCompatibility(t *testing.T) {
 // wrote a broken file and hashed what it wrote would have.
 func consistentCut(t *testing.T, mem *artifact.Memory, victim string) *artifact.Memory {
 	t.Helper()
-	var cutLen int
+	return forge(t, mem, victim, func(b []byte) []byte {
+		i := strings.LastIndex(string(b), "),(")
+		if i < 0 {
+			t.Fatalf("no statement to cut in %s", victim)
+		}
+		return b[:i+2]
+	})
+}
+
+// forge edits one file of a dump and records the new bytes' size and
+// checksum in the metadata, as someone who can write the repository
+// would: every hash agrees with the forged content.
+func forge(t *testing.T, mem *artifact.Memory, victim string, edit func([]byte) []byte) *artifact.Memory {
+	t.Helper()
 	out := copyMemory(t, mem, func(name string, b []byte) []byte {
 		if name != victim {
 			return b
 		}
-		i := strings.LastIndex(string(b), "),(")
-		cutLen = i + 2
-		return b[:cutLen]
+		return edit(b)
 	})
 	m := metaOf(t, out)
+	b := out.Bytes(victim)
+	fix := func(f *FileMeta) {
+		if f.Name == victim {
+			f.Bytes, f.CRC32C = int64(len(b)), crc32.Checksum(b, castagnoli)
+		}
+	}
+	fix(&m.PreData)
+	fix(&m.PostData)
 	for ti := range m.Tables {
 		for fi := range m.Tables[ti].Files {
-			if f := &m.Tables[ti].Files[fi]; f.Name == victim {
-				b := out.Bytes(victim)
-				f.Bytes, f.CRC32C = int64(len(b)), crc32.Checksum(b, castagnoli)
-			}
+			fix(&m.Tables[ti].Files[fi])
 		}
 	}
 	if err := out.Set(MetaKey, m); err != nil {
 		t.Fatal(err)
-	}
-	if cutLen == 0 {
-		t.Fatalf("no statement to cut in %s", victim)
 	}
 	return out
 }

@@ -284,6 +284,12 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 	if err != nil {
 		return e.loadError(err, "read the post-data schema", false)
 	}
+	if err := checkPreData(m.PreData.Name, pre, m); err != nil {
+		return e.loadError(err, "check the schema", false)
+	}
+	if err := checkPostData(m.PostData.Name, post, m); err != nil {
+		return e.loadError(err, "check the post-data schema", false)
+	}
 	var total, rows int64
 	for _, tm := range m.Tables {
 		rows += tm.Rows

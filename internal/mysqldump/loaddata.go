@@ -233,6 +233,7 @@ func (e *Engine) loadFileOnce(ctx context.Context, c *sql.Conn, src artifact.Sou
 	defer rc.Close()
 	hr := newHashReader(rc)
 	sr := newStmtReader(hr, maxStatement)
+	dc := newDataChecker(fm.Name, j.table)
 	if _, err := c.ExecContext(ctx, "BEGIN"); err != nil {
 		return fail(err)
 	}
@@ -242,6 +243,9 @@ func (e *Engine) loadFileOnce(ctx context.Context, c *sql.Conn, src artifact.Sou
 			break
 		}
 		if err != nil {
+			return fail(err)
+		}
+		if err := dc.check(st); err != nil {
 			return fail(err)
 		}
 		// The statement is sent from the reader's buffer, not a copy of it:
