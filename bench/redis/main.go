@@ -174,7 +174,7 @@ func runSize(work string, n, runs int) error {
 	fmt.Printf("| %d | backup ratio | 3scale-ops auto vs redis-cli --rdb | **%.2f×** faster | | | |\n", keys, median(cli)/median(disk))
 	fmt.Printf("| %d | backup ratio | 3scale-ops auto vs BGSAVE | %.2f× of BGSAVE time | | | |\n", keys, median(disk)/median(bgsave))
 	row(keys, "load into empty appendonly Redis", "redis-cli --pipe (plain commands)", pipe)
-	row(keys, "load into empty appendonly Redis", "3scale-ops replay (CRC pass + RESTORE + AOF rewrite)", restore)
+	row(keys, "load into empty appendonly Redis", "3scale-ops replay (CRC pass + RESTORE + AOF fsync)", restore)
 	summary("Redis replay restore", data, restore, pipe, "`redis-cli --pipe`")
 	fmt.Printf("| %d | restore ratio | 3scale-ops replay vs redis-cli --pipe | %.2f× | | | |\n", keys, median(pipe)/median(restore))
 	return nil

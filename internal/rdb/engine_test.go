@@ -69,6 +69,13 @@ func testSyncRoundTrip(t *testing.T, conf, transfer string) {
 	if hz := configGet(t, dst, "hz"); hz != "10" { // raised for the AOF rewrite's wait only
 		t.Fatalf("hz %s after the restore, 10 before", hz)
 	}
+	if f := configGet(t, dst, "appendfsync"); f != "everysec" { // always for the final write only
+		t.Fatalf("appendfsync %s after the restore, everysec before", f)
+	}
+	// The AOF alone holds the restore: a kill with no shutdown save and no
+	// final fsync loses nothing.
+	dst.Crash()
+	sameContents(t, want, contents(t, dst), "after SIGKILL and restart with appendonly yes")
 	dst.Restart()
 	sameContents(t, want, contents(t, dst), "after restart with appendonly yes")
 }

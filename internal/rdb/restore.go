@@ -229,9 +229,12 @@ func (e *Engine) replay(ctx context.Context, meta Meta, src artifact.Source, s s
 	defer cl.Close()
 	prev := getPersistence(ctx, cl)
 	if prev.Known {
-		if err := cl.ConfigSet(ctx, "appendonly", "no").Err(); err != nil {
-			return fmt.Errorf("%s: CONFIG SET appendonly no on %s: %w", e.cfg.Component, s.opts.Addr, err)
-		}
+		// AOF stays as it is: with appendonly yes the server logs the
+		// FLUSHDB and every RESTORE as it runs them (as it does for
+		// redis-cli --pipe), and restorePersistence makes that log durable
+		// before the restore reports success. Save points are off for the
+		// load: a BGSAVE fork in the middle would compete for the CPU and
+		// write a half-restored dump.rdb.
 		if err := cl.ConfigSet(ctx, "save", "").Err(); err != nil {
 			return fmt.Errorf("%s: CONFIG SET save on %s: %w", e.cfg.Component, s.opts.Addr, err)
 		}
@@ -449,24 +452,62 @@ func (e *Engine) stream(ctx context.Context, src artifact.Source, s server, m ma
 	return restored, expired, volatile, nil
 }
 
-// restorePersistence switches AOF back on (waiting for the rewrite that
-// makes the AOF hold the restored data) and restores the save points.
+// restorePersistence makes the restored data durable in the AOF (when
+// the server has appendonly yes) and puts the save points back.
 func (e *Engine) restorePersistence(ctx context.Context, cl *redis.Client, s server, prev persistence, task *progress.Task) error {
 	if prev.AppendOnly {
-		task.SetPhase("aof rewrite")
-		// The server notices that the rewrite's child has exited on its
-		// cron, hz times a second (10 by default: up to 100 ms late); a
-		// faster cron for the wait, put back after it.
-		defer fasterCron(ctx, cl)()
-		if err := cl.ConfigSet(ctx, "appendonly", "yes").Err(); err != nil {
-			return fmt.Errorf("%s: CONFIG SET appendonly yes on %s: %w", e.cfg.Component, s.opts.Addr, err)
-		}
-		if err := waitAOFRewrite(ctx, cl); err != nil {
-			return fmt.Errorf("%s: AOF rewrite on %s: %w", e.cfg.Component, s.opts.Addr, err)
+		task.SetPhase("aof fsync")
+		if err := syncAOF(ctx, cl, s.opts); err != nil {
+			return fmt.Errorf("%s: making the restored data durable in the AOF of %s: %w", e.cfg.Component, s.opts.Addr, err)
 		}
 	}
 	if err := cl.ConfigSet(ctx, "save", prev.Save).Err(); err != nil {
 		return fmt.Errorf("%s: CONFIG SET save on %s: %w", e.cfg.Component, s.opts.Addr, err)
+	}
+	return nil
+}
+
+// aofSyncKey is written and deleted in one transaction by syncAOF: a write
+// the server must log, which no reader ever sees.
+const aofSyncKey = "3scale-ops:aof-sync"
+
+// syncAOF returns once every write of the restore is on disk in the AOF.
+// With appendfsync always the server writes and fsyncs the AOF before it
+// answers a write, and an fsync covers every earlier write to the file; so
+// one write under appendfsync always (put back afterwards) makes the whole
+// restore durable, where everysec could lose its last second. An AOF
+// rewrite the server started by itself during the load (auto-aof-rewrite)
+// is waited for, and the last AOF write must have succeeded.
+func syncAOF(ctx context.Context, cl *redis.Client, opts *redis.Options) error {
+	m, err := cl.ConfigGet(ctx, "appendfsync").Result()
+	if err != nil {
+		return err
+	}
+	if prev := m["appendfsync"]; prev != "always" {
+		if err := cl.ConfigSet(ctx, "appendfsync", "always").Err(); err != nil {
+			return err
+		}
+		defer func() { _ = cl.ConfigSet(context.WithoutCancel(ctx), "appendfsync", prev).Err() }()
+	}
+	db := client(opts, opts.DB)
+	defer db.Close()
+	if _, err := db.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, aofSyncKey, "1", 0)
+		p.Del(ctx, aofSyncKey)
+		return nil
+	}); err != nil {
+		return err
+	}
+	defer fasterCron(ctx, cl)()
+	if err := waitAOFRewrite(ctx, cl); err != nil {
+		return err
+	}
+	info, err := readInfo(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if st := info.AOF["aof_last_write_status"]; st != "" && st != "ok" {
+		return fmt.Errorf("aof_last_write_status:%s (see the Redis log; check the disk)", st)
 	}
 	return nil
 }

@@ -427,7 +427,7 @@ func actionOf(c string) string {
 	case StepStorage:
 		return "extract the files tree (paths, modes, mtimes, symlinks)"
 	case StepBackendRedis, StepSystemRedis:
-		return "AOF-safe restore: appendonly off, flush, RESTORE every key, appendonly on, wait for the rewrite, compare key counts"
+		return "AOF-safe restore: save points off, flush, RESTORE every key (the AOF logs each), fsync the AOF, compare key counts"
 	}
 	return "restore"
 }

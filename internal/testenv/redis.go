@@ -166,6 +166,24 @@ func (r *Redis) Restart() {
 	r.start(bin)
 }
 
+// Crash kills the server with SIGKILL (no shutdown save, no final AOF
+// fsync) and starts it again on the same port and data directory, so it
+// loads only what it had written to its files before the kill.
+func (r *Redis) Crash() {
+	r.t.Helper()
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		<-r.done
+		r.cmd = nil
+	}
+	e := Get(r.t)
+	bin := e.RedisServer
+	if bin == "" {
+		bin = "redis-server"
+	}
+	r.start(bin)
+}
+
 // TLSRedisUsers are the ACL users of a TLS test Redis, with their rules:
 // admin may do everything; backup only what a backup needs (replication,
 // and SCAN+DUMP for the fallback); scanner the same without replication;
@@ -179,7 +197,7 @@ var TLSRedisUsers = [][2]string{
 }
 
 // RestoreACL are the commands a Redis restore needs (docs/connections-tls.md).
-const RestoreACL = "+ping +info +select +dbsize +scan +type +exists +restore +del +flushdb +config|get +config|set +bgrewriteaof +multi +exec +set +get +pttl +pexpire +eval +evalsha"
+const RestoreACL = "+ping +info +select +dbsize +scan +type +exists +restore +del +flushdb +config|get +config|set +multi +exec +set +get +pttl +pexpire +eval +evalsha"
 
 // UserURL is the server's URL with an ACL user's credentials.
 func (r *Redis) UserURL(user string) string {
