@@ -150,20 +150,20 @@ func readmeVars(m *Manifest) []string {
 	if has("secrets") || has("configmaps") || has("apimanager") {
 		out = append(out, `NAMESPACE=3scale                    # the namespace 3scale runs in (kubectl points at the cluster)`)
 	}
-	if c := m.Component("system-mysql"); c != nil {
+	if c := m.Component(component.SystemMySQL); c != nil {
 		if systemOnPostgres(c) {
 			out = append(out, `SYSTEM_PSQL="psql -X -q -v ON_ERROR_STOP=1 -d postgresql://USER@HOST:5432/system"   # an empty database`)
 		} else {
 			out = append(out, `MYSQL="mariadb -h HOST -P 3306 -u USER DATABASE"   # an empty database`)
 		}
 	}
-	if has("system-storage") {
+	if has(component.SystemStorage) {
 		out = append(out, `STORAGE_DIR=/opt/system/public/system  # where system's files live`)
 	}
-	if has("zync-postgres") {
+	if has(component.ZyncPostgres) {
 		out = append(out, `PSQL="psql -X -q -v ON_ERROR_STOP=1 -d postgresql://USER@HOST:5432/zync_production"   # an empty database`)
 	}
-	for _, r := range []struct{ comp, v string }{{"backend-redis", "BACKEND_REDIS"}, {"system-redis", "SYSTEM_REDIS"}} {
+	for _, r := range []struct{ comp, v string }{{component.BackendRedis, "BACKEND_REDIS"}, {component.SystemRedis, "SYSTEM_REDIS"}} {
 		c := m.Component(r.comp)
 		if c == nil {
 			continue
@@ -245,17 +245,17 @@ func readmeComponent(p func(string, ...any), cmd func(string), k *readmeKube, c 
 		for _, f := range c.Files {
 			cmd(decode(f) + ` | kubectl apply -n "$NAMESPACE" -f -`)
 		}
-	case "system-mysql":
+	case component.SystemMySQL:
 		if systemOnPostgres(c) {
 			readmePostgres(p, cmd, c, "$SYSTEM_PSQL", "system-app, system-sidekiq and system-searchd")
 		} else {
 			readmeMySQL(p, cmd, c)
 		}
-	case "zync-postgres":
+	case component.ZyncPostgres:
 		readmePostgres(p, cmd, c, "$PSQL", "zync and zync-que")
-	case "backend-redis", "system-redis":
+	case component.BackendRedis, component.SystemRedis:
 		readmeRedis(p, cmd, c)
-	case "system-storage":
+	case component.SystemStorage:
 		p("   A tar of system's files (paths, modes, mtimes kept). Extract it into the local\n")
 		p("   directory (or, for S3 file storage, into a directory you then upload with\n")
 		p("   `aws s3 cp --recursive \"$STORAGE_DIR\" s3://BUCKET/`):\n")
@@ -361,7 +361,7 @@ func readmePostgres(p func(string, ...any), cmd func(string), c *Component, psql
 
 // readmeRedis: the guide's dump.rdb procedure against one server.
 func readmeRedis(p func(string, ...any), cmd func(string), c *Component) {
-	v := map[string]string{"backend-redis": "BACKEND_REDIS", "system-redis": "SYSTEM_REDIS"}[c.Name]
+	v := map[string]string{component.BackendRedis: "BACKEND_REDIS", component.SystemRedis: "SYSTEM_REDIS"}[c.Name]
 	p("   dump.rdb files that redis-server loads when it starts; they hold every database\n")
 	p("   of the source server under its own number. In OpenShift, the Operating guide's\n")
 	p("   procedure does the steps below through the redis-config ConfigMap (save \"\",\n")
