@@ -15,7 +15,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 )
 
-const hintRedo = "run the backup again, or restore another snapshot (`3scale-ops backups list`)"
+const hintRedo = "restore another snapshot (`3scale-ops backups list`); while the source still runs, also take a new backup"
 
 // dataErr classifies an error reading the snapshot: damaged content
 // (exit 3, like every engine) or a failure to read it (exit 1).
