@@ -79,7 +79,7 @@ func runSize(work string, n, runs int) error {
 	}
 	ctx := context.Background()
 	// Baseline load: redis-cli --pipe of the plain commands into an empty
-	// appendonly server. That server is then the backup source.
+	// appendonly server; one more unmeasured load fills the backup source.
 	src, err := startRedis(filepath.Join(base, "src"), true, "--save", "900 1 300 10 60 10000")
 	if err != nil {
 		return err
@@ -88,21 +88,35 @@ func runSize(work string, n, runs int) error {
 	srcc := redis.NewClient(&redis.Options{Addr: src.addr})
 	defer srcc.Close()
 	var pipe, cli, bgsave, disk, diskless, restore []measure
-	for i := 0; i < runs; i++ {
-		if err := srcc.FlushAll(ctx).Err(); err != nil {
-			return err
+	// Every measured load goes into a new, empty appendonly server, as a
+	// restore into new servers does: a server reused across runs would
+	// carry the previous runs' AOF (and its automatic rewrites) into the
+	// next measurement.
+	for i := 0; i <= runs; i++ {
+		dst, cl := src, srcc
+		if i < runs {
+			var err error
+			if dst, err = startRedis(filepath.Join(base, "pipe"+strconv.Itoa(i)), true); err != nil {
+				return err
+			}
+			cl = redis.NewClient(&redis.Options{Addr: dst.addr})
 		}
-		m, err := onServer(src.cmd.Process.Pid, func() (measure, error) {
+		load := func() (measure, error) {
 			return timed(func() *exec.Cmd {
-				c := exec.Command("redis-cli", "-h", "127.0.0.1", "-p", src.port, "--pipe")
+				c := exec.Command("redis-cli", "-h", "127.0.0.1", "-p", dst.port, "--pipe")
 				c.Stdin, _ = os.Open(cmds)
 				return c
 			})
-		})
+		}
+		m, err := onServer(dst.cmd.Process.Pid, load)
+		if i < runs { // the last load fills the backup source, unmeasured
+			cl.Close()
+			dst.stop()
+			pipe = append(pipe, m)
+		}
 		if err != nil {
 			return fmt.Errorf("redis-cli --pipe: %w", err)
 		}
-		pipe = append(pipe, m)
 	}
 	keys := srcc.DBSize(ctx).Val()
 	art := filepath.Join(base, "artifact")
@@ -144,21 +158,22 @@ func runSize(work string, n, runs int) error {
 		}
 		disk = append(disk, m)
 	}
-	dst, err := startRedis(filepath.Join(base, "dst"), true, "--repl-diskless-sync-delay", "0")
-	if err != nil {
-		return err
-	}
-	defer dst.stop()
-	dstc := redis.NewClient(&redis.Options{Addr: dst.addr})
-	defer dstc.Close()
 	for i := 0; i < runs; i++ {
+		dst, err := startRedis(filepath.Join(base, "dst"+strconv.Itoa(i)), true)
+		if err != nil {
+			return err
+		}
 		m, err := onServer(dst.cmd.Process.Pid, func() (measure, error) {
 			return timed(func() *exec.Cmd { return self("restore", dst.addr, art) })
 		})
+		dstc := redis.NewClient(&redis.Options{Addr: dst.addr})
+		got := dstc.DBSize(ctx).Val()
+		dstc.Close()
+		dst.stop()
 		if err != nil {
 			return fmt.Errorf("3scale-ops restore: %w", err)
 		}
-		if got := dstc.DBSize(ctx).Val(); got != keys {
+		if got != keys {
 			return fmt.Errorf("restored %d keys, source has %d", got, keys)
 		}
 		restore = append(restore, m)
