@@ -53,11 +53,6 @@ type Redis struct {
 // survives a restart (the AOF-loss case).
 func StartRedis(t testing.TB, opts RedisOptions) *Redis {
 	t.Helper()
-	e := Get(t)
-	bin := e.RedisServer
-	if bin == "" {
-		bin = "redis-server"
-	}
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
@@ -101,7 +96,7 @@ func StartRedis(t testing.TB, opts RedisOptions) *Redis {
 	if err := os.WriteFile(r.Conf, []byte(conf.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r.start(bin)
+	r.start(r.binary())
 	t.Cleanup(r.Stop)
 	return r
 }
@@ -157,13 +152,15 @@ func (r *Redis) Stop() {
 // directory, so it loads whatever it persisted (AOF first, if enabled).
 func (r *Redis) Restart() {
 	r.t.Helper()
-	e := Get(r.t)
-	bin := e.RedisServer
-	if bin == "" {
-		bin = "redis-server"
-	}
 	r.Stop()
-	r.start(bin)
+	r.start(r.binary())
+}
+
+func (r *Redis) binary() string {
+	if bin := Get(r.t).RedisServer; bin != "" {
+		return bin
+	}
+	return "redis-server"
 }
 
 // Crash kills the server with SIGKILL (no shutdown save, no final AOF
@@ -176,12 +173,7 @@ func (r *Redis) Crash() {
 		<-r.done
 		r.cmd = nil
 	}
-	e := Get(r.t)
-	bin := e.RedisServer
-	if bin == "" {
-		bin = "redis-server"
-	}
-	r.start(bin)
+	r.start(r.binary())
 }
 
 // TLSRedisUsers are the ACL users of a TLS test Redis, with their rules:
