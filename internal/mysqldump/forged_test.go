@@ -66,6 +66,11 @@ func TestForgedStatementsNeverRun(t *testing.T) {
 			mustExec(t, db, "DROP DATABASE IF EXISTS pwned")
 			_ = os.Remove(outfile)
 			e := newEngine(t, dst.DSN, Options{Workers: 2})
+			// A forged schema file is found by the preflight the restore's
+			// plan runs before its first step; a data file, while loading.
+			if err := e.Preflight(context.Background(), src); (err != nil) != c.untouched {
+				t.Errorf("preflight: %v", err)
+			}
 			_, err := e.Restore(context.Background(), src, progress.NewTask("restore"))
 			if err == nil {
 				t.Fatal("restore of a forged snapshot succeeded")

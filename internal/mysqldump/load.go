@@ -144,10 +144,34 @@ func stripComments(s string) string {
 // Preflight checks, without changing anything, that the snapshot's files
 // are all there with their recorded sizes, that the target server is
 // reachable, not older than the source and knows every collation the dump
-// uses, and that the target database is empty (or DropExisting is set).
+// uses, that the target database is empty (or DropExisting is set), and
+// that the schema files hold only the statements their role allows.
 func (e *Engine) Preflight(ctx context.Context, src artifact.Source) error {
-	_, err := e.preflight(ctx, src)
+	t, err := e.preflight(ctx, src)
+	if err != nil {
+		return err
+	}
+	// The schema files are small: their statements are checked here too,
+	// before the restore's first step changes anything anywhere.
+	_, _, err = e.readSchema(ctx, src, t.meta)
 	return err
+}
+
+// readSchema reads, verifies and checks both schema files.
+func (e *Engine) readSchema(ctx context.Context, src artifact.Source, m *Meta) (pre, post []string, err error) {
+	if pre, err = readAll(ctx, src, m.PreData); err != nil {
+		return nil, nil, e.loadError(err, "read the schema", false)
+	}
+	if post, err = readAll(ctx, src, m.PostData); err != nil {
+		return nil, nil, e.loadError(err, "read the post-data schema", false)
+	}
+	if err := checkPreData(m.PreData.Name, pre, m); err != nil {
+		return nil, nil, e.loadError(err, "check the schema", false)
+	}
+	if err := checkPostData(m.PostData.Name, post, m); err != nil {
+		return nil, nil, e.loadError(err, "check the post-data schema", false)
+	}
+	return pre, post, nil
 }
 
 type target struct {
@@ -275,20 +299,10 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 		return err
 	}
 	m := t.meta
-	// Read and verify both schema files before touching anything.
-	pre, err := readAll(ctx, src, m.PreData)
+	// Read, verify and check both schema files before touching anything.
+	pre, post, err := e.readSchema(ctx, src, m)
 	if err != nil {
-		return e.loadError(err, "read the schema", false)
-	}
-	post, err := readAll(ctx, src, m.PostData)
-	if err != nil {
-		return e.loadError(err, "read the post-data schema", false)
-	}
-	if err := checkPreData(m.PreData.Name, pre, m); err != nil {
-		return e.loadError(err, "check the schema", false)
-	}
-	if err := checkPostData(m.PostData.Name, post, m); err != nil {
-		return e.loadError(err, "check the post-data schema", false)
+		return err
 	}
 	var total, rows int64
 	for _, tm := range m.Tables {
