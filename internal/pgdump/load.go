@@ -88,21 +88,47 @@ func (m *Meta) dataTables() []Table {
 // than the source, that the extensions it needs are available, and that
 // the target database is empty (or that DropExisting was given). A
 // target database that does not exist yet passes: Restore creates it.
+// It then reads back every artifact as Restore would (sizes, checksums,
+// row counts); a Restore of the same source that follows does not read
+// them back again.
 func (e *Engine) Preflight(ctx context.Context, src artifact.Source) error {
-	return e.named(e.preflight(ctx, src))
+	e.setChecked(nil)
+	m, err := e.preflight(ctx, src)
+	if err == nil {
+		if err = e.verifyArtifacts(ctx, src, m, progress.NewTask(e.Name())); err == nil {
+			e.setChecked(src)
+		}
+	}
+	return e.named(err)
 }
 
-func (e *Engine) preflight(ctx context.Context, src artifact.Source) error {
+func (e *Engine) setChecked(src artifact.Source) {
+	e.checkedMu.Lock()
+	defer e.checkedMu.Unlock()
+	e.checked = src
+}
+
+// takeChecked reports whether src is the source the last Preflight read
+// back, and forgets it: one Restore per Preflight.
+func (e *Engine) takeChecked(src artifact.Source) bool {
+	e.checkedMu.Lock()
+	defer e.checkedMu.Unlock()
+	ok := src != nil && e.checked == src
+	e.checked = nil
+	return ok
+}
+
+func (e *Engine) preflight(ctx context.Context, src artifact.Source) (*Meta, error) {
 	m, err := readMeta(src)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c, missing, err := e.openTarget(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer c.Close(context.Background())
-	return e.checkTarget(ctx, c, m, missing)
+	return m, e.checkTarget(ctx, c, m, missing)
 }
 
 // openTarget connects to the target database. When it does not exist,

@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/component"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/redact"
@@ -92,6 +93,12 @@ type Engine struct {
 	// (default Component): system-mysql when the system database is
 	// PostgreSQL. Errors name it.
 	ComponentName string
+
+	// checked is the source whose every artifact the last Preflight read
+	// back and found sound; a Restore of that same source does not read
+	// them back again.
+	checkedMu sync.Mutex
+	checked   artifact.Source
 }
 
 // New returns an engine for the database at url, registering its

@@ -33,7 +33,11 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 	vctx, vcancel := context.WithCancel(ctx)
 	defer vcancel()
 	verified := make(chan error, 1)
-	go func() { verified <- e.verifyArtifacts(vctx, src, m, task) }()
+	if e.takeChecked(src) {
+		verified <- nil // read back by Preflight just before
+	} else {
+		go func() { verified <- e.verifyArtifacts(vctx, src, m, task) }()
+	}
 	// Before the first change, waitVerified(nil) waits for the read-back.
 	// An earlier failure (an unreachable target, a refused check) is
 	// reported at once: damaged content found by then wins, otherwise

@@ -33,11 +33,15 @@ func (s *RepoSnapshot) Source(_ context.Context, c string) (artifact.Source, err
 	return s.Repo.Source(s.Manifest, c)
 }
 
+// Verified returns the files of src read to their end, every check
+// passed (src from Source).
+func (s *RepoSnapshot) Verified(src artifact.Source) []string { return repo.VerifiedFiles(src) }
+
 // Verify re-reads and re-hashes every file of the components (and the
-// probes, which the verification step replays).
-func (s *RepoSnapshot) Verify(ctx context.Context, components []string) error {
+// probes, which the verification step replays) but those in done.
+func (s *RepoSnapshot) Verify(ctx context.Context, components []string, done map[string][]string) error {
 	names := append(slices.Clone(components), "verify")
-	res, err := s.Repo.VerifyComponents(ctx, s.Manifest.ID, names, true, nil)
+	res, err := s.Repo.VerifyComponentsExcept(ctx, s.Manifest.ID, names, done, true, nil)
 	if err != nil {
 		return fmt.Errorf("verify snapshot %s: %w", s.Manifest.ID, err)
 	}

@@ -23,7 +23,8 @@ func (s planSnapshot) Components() []string { return s }
 func (s planSnapshot) Source(context.Context, string) (artifact.Source, error) {
 	return nil, errors.New("not read while planning")
 }
-func (s planSnapshot) Verify(context.Context, []string) error { return nil }
+func (s planSnapshot) Verify(context.Context, []string, map[string][]string) error { return nil }
+func (s planSnapshot) Verified(artifact.Source) []string                           { return nil }
 
 // planEngine is an engine BuildPlan can be given; it is never run here.
 type planEngine string
