@@ -111,22 +111,32 @@ func TestExportLoadsWithPsql(t *testing.T) {
 	compareFingerprints(t, want, fingerprint(t, dst.URL))
 }
 
-func TestTruncatedOrCorruptArtifactRefusedBeforeTouchingTables(t *testing.T) {
-	_, mem, _ := dumpFixture(t)
-	var victim string
+// notificationsFile is the first data file of public.notifications, the
+// file the damage tests change.
+func notificationsFile(mem *artifact.Memory) string {
 	for _, fi := range mem.Files() {
 		if strings.HasPrefix(fi.Name, "data/public.notifications") {
-			victim = fi.Name
-			break
+			return fi.Name
 		}
 	}
+	return ""
+}
+
+// truncate cuts victim in half.
+func truncate(victim string) func(string, []byte) []byte {
+	return func(n string, b []byte) []byte {
+		if n == victim {
+			return b[:len(b)/2]
+		}
+		return b
+	}
+}
+
+func TestTruncatedOrCorruptArtifactRefusedBeforeTouchingTables(t *testing.T) {
+	_, mem, _ := dumpFixture(t)
+	victim := notificationsFile(mem)
 	cases := map[string]func(string, []byte) []byte{
-		"truncated": func(n string, b []byte) []byte {
-			if n == victim {
-				return b[:len(b)/2]
-			}
-			return b
-		},
+		"truncated": truncate(victim),
 		"row lost, same size": func(n string, b []byte) []byte {
 			if n == victim {
 				b = append([]byte(nil), b...)

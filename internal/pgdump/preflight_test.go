@@ -32,19 +32,8 @@ func (c *countingSource) Open(ctx context.Context, name string) (io.ReadCloser, 
 // of another source reads it back itself first.
 func TestPreflightReadsBackOnce(t *testing.T) {
 	_, mem, want := dumpFixture(t)
-	var victim string
-	for _, fi := range mem.Files() {
-		if strings.HasPrefix(fi.Name, "data/public.notifications") {
-			victim = fi.Name
-			break
-		}
-	}
-	bad := cloneMemory(t, mem, func(n string, b []byte) []byte {
-		if n == victim {
-			return b[:len(b)/2]
-		}
-		return b
-	}, nil)
+	victim := notificationsFile(mem)
+	bad := cloneMemory(t, mem, truncate(victim), nil)
 	dst := testenv.Postgres(t)
 	e := New(dst.URL)
 	if err := e.Preflight(context.Background(), bad); err == nil || !errors.Is(err, artifact.ErrCorrupt) || !strings.Contains(err.Error(), victim) {
