@@ -290,6 +290,16 @@ func scanArtifact(ctx context.Context, src artifact.Source, meta Meta) error {
 	if err != nil {
 		return err
 	}
+	// The archive ends before the file does (tar's end blocks and record
+	// padding): read the rest, so the sizes and sha256 are checked here and
+	// a restore's verification need not read the archive again.
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		if artifact.Damaged(err) {
+			return errs.Corrupt(fmt.Errorf("system-storage: reading %s: %w", FileName, err),
+				"the snapshot is damaged; run `3scale-ops backups verify --read-data` and use another one")
+		}
+		return errs.Wrap(errs.Failure, fmt.Errorf("system-storage: reading %s: %w", FileName, err), "check the repository's storage and run the restore again")
+	}
 	if st.Files != meta.Files {
 		return errs.Corrupt(fmt.Errorf("system-storage: %s holds %d files, its metadata says %d: %w", FileName, st.Files, meta.Files, artifact.ErrCorrupt),
 			"the snapshot is damaged; run `3scale-ops backups verify --read-data` and use another one")
