@@ -1,7 +1,6 @@
 package mysqldump
 
 import (
-	"bytes"
 	"fmt"
 	"regexp"
 	"strings"
@@ -98,23 +97,31 @@ func checkPostData(file string, stmts []string, m *Meta) error {
 // leadingIdent returns the backquoted identifier s starts with, unquoted
 // ("" if s does not start with one).
 func leadingIdent(s string) string {
-	if !strings.HasPrefix(s, "`") {
+	n := identEnd(s)
+	if n < 0 {
 		return ""
 	}
-	var b strings.Builder
+	return unquoteName(s[:n])
+}
+
+// identEnd returns the length of the backquoted identifier s starts with
+// (a doubled backquote stands for one), or -1 when s does not start with
+// a complete one.
+func identEnd(s string) int {
+	if !strings.HasPrefix(s, "`") {
+		return -1
+	}
 	for i := 1; i < len(s); i++ {
 		if s[i] != '`' {
-			b.WriteByte(s[i])
 			continue
 		}
 		if i+1 < len(s) && s[i+1] == '`' {
-			b.WriteByte('`')
 			i++
 			continue
 		}
-		return b.String()
+		return i + 1
 	}
-	return ""
+	return -1
 }
 
 // dataHeader are the statements of sessionHeader, the only settings a
@@ -136,65 +143,37 @@ var dataHeader = func() map[string]bool {
 // literals the dump writes (NULL, numbers, quoted strings, 0x hex).
 type dataChecker struct {
 	file   string
-	prefix []byte // "INSERT INTO `table` ("
+	prefix string // "INSERT INTO `table` ("
 }
 
 func newDataChecker(file, table string) *dataChecker {
-	return &dataChecker{file: file, prefix: []byte("INSERT INTO " + quoteIdent(table) + " (")}
+	return &dataChecker{file: file, prefix: "INSERT INTO " + quoteIdent(table) + " ("}
 }
 
-func (d *dataChecker) check(st []byte) error {
-	body := skipComments(st)
-	if !bytes.HasPrefix(body, d.prefix) {
-		if dataHeader[string(body)] {
+func (d *dataChecker) check(st string) error {
+	body := stripComments(st)
+	if !strings.HasPrefix(body, d.prefix) {
+		if dataHeader[body] {
 			return nil
 		}
-		return forged(d.file, "not an INSERT into the file's own table", string(st[:min(len(st), 200)]))
+		return forged(d.file, "not an INSERT into the file's own table", st)
 	}
 	if what := insertBody(body[len(d.prefix):]); what != "" {
-		return forged(d.file, what, string(st[:min(len(st), 200)]))
+		return forged(d.file, what, st)
 	}
 	return nil
-}
-
-// skipComments drops leading whitespace and -- or # comment lines.
-func skipComments(b []byte) []byte {
-	for {
-		b = bytes.TrimLeft(b, " \t\r\n")
-		if bytes.HasPrefix(b, []byte("-- ")) || bytes.HasPrefix(b, []byte("#")) {
-			i := bytes.IndexByte(b, '\n')
-			if i < 0 {
-				return nil
-			}
-			b = b[i+1:]
-			continue
-		}
-		return b
-	}
 }
 
 // insertBody checks what follows "INSERT INTO `t` (": backquoted column
 // names, ") VALUES ", then tuples of literals. It returns what is wrong,
 // or "".
-func insertBody(b []byte) string {
+func insertBody(b string) string {
 	for {
-		if len(b) == 0 || b[0] != '`' {
+		n := identEnd(b)
+		if n < 0 {
 			return "a column list of other than names"
 		}
-		i := 1
-		for ; i < len(b); i++ {
-			if b[i] == '`' {
-				if i+1 < len(b) && b[i+1] == '`' {
-					i++
-					continue
-				}
-				break
-			}
-		}
-		if i >= len(b) {
-			return "an unterminated column name"
-		}
-		b = b[i+1:]
+		b = b[n:]
 		if len(b) > 0 && b[0] == ',' {
 			b = b[1:]
 			continue
@@ -202,7 +181,7 @@ func insertBody(b []byte) string {
 		break
 	}
 	const values = ") VALUES "
-	if !bytes.HasPrefix(b, []byte(values)) {
+	if !strings.HasPrefix(b, values) {
 		return "no VALUES list after the columns"
 	}
 	b = b[len(values):]
@@ -230,7 +209,7 @@ func insertBody(b []byte) string {
 			b = b[1:]
 			continue
 		}
-		if len(bytes.TrimRight(b, " \t\r\n")) != 0 {
+		if strings.TrimRight(b, " \t\r\n") != "" {
 			return "something after the VALUES list"
 		}
 		return ""
@@ -238,15 +217,15 @@ func insertBody(b []byte) string {
 }
 
 // literal consumes one literal the dump writes and returns the rest.
-func literal(b []byte) ([]byte, bool) {
+func literal(b string) (string, bool) {
 	switch {
 	case len(b) == 0:
 		return b, false
-	case bytes.HasPrefix(b, []byte("NULL")):
+	case strings.HasPrefix(b, "NULL"):
 		return b[4:], true
 	case b[0] == '\'':
 		for i := 1; i < len(b); {
-			j := bytes.IndexAny(b[i:], `'\`)
+			j := strings.IndexAny(b[i:], `'\`)
 			if j < 0 {
 				return b, false
 			}
@@ -262,7 +241,7 @@ func literal(b []byte) ([]byte, bool) {
 			return b[i+1:], true
 		}
 		return b, false
-	case bytes.HasPrefix(b, []byte("0x")):
+	case strings.HasPrefix(b, "0x"):
 		i := 2
 		for i < len(b) && isHex(b[i]) {
 			i++

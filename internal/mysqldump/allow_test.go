@@ -18,7 +18,7 @@ func TestDataCheckerLiterals(t *testing.T) {
 		"INSERT INTO `t` (`a`) VALUES ('{\"k\":\"v\"}')\n",
 	}
 	for _, st := range ok {
-		if err := d.check([]byte(st)); err != nil {
+		if err := d.check(st); err != nil {
 			t.Errorf("%q refused: %v", st, err)
 		}
 	}
@@ -37,7 +37,7 @@ func TestDataCheckerLiterals(t *testing.T) {
 		"DO SLEEP(10)",
 	}
 	for _, st := range bad {
-		if err := d.check([]byte(st)); err == nil {
+		if err := d.check(st); err == nil {
 			t.Errorf("%q accepted", st)
 		}
 	}
@@ -57,7 +57,7 @@ func BenchmarkDataCheck(b *testing.B) {
 		}
 		rw.row(cols, []sql.RawBytes{[]byte("12345"), json, []byte("\x00\x01binary")})
 	}
-	st := buf.Bytes()
+	st := buf.String()
 	d := newDataChecker("data/proxy_configs.00001.sql", "proxy_configs")
 	if err := d.check(st); err != nil {
 		b.Fatal(err)

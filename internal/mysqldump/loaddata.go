@@ -245,16 +245,17 @@ func (e *Engine) loadFileOnce(ctx context.Context, c *sql.Conn, src artifact.Sou
 		if err != nil {
 			return fail(err)
 		}
-		if err := dc.check(st); err != nil {
+		// The statement is checked and sent from the reader's buffer, not
+		// a copy of it: with rows of several MB a copy per statement and
+		// worker is the largest live allocation of a restore. The check,
+		// database/sql and the driver read a query without arguments only
+		// during the call (the driver copies it into its packet), and the
+		// buffer is not touched again before the next Next.
+		q := unsafe.String(unsafe.SliceData(st), len(st))
+		if err := dc.check(q); err != nil {
 			return fail(err)
 		}
-		// The statement is sent from the reader's buffer, not a copy of it:
-		// with rows of several MB a copy per statement and worker is the
-		// largest live allocation of a restore. database/sql and the
-		// driver read a query without arguments only during the call
-		// (the driver copies it into its packet), and the buffer is not
-		// touched again before the next Next.
-		if _, err := c.ExecContext(ctx, unsafe.String(unsafe.SliceData(st), len(st))); err != nil {
+		if _, err := c.ExecContext(ctx, q); err != nil {
 			return fail(explainExec(err))
 		}
 		task.AddBytes(int64(len(st)))
