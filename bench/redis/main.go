@@ -93,13 +93,12 @@ func runSize(work string, n, runs int) error {
 	// carry the previous runs' AOF (and its automatic rewrites) into the
 	// next measurement.
 	for i := 0; i <= runs; i++ {
-		dst, cl := src, srcc
+		dst := src
 		if i < runs {
 			var err error
 			if dst, err = startRedis(filepath.Join(base, "pipe"+strconv.Itoa(i)), true); err != nil {
 				return err
 			}
-			cl = redis.NewClient(&redis.Options{Addr: dst.addr})
 		}
 		load := func() (measure, error) {
 			return timed(func() *exec.Cmd {
@@ -110,7 +109,6 @@ func runSize(work string, n, runs int) error {
 		}
 		m, err := onServer(dst.cmd.Process.Pid, load)
 		if i < runs { // the last load fills the backup source, unmeasured
-			cl.Close()
 			dst.stop()
 			pipe = append(pipe, m)
 		}
