@@ -18,9 +18,10 @@ const hintPartial = "the target is partly restored: fix the cause, then restore 
 
 // Restore loads a snapshot: it first reads back every artifact (refusing
 // a truncated or corrupt one before any table is touched) and checks the
-// target, then runs pre-data in one transaction, COPYs the data files in
-// parallel, builds keys and indexes in parallel, adds foreign keys and
-// triggers, sets sequence values, ANALYZEs and compares row counts.
+// target, then runs pre-data in one transaction, COPYs the tables in
+// parallel and builds each table's keys and indexes as soon as its data
+// is in, ANALYZEs and compares each table's row count, then adds foreign
+// keys and triggers and sets sequence values.
 func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *progress.Task) error {
 	task.SetPhase("verify")
 	m, err := readMeta(src)
@@ -75,18 +76,7 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 		return waitVerified(errs.Corrupt(fmt.Errorf("zync-postgres: %w", artifact.AsCorrupt(err)), hintRedo))
 	}
 
-	// One job per table: its files (the dump's ctid chunks) are loaded
-	// one after the other by one session, in the transaction that
-	// truncates the table, so that every row is written frozen and
-	// all-visible (COPY FREEZE). Chunks loaded side by side could not be:
-	// the index builds and the first reads after the restore then set
-	// every row's hint bits, rewriting the whole table (measured on a
-	// 1.1 GB zync-shaped database: 14.2 s of server CPU against 12.2 s).
-	// Tables load in parallel, the largest first.
-	type loadJob struct {
-		t     Table
-		bytes int64
-	}
+	// Tables load in parallel, the largest first (loadSchedule).
 	var jobs []loadJob
 	var totalBytes, totalRows int64
 	for _, t := range m.Tables {
@@ -136,7 +126,7 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 				return err
 			}
 			conns[i] = c
-			if _, err := c.Exec(ctx, "SET synchronous_commit = off"); err != nil {
+			if err := c.PgConn().Exec(ctx, sessionSetup(prelude, e.MaintenanceWorkMem)).Close(); err != nil {
 				return dbErr("preparing a load session", err)
 			}
 			return nil
@@ -177,71 +167,20 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 
 	task.SetPhase("data")
 	task.SetTotal(totalBytes, totalRows)
-	err = pool(ctx, n, jobs, func(ctx context.Context, w int, j loadJob) error {
-		pc := conns[w].PgConn()
-		// Same transaction as a TRUNCATE: rows are written frozen and
-		// all-visible, so nothing rewrites them for hint bits later.
-		if err := pc.Exec(ctx, "BEGIN; TRUNCATE ONLY "+j.t.Ident).Close(); err != nil {
-			return dbErr("loading table "+j.t.Ident, err)
-		}
-		rollback := func() { _ = pc.Exec(context.Background(), "ROLLBACK").Close() }
-		copySQL := fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FREEZE)", j.t.Ident, j.t.Columns)
-		for _, f := range j.t.Files {
-			r, err := src.Open(ctx, f.Name)
-			if err != nil {
-				rollback()
-				return fmt.Errorf("zync-postgres: opening %s: %w", f.Name, err)
-			}
-			tag, err := pc.CopyFrom(ctx, progress.Reader{R: r, Task: task}, copySQL)
-			r.Close()
-			if err != nil {
-				rollback()
-				return errs.Wrap(errs.Failure, dbErr("loading "+f.Name+" into "+j.t.Ident, err), hintPartial)
-			}
-			if rows := tag.RowsAffected(); rows != f.Rows {
-				rollback()
-				return errs.New(errs.Mismatch, hintPartial, "zync-postgres: %s loaded %d rows into %s, the dump wrote %d",
-					f.Name, rows, j.t.Ident, f.Rows)
-			}
-			task.AddItems(tag.RowsAffected())
-		}
-		if err := pc.Exec(ctx, "COMMIT").Close(); err != nil {
-			return errs.Wrap(errs.Failure, dbErr("loading table "+j.t.Ident, err), hintPartial)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := runUnits(ctx, n, e.loadSchedule(conns, src, m, jobs, steps, task)); err != nil {
 		return err
 	}
-
-	if m.LargeObjects != nil {
-		if err := loadLargeObjects(ctx, c, src, m.LargeObjects, task); err != nil {
-			return err
+	task.SetPhase("constraints")
+	for _, s := range steps {
+		if !parallelStep(s) {
+			if err := runStep(ctx, c, s); err != nil {
+				return err
+			}
 		}
-	}
-
-	task.SetPhase("indexes")
-	if err := e.runSteps(ctx, conns, prelude, steps); err != nil {
-		return err
 	}
 	task.SetPhase("sequences")
 	if err := c.PgConn().Exec(ctx, string(seqs)).Close(); err != nil {
 		return errs.Wrap(errs.Failure, dbErr("setting sequence values", err), hintPartial)
-	}
-
-	task.SetPhase("analyze")
-	err = pool(ctx, n, m.Tables, func(ctx context.Context, w int, t Table) error {
-		if _, err := conns[w].Exec(ctx, "ANALYZE "+t.Ident); err != nil {
-			return dbErr("analyzing "+t.Ident, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	task.SetPhase("check")
-	if err := checkCounts(ctx, conns, m); err != nil {
-		return err
 	}
 	task.SetPhase("done")
 	task.Done()
@@ -320,46 +259,6 @@ func loadLargeObjects(ctx context.Context, c *pgx.Conn, src artifact.Source, f *
 	return nil
 }
 
-// runSteps builds keys and indexes on every connection at once, then adds
-// foreign keys and triggers one at a time (they lock two tables each).
-func (e *Engine) runSteps(ctx context.Context, conns []*pgx.Conn, prelude string, steps []step) error {
-	mem := e.MaintenanceWorkMem
-	if mem == "" {
-		mem = "128MB"
-	}
-	for _, c := range conns {
-		if err := c.PgConn().Exec(ctx, prelude+"\nSET maintenance_work_mem = "+quoteLiteral(mem)).Close(); err != nil {
-			return dbErr("preparing index sessions", err)
-		}
-	}
-	var par, ser []step
-	for _, s := range steps {
-		if s.Kind == stepKey || s.Kind == stepIndex {
-			par = append(par, s)
-		} else {
-			ser = append(ser, s)
-		}
-	}
-	run := func(ctx context.Context, w int, s step) error {
-		if s.SQL == "" {
-			return nil
-		}
-		if err := conns[w].PgConn().Exec(ctx, s.SQL).Close(); err != nil {
-			return errs.Wrap(errs.Failure, dbErr("post-data step "+firstLine(s.SQL), err), hintPartial)
-		}
-		return nil
-	}
-	if err := pool(ctx, len(conns), par, run); err != nil {
-		return err
-	}
-	for _, s := range ser {
-		if err := run(ctx, 0, s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func firstLine(s string) string {
 	if i := bytes.IndexByte([]byte(s), '\n'); i >= 0 {
 		s = s[:i]
@@ -368,21 +267,6 @@ func firstLine(s string) string {
 		s = s[:160] + "…"
 	}
 	return s
-}
-
-// checkCounts compares every table's row count with the snapshot's.
-func checkCounts(ctx context.Context, conns []*pgx.Conn, m *Meta) error {
-	return pool(ctx, len(conns), m.Tables, func(ctx context.Context, w int, t Table) error {
-		var got int64
-		if err := conns[w].QueryRow(ctx, "SELECT count(*) FROM ONLY "+t.Ident).Scan(&got); err != nil {
-			return dbErr("counting rows of "+t.Ident, err)
-		}
-		if got != t.Rows {
-			return errs.Wrap(errs.Mismatch, fmt.Errorf("zync-postgres: table %s has %d rows after restore, the snapshot has %d: %w",
-				t.Ident, got, t.Rows, errMismatch), "check for writers on the target (zync and zync-que must be scaled to 0) and restore again with --drop-existing")
-		}
-		return nil
-	})
 }
 
 // Restore restores the artifact and reports what it wrote (the counts its
