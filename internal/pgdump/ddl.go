@@ -27,6 +27,10 @@ const (
 	stepIndex   = "index"
 	stepForeign = "foreign"
 	stepTrigger = "trigger"
+	// stepAttach is pg_dump's INDEX ATTACH (a partition's index joins its
+	// parent's): a foreign key may need it, so with one in the dump every
+	// foreign key waits for the end of the load.
+	stepAttach = "attach"
 )
 
 // writeSequences writes the setval calls that restore every sequence,

@@ -167,15 +167,14 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 
 	task.SetPhase("data")
 	task.SetTotal(totalBytes, totalRows)
-	if err := runUnits(ctx, n, e.loadSchedule(conns, src, m, jobs, steps, task)); err != nil {
+	units, serial := e.loadSchedule(conns, src, m, jobs, steps, task)
+	if err := runUnits(ctx, n, units); err != nil {
 		return err
 	}
 	task.SetPhase("constraints")
-	for _, s := range steps {
-		if !parallelStep(s) {
-			if err := runStep(ctx, c, s); err != nil {
-				return err
-			}
+	for _, s := range serial {
+		if err := runStep(ctx, c, s); err != nil {
+			return err
 		}
 	}
 	task.SetPhase("sequences")
@@ -212,8 +211,13 @@ func (e *Engine) schemaSteps(m *Meta, pre, post []byte) (string, string, []step,
 			continue
 		}
 		kind := "serial"
-		if parallelType(en.Type) {
+		switch {
+		case parallelType(en.Type):
 			kind = stepIndex
+		case en.Type == "FK CONSTRAINT":
+			kind = stepForeign
+		case en.Type == "INDEX ATTACH":
+			kind = stepAttach
 		}
 		steps = append(steps, step{Kind: kind, SQL: stepSQL(en.SQL)})
 	}

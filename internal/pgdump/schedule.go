@@ -21,6 +21,10 @@ type unit struct {
 	waits int     // units still to finish before this one may start
 	then  []*unit // units that wait for this one
 	pos   int     // priority: lower runs first when several are ready
+	// locks are tables no other unit with locks may hold while this one
+	// runs: two foreign keys that share a table would wait for each
+	// other's lock, or deadlock (A on x then y, B on y then x).
+	locks []string
 }
 
 // after makes u wait for every unit of deps.
@@ -32,7 +36,8 @@ func (u *unit) after(deps ...*unit) {
 }
 
 // runUnits runs units on n sessions, each as soon as what it waits for
-// has finished, the lowest pos first among those ready. The first error
+// has finished and no running unit holds one of its locks, the lowest pos
+// first among those ready. The first error
 // cancels the rest (units running see a cancelled context; no other unit
 // starts) and is returned once every running unit has returned.
 func runUnits(ctx context.Context, n int, units []*unit) error {
@@ -47,7 +52,16 @@ func runUnits(ctx context.Context, n int, units []*unit) error {
 		ready    []*unit
 		left     = len(units)
 		firstErr error
+		held     = map[string]bool{}
 	)
+	free := func(u *unit) bool {
+		for _, t := range u.locks {
+			if held[t] {
+				return false
+			}
+		}
+		return true
+	}
 	for _, u := range units {
 		if u.waits == 0 {
 			ready = append(ready, u)
@@ -62,15 +76,18 @@ func runUnits(ctx context.Context, n int, units []*unit) error {
 			if firstErr != nil || left == 0 {
 				return nil
 			}
-			if len(ready) > 0 {
-				best := 0
-				for i, u := range ready {
-					if u.pos < ready[best].pos {
-						best = i
-					}
+			best := -1
+			for i, u := range ready {
+				if (best < 0 || u.pos < ready[best].pos) && free(u) {
+					best = i
 				}
+			}
+			if best >= 0 {
 				u := ready[best]
 				ready = append(ready[:best], ready[best+1:]...)
+				for _, t := range u.locks {
+					held[t] = true
+				}
 				return u
 			}
 			cond.Wait()
@@ -80,6 +97,9 @@ func runUnits(ctx context.Context, n int, units []*unit) error {
 		mu.Lock()
 		defer mu.Unlock()
 		left--
+		for _, t := range u.locks {
+			delete(held, t)
+		}
 		if err != nil && firstErr == nil {
 			firstErr = err
 			cancel()
@@ -176,10 +196,17 @@ func runStep(ctx context.Context, c *pgx.Conn, s step) error {
 // largest first; each key and index as soon as its table's data is
 // committed, while larger tables still load (as pg_restore -j schedules
 // them); each table's ANALYZE and row count once its data and indexes
-// are in. A key or index whose table cannot be told from its SQL waits
-// for every table's data and the large objects, as every one did before.
-func (e *Engine) loadSchedule(conns []*pgx.Conn, src artifact.Source, m *Meta, jobs []loadJob, steps []step, task *progress.Task) []*unit {
-	var loads, builds, finals []*unit
+// are in; each foreign key once both its tables' data and keys are in,
+// never beside another foreign key on one of its tables. A key or index
+// whose table cannot be told from its SQL waits for every table's data
+// and the large objects, as every one did before, and every foreign key
+// waits for it. It returns the units and the post-data steps left to run
+// one at a time after them, in the dump's order: triggers and the rest,
+// and the foreign keys whose tables cannot be told, or all of them when
+// the dump attaches partition indexes.
+func (e *Engine) loadSchedule(conns []*pgx.Conn, src artifact.Source, m *Meta, jobs []loadJob, steps []step, task *progress.Task) ([]*unit, []step) {
+	var loads, builds, fks, finals []*unit
+	var serial []step
 	loadOf := map[string]*unit{}
 	for _, j := range jobs {
 		u := &unit{run: func(ctx context.Context, w int) error { return loadTable(ctx, conns[w], src, j, task) }}
@@ -218,6 +245,32 @@ func (e *Engine) loadSchedule(conns []*pgx.Conn, src artifact.Source, m *Meta, j
 		}
 		builds = append(builds, u)
 	}
+	attach := false
+	for _, s := range steps {
+		attach = attach || s.Kind == stepAttach
+	}
+	for _, s := range steps {
+		if parallelStep(s) || s.SQL == "" {
+			continue
+		}
+		child, parent := "", ""
+		if s.Kind == stepForeign && !attach {
+			child, parent = foreignKeyTables(s.SQL, idents)
+		}
+		if child == "" || parent == "" {
+			serial = append(serial, s)
+			continue
+		}
+		u := &unit{run: func(ctx context.Context, w int) error { return runStep(ctx, conns[w], s) }, locks: []string{child, parent}}
+		for _, t := range []string{child, parent} {
+			if l := loadOf[t]; l != nil {
+				u.after(l)
+			}
+			u.after(buildsOf[t]...)
+		}
+		u.after(unknown...)
+		fks = append(fks, u)
+	}
 	for _, t := range m.Tables {
 		u := &unit{run: func(ctx context.Context, w int) error { return analyzeAndCount(ctx, conns[w], t) }}
 		if l := loadOf[t.Ident]; l != nil {
@@ -227,7 +280,27 @@ func (e *Engine) loadSchedule(conns []*pgx.Conn, src artifact.Source, m *Meta, j
 		u.after(unknown...)
 		finals = append(finals, u)
 	}
-	return append(append(loads, builds...), finals...)
+	return append(append(append(loads, builds...), fks...), finals...), serial
+}
+
+// foreignKeyTables returns the table a foreign key is added to and the one
+// it references, as pg_dump writes the step (`ALTER TABLE [ONLY] child
+// ADD CONSTRAINT … FOREIGN KEY (…) REFERENCES parent(…)…`), or "" for
+// either when the SQL does not name exactly one of tables in that place.
+func foreignKeyTables(sql string, tables []string) (child, parent string) {
+	var nc, np int
+	for _, t := range tables {
+		if hasTablePrefix(sql, "ALTER TABLE ONLY "+t) || hasTablePrefix(sql, "ALTER TABLE "+t) {
+			child, nc = t, nc+1
+		}
+		if strings.Contains(sql, " REFERENCES "+t+"(") {
+			parent, np = t, np+1
+		}
+	}
+	if nc != 1 || np != 1 {
+		return "", ""
+	}
+	return child, parent
 }
 
 // loadTable loads one table's files in the transaction that truncates it.

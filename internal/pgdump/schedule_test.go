@@ -108,6 +108,46 @@ func TestRunUnits(t *testing.T) {
 	if !errors.Is(err, boom) || started.Load() != 1 {
 		t.Fatalf("want boom with the slow unit cancelled, got %v (started %d)", err, started.Load())
 	}
+
+	// Units that share a lock never run side by side; others do.
+	var running, most atomic.Int32
+	locked := func(locks ...string) *unit {
+		return &unit{locks: locks, run: func(context.Context, int) error {
+			n := running.Add(1)
+			for {
+				m := most.Load()
+				if n <= m || most.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+			running.Add(-1)
+			return nil
+		}}
+	}
+	xy, yz, zx := locked("x", "y"), locked("y", "z"), locked("z", "x")
+	if err := runUnits(context.Background(), 3, []*unit{xy, yz, zx}); err != nil || most.Load() != 1 {
+		t.Fatalf("units sharing tables ran %d at once (%v)", most.Load(), err)
+	}
+	most.Store(0)
+	if err := runUnits(context.Background(), 2, []*unit{locked("a", "b"), locked("c", "d")}); err != nil || most.Load() != 2 {
+		t.Fatalf("units on other tables did not run side by side: at most %d (%v)", most.Load(), err)
+	}
+}
+
+func TestForeignKeyTables(t *testing.T) {
+	tables := []string{"public.entries", "public.models", "public.tenants", `"Audit"."Weird Table"`}
+	for _, c := range []struct{ sql, child, parent string }{
+		{"ALTER TABLE ONLY public.entries\n    ADD CONSTRAINT entries_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.models(id);", "public.entries", "public.models"},
+		{"ALTER TABLE ONLY public.models\n    ADD CONSTRAINT m FOREIGN KEY (parent_id) REFERENCES public.models(id) ON DELETE CASCADE;", "public.models", "public.models"},
+		{`ALTER TABLE ONLY "Audit"."Weird Table"` + "\n    ADD CONSTRAINT w FOREIGN KEY (t) REFERENCES public.tenants(id);", `"Audit"."Weird Table"`, "public.tenants"},
+		{"ALTER TABLE ONLY public.entries\n    ADD CONSTRAINT x FOREIGN KEY (o) REFERENCES public.other(id);", "", ""},
+		{"ALTER TABLE ONLY public.elsewhere\n    ADD CONSTRAINT x FOREIGN KEY (o) REFERENCES public.models(id);", "", ""},
+	} {
+		if ch, pa := foreignKeyTables(c.sql, tables); ch != c.child || pa != c.parent {
+			t.Errorf("foreignKeyTables(%q) = %q, %q; want %q, %q", c.sql, ch, pa, c.child, c.parent)
+		}
+	}
 }
 
 // gatedSource holds the first data file of one table, once armed, until
@@ -134,9 +174,10 @@ func (g *gatedSource) Open(ctx context.Context, name string) (io.ReadCloser, err
 	return g.Source.Open(ctx, name)
 }
 
-// A table's indexes are built while a larger table is still loading: the
-// load of public.entries (the largest) is held until another session has
-// built public.models' index, and the restore is then complete and equal.
+// A table's indexes and foreign keys are built while a larger table is
+// still loading: the load of public.entries is held until other sessions
+// have built public.models' index and its foreign key to public.tenants,
+// and the restore is then complete and equal.
 func TestIndexesBuiltWhileLargerTablesLoad(t *testing.T) {
 	_, mem, want := dumpFixture(t)
 	m, err := readMeta(mem)
@@ -158,7 +199,8 @@ func TestIndexesBuiltWhileLargerTablesLoad(t *testing.T) {
 	defer probe.Close(ctx)
 	g := &gatedSource{Source: mem, file: file, see: func(ctx context.Context) bool {
 		var ok bool
-		err := probe.QueryRow(ctx, "SELECT to_regclass('public.index_models_on_tenant_id') IS NOT NULL").Scan(&ok)
+		err := probe.QueryRow(ctx, `SELECT to_regclass('public.index_models_on_tenant_id') IS NOT NULL
+		  AND EXISTS (SELECT FROM pg_constraint WHERE conname = 'models_tenant_id_fkey' AND contype = 'f')`).Scan(&ok)
 		return err == nil && ok
 	}}
 	e := New(dst.URL)
