@@ -104,7 +104,15 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 	if err := e.checkTarget(ctx, first, m, missing); err != nil {
 		return waitVerified(err)
 	}
-	n := max(1, min(e.parallel(), max(len(jobs), 1)))
+	// One session per table, or per index when there are more: indexes
+	// build side by side too.
+	work := len(jobs)
+	for _, s := range steps {
+		if parallelStep(s) {
+			work++
+		}
+	}
+	n := max(1, min(e.parallel(), work))
 	conns := make([]*pgx.Conn, n)
 	defer func() {
 		for _, c := range conns {

@@ -181,10 +181,19 @@ type readAhead struct {
 	err   error
 	errCh chan error
 	done  chan struct{}
+	gone  chan struct{} // closed when the reading goroutine has returned
 }
 
 // Close stops the reading goroutine (the caller closes the source).
 func (ra *readAhead) Close() { close(ra.done) }
+
+// Stop stops the reading goroutine and waits until it has returned (at
+// most the source's Read it is in), so that the caller may then close a
+// source that must not be closed while it is read.
+func (ra *readAhead) Stop() {
+	ra.Close()
+	<-ra.gone
+}
 
 const (
 	readAheadBufs = 4
@@ -193,11 +202,12 @@ const (
 
 func newReadAhead(src io.Reader) *readAhead {
 	ra := &readAhead{full: make(chan []byte, readAheadBufs), free: make(chan []byte, readAheadBufs),
-		errCh: make(chan error, 1), done: make(chan struct{})}
+		errCh: make(chan error, 1), done: make(chan struct{}), gone: make(chan struct{})}
 	for i := 0; i < readAheadBufs; i++ {
 		ra.free <- make([]byte, readAheadSize)
 	}
 	go func() {
+		defer close(ra.gone)
 		defer close(ra.full)
 		for {
 			var b []byte

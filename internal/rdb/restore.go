@@ -34,7 +34,10 @@ func checkFile(ctx context.Context, component string, src artifact.Source, name 
 		return c, fmt.Errorf("%s: open %s: %w", component, name, err)
 	}
 	defer rd.Close()
-	cr := &ctxReader{ctx: ctx, r: rd}
+	// Reading the artifact (decryption, decompression, its sha256) runs
+	// on its own goroutine, beside the parse.
+	cr := newReadAhead(&ctxReader{ctx: ctx, r: rd})
+	defer cr.Stop()
 	p := NewParser(progress.Reader{R: cr, Task: task}, false)
 	p.Strict = true
 	c.dbs = tally{}
