@@ -439,8 +439,9 @@ func runChild(mode, repoDir, dbURL, snap string, parallel, threads int, compress
 // logPhases writes each phase change of task to stderr with its time, for
 // the profile summary in BENCHMARKS.md.
 func logPhases(task *progress.Task) (stop func()) {
-	done := make(chan struct{})
+	done, printed := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(printed)
 		t0, last, lastAt := time.Now(), "", time.Now()
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
@@ -460,7 +461,7 @@ func logPhases(task *progress.Task) (stop func()) {
 			_ = t0
 		}
 	}()
-	return func() { close(done) }
+	return func() { close(done); <-printed }
 }
 
 // pgRow adds one PostgreSQL row to make bench's summary table.
