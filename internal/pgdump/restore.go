@@ -175,7 +175,7 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 
 	task.SetPhase("data")
 	task.SetTotal(totalBytes, totalRows)
-	units, serial := e.loadSchedule(conns, src, m, jobs, steps, task)
+	units, serial := e.loadSchedule(conns, src, m, jobs, steps, hasPartitions(preSQL), task)
 	if err := runUnits(ctx, n, units); err != nil {
 		return err
 	}

@@ -149,6 +149,13 @@ func stepTable(sql string, tables []string) string {
 	return found
 }
 
+// hasPartitions reports whether a schema's SQL may define partitioned
+// tables (a false positive only keeps the foreign keys after the load).
+func hasPartitions(schema string) bool {
+	return strings.Contains(schema, "PARTITION BY ") || strings.Contains(schema, "PARTITION OF ") ||
+		strings.Contains(schema, "ATTACH PARTITION ")
+}
+
 // hasTablePrefix reports whether sql starts with p followed by white space.
 func hasTablePrefix(sql, p string) bool {
 	rest, ok := strings.CutPrefix(sql, p)
@@ -177,9 +184,9 @@ func sessionSetup(prelude, mem string) string {
 	return prelude + "\nSET synchronous_commit = off;\nSET maintenance_work_mem = " + quoteLiteral(mem) + ";"
 }
 
-// parallelStep reports whether a post-data step may run beside others
-// (keys and indexes; foreign keys and triggers lock two tables each and
-// run one at a time after the schedule).
+// parallelStep reports whether a post-data step may run beside others:
+// keys and indexes. Foreign keys lock two tables each (loadSchedule runs
+// them one per table at a time); the rest runs after the schedule.
 func parallelStep(s step) bool { return s.Kind == stepKey || s.Kind == stepIndex }
 
 func runStep(ctx context.Context, c *pgx.Conn, s step) error {
@@ -203,8 +210,9 @@ func runStep(ctx context.Context, c *pgx.Conn, s step) error {
 // waits for it. It returns the units and the post-data steps left to run
 // one at a time after them, in the dump's order: triggers and the rest,
 // and the foreign keys whose tables cannot be told, or all of them when
-// the dump attaches partition indexes.
-func (e *Engine) loadSchedule(conns []*pgx.Conn, src artifact.Source, m *Meta, jobs []loadJob, steps []step, task *progress.Task) ([]*unit, []step) {
+// the schema has partitioned tables (a foreign key on one locks its
+// partitions, and may need the partition indexes attached).
+func (e *Engine) loadSchedule(conns []*pgx.Conn, src artifact.Source, m *Meta, jobs []loadJob, steps []step, partitioned bool, task *progress.Task) ([]*unit, []step) {
 	var loads, builds, fks, finals []*unit
 	var serial []step
 	loadOf := map[string]*unit{}
@@ -245,7 +253,7 @@ func (e *Engine) loadSchedule(conns []*pgx.Conn, src artifact.Source, m *Meta, j
 		}
 		builds = append(builds, u)
 	}
-	attach := false
+	attach := partitioned
 	for _, s := range steps {
 		attach = attach || s.Kind == stepAttach
 	}

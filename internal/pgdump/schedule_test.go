@@ -217,3 +217,43 @@ func TestIndexesBuiltWhileLargerTablesLoad(t *testing.T) {
 	}
 	compareFingerprints(t, want, fingerprint(t, dst.URL))
 }
+
+// Foreign keys join the schedule only in a schema without partitioned
+// tables: on a partitioned table a foreign key locks every partition and
+// may need the partition indexes attached first (serial steps).
+func TestForeignKeysStayAfterTheLoadWithPartitions(t *testing.T) {
+	m := &Meta{Tables: []Table{{Ident: "public.entries"}, {Ident: "public.models"}}}
+	fk := step{Kind: stepForeign, SQL: "ALTER TABLE ONLY public.entries\n    ADD CONSTRAINT f FOREIGN KEY (model_id) REFERENCES public.models(id);"}
+	trigger := step{Kind: "serial", SQL: "CREATE TRIGGER t AFTER INSERT ON public.entries FOR EACH ROW EXECUTE FUNCTION public.f();"}
+	attach := step{Kind: stepAttach, SQL: "ALTER INDEX public.p ATTACH PARTITION public.c;"}
+	e := New("postgres://unused")
+	for _, c := range []struct {
+		name        string
+		steps       []step
+		partitioned bool
+		serial      int
+	}{
+		{"plain schema", []step{trigger, fk}, false, 1},
+		{"partitioned tables", []step{trigger, fk}, true, 2},
+		{"attached partition index", []step{attach, trigger, fk}, false, 3},
+	} {
+		units, serial := e.loadSchedule(nil, nil, m, nil, c.steps, c.partitioned, progress.NewTask("t"))
+		if len(serial) != c.serial {
+			t.Errorf("%s: %d serial steps %v, want %d", c.name, len(serial), serial, c.serial)
+		}
+		locked := 0
+		for _, u := range units {
+			if len(u.locks) > 0 {
+				locked++
+			}
+		}
+		if want := len(c.steps) - c.serial; locked != want {
+			t.Errorf("%s: %d foreign keys scheduled, want %d", c.name, locked, want)
+		}
+	}
+	if !hasPartitions("CREATE TABLE app.events (id bigint) PARTITION BY RANGE (at);") ||
+		!hasPartitions("ALTER TABLE ONLY app.events ATTACH PARTITION app.events_2024 FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');") ||
+		hasPartitions("CREATE TABLE public.entries (id bigint);") {
+		t.Error("hasPartitions")
+	}
+}
