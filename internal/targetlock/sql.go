@@ -40,19 +40,27 @@ func (m *MySQL) Acquire(ctx context.Context, h Holder) error {
 		return fmt.Errorf("lock %s: connect: %w", m.Name(), err)
 	}
 	name := lockName(m.Database)
-	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", name).Scan(&got); err != nil {
-		conn.Close()
-		return fmt.Errorf("lock %s: GET_LOCK: %w", m.Name(), err)
-	}
-	if got.Valid && got.Int64 == 1 {
-		m.conn = conn
-		return nil
+	var id sql.NullInt64
+	for attempt := 1; ; attempt++ {
+		var got sql.NullInt64
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", name).Scan(&got); err != nil {
+			conn.Close()
+			return fmt.Errorf("lock %s: GET_LOCK: %w", m.Name(), err)
+		}
+		if got.Valid && got.Int64 == 1 {
+			m.conn = conn
+			return nil
+		}
+		// Held: by whom? Nobody, when the holder's session ended between
+		// the two queries (a killed restore's session is ended by the
+		// server a moment after the kill): try again.
+		if err := conn.QueryRowContext(ctx, "SELECT IS_USED_LOCK(?)", name).Scan(&id); err != nil || id.Valid || attempt == 3 {
+			break
+		}
 	}
 	defer conn.Close()
 	who := "another session"
-	var id sql.NullInt64
-	if conn.QueryRowContext(ctx, "SELECT IS_USED_LOCK(?)", name).Scan(&id) == nil && id.Valid {
+	if id.Valid {
 		who = fmt.Sprintf("connection %d", id.Int64)
 		var user, host string
 		var secs int64

@@ -75,6 +75,20 @@ func TestMySQLLock(t *testing.T) {
 		t.Fatalf("check after the session was killed: %v, want ErrLost", err)
 	}
 	_ = a.Release(ctx)
+	// KILL returns before the server has ended the session; once it has,
+	// the lock is free.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var holder sql.NullInt64
+		if err := admin.QueryRow("SELECT IS_USED_LOCK(?)", lockName(db.Name)).Scan(&holder); err != nil {
+			t.Fatal(err)
+		}
+		if !holder.Valid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server has not ended killed connection %d after 10 s (the lock is held by %d)", id, holder.Int64)
+		}
+	}
 	if err := b.Acquire(ctx, hb); err != nil {
 		t.Fatalf("the lock of a dead session still blocks: %v", err)
 	}
