@@ -139,7 +139,7 @@ func stepTable(sql string, tables []string) string {
 	found := ""
 	for _, t := range tables {
 		if strings.Contains(sql, " ON "+t+" ") || strings.Contains(sql, " ON ONLY "+t+" ") ||
-			hasTablePrefix(sql, "ALTER TABLE ONLY "+t) || hasTablePrefix(sql, "ALTER TABLE "+t) {
+			altersTable(sql, t) {
 			if found != "" {
 				return ""
 			}
@@ -154,6 +154,11 @@ func stepTable(sql string, tables []string) string {
 func hasPartitions(schema string) bool {
 	return strings.Contains(schema, "PARTITION BY ") || strings.Contains(schema, "PARTITION OF ") ||
 		strings.Contains(schema, "ATTACH PARTITION ")
+}
+
+// altersTable reports whether sql is pg_dump's `ALTER TABLE [ONLY] t …`.
+func altersTable(sql, t string) bool {
+	return hasTablePrefix(sql, "ALTER TABLE ONLY "+t) || hasTablePrefix(sql, "ALTER TABLE "+t)
 }
 
 // hasTablePrefix reports whether sql starts with p followed by white space.
@@ -298,7 +303,7 @@ func (e *Engine) loadSchedule(conns []*pgx.Conn, src artifact.Source, m *Meta, j
 func foreignKeyTables(sql string, tables []string) (child, parent string) {
 	var nc, np int
 	for _, t := range tables {
-		if hasTablePrefix(sql, "ALTER TABLE ONLY "+t) || hasTablePrefix(sql, "ALTER TABLE "+t) {
+		if altersTable(sql, t) {
 			child, nc = t, nc+1
 		}
 		if strings.Contains(sql, " REFERENCES "+t+"(") {
