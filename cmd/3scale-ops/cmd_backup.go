@@ -29,7 +29,7 @@ func backupCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "exclude-object", EnvVars: []string{"THREESCALE_OPS_EXCLUDE_OBJECTS"}, Usage: `object to leave out, recorded in the snapshot, as "[COMPONENT:]KIND NAME" (COMPONENT system-mysql or zync-postgres, the default): PostgreSQL "table SCHEMA.NAME", "subscription NAME", "security-label OBJECT"; MySQL "table|view|trigger|procedure|function|event|sequence NAME"; repeatable`},
 			&cli.BoolFlag{Name: "progress", EnvVars: []string{"THREESCALE_OPS_PROGRESS"}, Usage: "show progress even when stderr is not a terminal"},
 			&cli.StringFlag{Name: "compression", EnvVars: []string{"THREESCALE_OPS_COMPRESSION"}, Value: "zstd", Usage: "zstd, gzip or none"},
-			&cli.IntFlag{Name: "compression-level", EnvVars: []string{"THREESCALE_OPS_COMPRESSION_LEVEL"}, Usage: "compression level (zstd 1-22, gzip 1-9)", DefaultText: "the algorithm's"},
+			&cli.IntFlag{Name: "compression-level", EnvVars: []string{"THREESCALE_OPS_COMPRESSION_LEVEL"}, Usage: "compression level (zstd 1-22, gzip 1-9)", DefaultText: "zstd 1, gzip 5"},
 			&cli.IntFlag{Name: "workers", EnvVars: []string{"THREESCALE_OPS_WORKERS"}, Value: 4, Usage: "components backed up at the same time"},
 			&cli.BoolFlag{Name: "unlock-stale", EnvVars: []string{"THREESCALE_OPS_UNLOCK_STALE"}, Usage: "remove repository locks that are stale (holder gone or not refreshed within the TTL)"},
 		},

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"hash"
 	"hash/crc32"
@@ -356,15 +357,40 @@ func appendString(b, v []byte) []byte {
 }
 
 // appendStringBody escapes v without the quotes; escaping is per byte, so
-// a value may be escaped in pieces.
+// a value may be escaped in pieces. It tests eight bytes at a time and
+// looks at single bytes only in a word that may hold an escape (most
+// words of JSON hold none), then copies each unescaped run at once.
 func appendStringBody(b, v []byte) []byte {
-	start := 0
-	for i, c := range v {
-		if e := escapes[c]; e != 0 {
-			b = append(b, v[start:i]...)
-			b = append(b, '\\', e)
-			start = i + 1
+	start, i := 0, 0
+	for i < len(v) {
+		if i+8 <= len(v) && !mayEscape(binary.LittleEndian.Uint64(v[i:])) {
+			i += 8
+			continue
+		}
+		for end := min(i+8, len(v)); i < end; i++ {
+			if e := escapes[v[i]]; e != 0 {
+				b = append(b, v[start:i]...)
+				b = append(b, '\\', e)
+				start = i + 1
+			}
 		}
 	}
 	return append(b, v[start:]...)
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// mayEscape reports whether the word x may hold a byte of escapes: a
+// control byte (below 0x20: NUL, newline, CR, Ctrl-Z, and others that
+// need no escape), a quote or a backslash. A false answer is exact; a
+// true one sends the word to the byte loop.
+func mayEscape(x uint64) bool {
+	// hasLess(x, 0x20) | hasZero(x ^ '\'') | hasZero(x ^ '\\'), each the
+	// standard bit trick: a byte's high bit is set where the byte is below
+	// n (n ≤ 0x80) or is zero; borrows can only flag bytes above a real hit.
+	q, s := x^(lsb*'\''), x^(lsb*'\\')
+	return ((x-lsb*0x20)&^x|(q-lsb)&^q|(s-lsb)&^s)&msb != 0
 }
