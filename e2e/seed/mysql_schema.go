@@ -204,3 +204,38 @@ func tableName(ddl string) string {
 	f := strings.Fields(ddl)
 	return f[2]
 }
+
+// splitSecondaryKeys returns ddl without its secondary keys (KEY and
+// UNIQUE KEY items; the primary key stays) and the ALTER TABLE that adds
+// them back, in their order, or "" when there are none. Loading into a
+// table with only its primary key and then building each secondary index
+// from sorted rows costs the server far less than inserting every row
+// into every index, and leaves the same table (SHOW CREATE TABLE lists
+// the keys in the same order).
+func splitSecondaryKeys(ddl string) (create, alter string) {
+	open := strings.IndexByte(ddl, '(')
+	closing := strings.LastIndexByte(ddl, ')')
+	var keep, keys []string
+	depth, start := 0, open+1
+	for i := open + 1; i <= closing; i++ {
+		switch c := ddl[i]; {
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case (c == ',' && depth == 0) || i == closing:
+			item := strings.TrimSpace(ddl[start:i])
+			if strings.HasPrefix(item, "KEY ") || strings.HasPrefix(item, "UNIQUE KEY ") {
+				keys = append(keys, "ADD "+item)
+			} else {
+				keep = append(keep, item)
+			}
+			start = i + 1
+		}
+	}
+	create = ddl[:open+1] + strings.Join(keep, ", ") + ddl[closing:]
+	if len(keys) > 0 {
+		alter = "ALTER TABLE " + tableName(ddl) + " " + strings.Join(keys, ", ")
+	}
+	return create, alter
+}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -95,6 +96,31 @@ func TestGenerateDeterministicAndConsistent(t *testing.T) {
 			t.Errorf("table %s: %d rows, report says %d", table, n, c.Rows)
 		}
 	}
+	// The tables end as Porta's DDL creates them (the generator adds the
+	// secondary keys after the load, with InnoDB's automatic statistics
+	// off until then), and their statistics are current.
+	ref := openMySQL(t, testenv.MySQL(t).DSN)
+	for _, ddl := range seed.PortaTables {
+		if _, err := ref.Exec(ddl + " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"); err != nil {
+			t.Fatal(err)
+		}
+		name := strings.Fields(ddl)[2]
+		if got, want := showCreate(t, db, name), showCreate(t, ref, name); got != want {
+			t.Errorf("table %s is not as Porta's DDL creates it:\n%s\nwant\n%s", name, got, want)
+		}
+	}
+	var odd int
+	if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND create_options <> ''").Scan(&odd); err != nil || odd != 0 {
+		t.Errorf("%d tables with create options left (%v)", odd, err)
+	}
+	var estimate int64
+	if err := db.QueryRow("SELECT table_rows FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'alerts'").Scan(&estimate); err != nil {
+		t.Fatal(err)
+	}
+	if n := ra.MySQL["alerts"].Rows; estimate < n/2 || estimate > 2*n {
+		t.Errorf("alerts: the statistics estimate %d rows, the table has %d", estimate, n)
+	}
+
 	var maxAlert int64
 	if err := db.QueryRow("SELECT MAX(alert_id) FROM alerts").Scan(&maxAlert); err != nil {
 		t.Fatal(err)
@@ -135,6 +161,18 @@ func openMySQL(t *testing.T, dsn string) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// showCreate is SHOW CREATE TABLE without the AUTO_INCREMENT counter.
+func showCreate(t *testing.T, db *sql.DB, table string) string {
+	t.Helper()
+	var name, ddl string
+	if err := db.QueryRow("SHOW CREATE TABLE `"+table+"`").Scan(&name, &ddl); err != nil {
+		t.Fatal(err)
+	}
+	return autoIncrement.ReplaceAllString(ddl, "")
+}
+
+var autoIncrement = regexp.MustCompile(` AUTO_INCREMENT=[0-9]+`)
 
 // mysqlDigest is CHECKSUM TABLE over every table plus the trigger and
 // routine definitions.
