@@ -2,7 +2,10 @@ package pgdump
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -176,8 +179,10 @@ INSERT INTO public.entries (data) SELECT jsonb_build_object('i', i, 'pad', repea
 	}
 	defer admin.Close(context.Background())
 	var killed int
+	// The sessions copying rows (the schema's pg_dump runs beside them
+	// under the same application name, and would report its own loss).
 	if err := admin.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-	    WHERE datname = $1 AND application_name = $2`, db.Name, appDump).Scan(&killed); err != nil || killed == 0 {
+	    WHERE datname = $1 AND application_name = $2 AND query LIKE 'COPY %'`, db.Name, appDump).Scan(&killed); err != nil || killed == 0 {
 		t.Fatalf("terminate: %d sessions, %v", killed, err)
 	}
 	close(sink.block)
@@ -191,6 +196,74 @@ INSERT INTO public.entries (data) SELECT jsonb_build_object('i', i, 'pad', repea
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("backup hangs after its sessions were terminated")
+	}
+	if keys := sink.Memory.Keys(); len(keys) != 0 {
+		t.Fatalf("metadata recorded for a failed dump: %v", keys)
+	}
+}
+
+// gatedPgDump writes a pg_dump wrapper that answers --version at once but
+// runs the real pg_dump only once the file gate exists (20 s at most),
+// and then exits with status exit, having printed msg, if exit is not 0.
+func gatedPgDump(t *testing.T, gate string, exit int, msg string) string {
+	t.Helper()
+	real := filepath.Join(testenv.Get(t).PGBin, "pg_dump")
+	script := fmt.Sprintf(`#!/bin/sh
+case "$1" in --version) exec %[1]q "$@";; esac
+i=0
+while [ ! -e %[2]q ]; do
+  i=$((i+1)); [ $i -gt 200 ] && { echo "gate: no data file was started while pg_dump waited" >&2; exit 3; }
+  sleep 0.1
+done
+if [ %[3]d -ne 0 ]; then echo %[4]q >&2; exit %[3]d; fi
+exec %[1]q "$@"
+`, real, gate, exit, msg)
+	p := filepath.Join(t.TempDir(), "pg_dump")
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The schema's pg_dump runs beside the data's COPY, not before it: its
+// wrapper waits until the first data file is started, which would never
+// happen if the data waited for the schema.
+func TestSchemaDumpedWhileDataIsCopied(t *testing.T) {
+	db := testenv.Postgres(t)
+	execSQL(t, db.URL, queSchema)
+	execSQL(t, db.URL, queData)
+	gate := filepath.Join(t.TempDir(), "data-started")
+	sink := &hookSink{Memory: artifact.NewMemory(), onData: func() {
+		if err := os.WriteFile(gate, nil, 0o644); err != nil {
+			t.Error(err)
+		}
+	}}
+	e := New(db.URL)
+	e.PgDump = gatedPgDump(t, gate, 0, "")
+	if err := e.Backup(context.Background(), sink, nil); err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	target := testenv.Postgres(t)
+	if _, err := New(target.URL).Restore(context.Background(), sink.Memory, nil); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	compareFingerprints(t, fingerprint(t, db.URL), fingerprint(t, target.URL))
+}
+
+// A pg_dump that fails while the data is being copied fails the backup
+// with pg_dump's own message, and the component records no metadata, so
+// no snapshot of it can look complete.
+func TestSchemaFailureDuringDataFailsTheBackup(t *testing.T) {
+	db := testenv.Postgres(t)
+	execSQL(t, db.URL, queSchema)
+	execSQL(t, db.URL, queData)
+	gate := filepath.Join(t.TempDir(), "data-started")
+	sink := &hookSink{Memory: artifact.NewMemory(), onData: func() { os.WriteFile(gate, nil, 0o644) }}
+	e := New(db.URL)
+	e.PgDump = gatedPgDump(t, gate, 1, "pg_dump: error: query failed: out of shared memory")
+	err := e.Backup(context.Background(), sink, nil)
+	if err == nil || !strings.Contains(err.Error(), "out of shared memory") {
+		t.Fatalf("want pg_dump's error, got %v", err)
 	}
 	if keys := sink.Memory.Keys(); len(keys) != 0 {
 		t.Fatalf("metadata recorded for a failed dump: %v", keys)
