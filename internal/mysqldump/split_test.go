@@ -117,3 +117,22 @@ func TestDeferIndexes(t *testing.T) {
 		}
 	}
 }
+
+// The table with the longest deferred index build is loaded first, then
+// the others by size; each table's files stay together, biggest first.
+func TestLoadQueueCountsTheIndexBuilds(t *testing.T) {
+	tables := []TableMeta{
+		{Name: "audits", Rows: 1000_000, Files: []FileMeta{{Name: "a1", Bytes: 400 << 20}, {Name: "a2", Bytes: 300 << 20}}},
+		{Name: "alerts", Rows: 6_000_000, Files: []FileMeta{{Name: "b1", Bytes: 100 << 20}, {Name: "b2", Bytes: 200 << 20}}},
+		{Name: "tiny", Rows: 10, Files: []FileMeta{{Name: "c1", Bytes: 1 << 10}}},
+	}
+	alters := map[string]string{"alerts": "ALTER TABLE `alerts` ADD KEY `x` (`a`), ADD UNIQUE KEY `y` (`b`, `c`), ADD KEY `z` (`d`)",
+		"audits": "ALTER TABLE `audits` ADD KEY `x` (`a`)"}
+	var got []string
+	for _, j := range loadQueue(tables, alters) {
+		got = append(got, j.file.Name)
+	}
+	if want := "b2 b1 a1 a2 c1"; strings.Join(got, " ") != want {
+		t.Fatalf("order %v, want %s", got, want)
+	}
+}
