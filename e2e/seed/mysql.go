@@ -152,8 +152,9 @@ func (f finishTable) run(ctx context.Context, db *sql.DB) error {
 }
 
 // loadTable streams one table through LOAD DATA LOCAL INFILE on its own
-// connection, with Porta's triggers bypassed (rows carry tenant_id) and
-// checks that every generated row arrived.
+// connection and checks that every generated row arrived. The rows carry
+// their tenant_id; @disable_triggers would bypass Porta's triggers, which
+// are created only after the load anyway.
 func loadTable(ctx context.Context, db *sql.DB, t mysqlTable) (Count, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
