@@ -10,12 +10,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/3scale-ops/3scale-ops/e2e/internal/fingerprint"
 	"github.com/3scale-ops/3scale-ops/e2e/seed"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
 	_ "github.com/go-sql-driver/mysql"
@@ -162,17 +162,15 @@ func openMySQL(t *testing.T, dsn string) *sql.DB {
 	return db
 }
 
-// showCreate is SHOW CREATE TABLE without the AUTO_INCREMENT counter.
+// showCreate is fingerprint.TableDefinition or the test's end.
 func showCreate(t *testing.T, db *sql.DB, table string) string {
 	t.Helper()
-	var name, ddl string
-	if err := db.QueryRow("SHOW CREATE TABLE `"+table+"`").Scan(&name, &ddl); err != nil {
+	def, err := fingerprint.TableDefinition(context.Background(), db, table)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return autoIncrement.ReplaceAllString(ddl, "")
+	return def
 }
-
-var autoIncrement = regexp.MustCompile(` AUTO_INCREMENT=[0-9]+`)
 
 // mysqlDigest is CHECKSUM TABLE over every table plus the trigger and
 // routine definitions.

@@ -22,6 +22,16 @@ var definer = regexp.MustCompile("DEFINER=`[^`]*`@`[^`]*`\\s*")
 // separately (table:<name>:auto_increment) so a difference is named.
 var autoIncrement = regexp.MustCompile(` AUTO_INCREMENT=\d+`)
 
+// TableDefinition is SHOW CREATE TABLE of table without its
+// AUTO_INCREMENT counter: the definition two databases must share.
+func TableDefinition(ctx context.Context, db *sql.DB, table string) (string, error) {
+	var name, create string
+	if err := db.QueryRowContext(ctx, "SHOW CREATE TABLE `"+table+"`").Scan(&name, &create); err != nil {
+		return "", fmt.Errorf("show create table %s: %w", table, err)
+	}
+	return autoIncrement.ReplaceAllString(create, ""), nil
+}
+
 func sum(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:8])
@@ -53,11 +63,11 @@ func MySQL(ctx context.Context, dsn string) (State, error) {
 			return nil, fmt.Errorf("checksum %s: %w", t, err)
 		}
 		st["table:"+t] = fmt.Sprintf("rows=%d checksum=%d", n, cs.Int64)
-		var create string
-		if err := db.QueryRowContext(ctx, "SHOW CREATE TABLE `"+t+"`").Scan(&name, &create); err != nil {
-			return nil, fmt.Errorf("show create table %s: %w", t, err)
+		create, err := TableDefinition(ctx, db, t)
+		if err != nil {
+			return nil, err
 		}
-		st["table-def:"+t] = sum(autoIncrement.ReplaceAllString(create, ""))
+		st["table-def:"+t] = sum(create)
 		var ai sql.NullInt64
 		if err := db.QueryRowContext(ctx, "SELECT AUTO_INCREMENT FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", t).Scan(&ai); err != nil {
 			return nil, fmt.Errorf("auto_increment of %s: %w", t, err)
