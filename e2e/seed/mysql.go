@@ -99,7 +99,7 @@ func loadMySQL(ctx context.Context, dsn string, m *model, budget int64, opts Opt
 	// less of the server's work than inserting every row into every index,
 	// and the unique ones check the generated rows. The statistics, which
 	// InnoDB would otherwise recount in the background every time a tenth
-	// of a growing table is new (a fifth of the server's CPU during the
+	// of a growing table is new (a third of the server's CPU during the
 	// load, by perf), are counted once. The tables end as Porta's: the
 	// keys in their order, STATS_AUTO_RECALC back to the server's default
 	// (SHOW CREATE TABLE shows no trace of either), the statistics

@@ -254,8 +254,8 @@ func safeName(s string) string {
 
 // dumpSchema has pg_dump write the pre-data and post-data sections on
 // the exported snapshot, both at once. They run beside the data's COPY:
-// each is mostly round trips for catalog queries (0.2–0.4 s that the data
-// used to wait for).
+// each is mostly round trips for catalog queries (0.2–0.3 s that the data
+// used to wait for, on the generator's database).
 func (e *Engine) dumpSchema(ctx context.Context, sink artifact.Sink, bin, snapshot string, excluded []excludedTable) error {
 	sections := []struct{ file, name string }{{FilePreData, "pre-data"}, {FilePostData, "post-data"}}
 	return pool(ctx, len(sections), sections, func(ctx context.Context, _ int, sec struct{ file, name string }) error {
