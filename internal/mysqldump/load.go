@@ -176,6 +176,7 @@ func (e *Engine) readSchema(ctx context.Context, src artifact.Source, m *Meta) (
 
 type target struct {
 	meta     *Meta
+	flavor   string // the target server's: "mariadb" or "mysql"
 	exists   bool
 	existing []string // "table x", "view v", "procedure p"
 }
@@ -228,6 +229,7 @@ func (e *Engine) preflight(ctx context.Context, src artifact.Source) (*target, e
 		}
 	}
 	t := &target{meta: m}
+	t.flavor, _ = parseVersion(version)
 	var n int
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", e.cfg.DBName).Scan(&n); err != nil {
 		return nil, e.wrap(err, "look up the target database")
@@ -325,7 +327,7 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 	for _, tm := range m.Tables {
 		history = history || tm.Versioned
 	}
-	conns, err := e.loadConns(ctx, db, history)
+	conns, err := e.loadConns(ctx, db, t.flavor, history)
 	if err != nil {
 		return err
 	}
