@@ -140,6 +140,15 @@ func run(sizeMB, workers int, profile string) error {
 	if err != nil {
 		return err
 	}
+	// The same with restore --skip-binlog: what the binary log costs the
+	// server (the baselines' loads are binlogged).
+	dstNoBin := src + "_restore_nobinlog"
+	admin.Exec("DROP DATABASE IF EXISTS `" + dstNoBin + "`")
+	loadNoBin, err := self(work, "load", env.MySQLAdminDSN(dstNoBin), ours, workers, "", "BENCH_SKIP_BINLOG=1")
+	admin.Exec("DROP DATABASE IF EXISTS `" + dstNoBin + "`")
+	if err != nil {
+		return err
+	}
 	if _, err := admin.Exec("CREATE DATABASE `" + dstBase + "` CHARACTER SET utf8mb4"); err != nil {
 		return err
 	}
@@ -176,7 +185,9 @@ func run(sizeMB, workers int, profile string) error {
 	row("restore", load, baseLoad, "`gunzip \\| mysql`", "ours: every file re-hashed before the first table is touched")
 	if myErr == nil {
 		row("restore", load, myLoad, fmt.Sprintf("`myloader -t %d`", workers), "")
-	} else {
+	}
+	row("restore --skip-binlog", loadNoBin, load, "3scale-ops restore, binlogged (the default)", "the baselines' loads are binlogged")
+	if myErr != nil {
 		fmt.Println("\n(mydumper/myloader not installed: `apt-get install mydumper`)")
 	}
 	return nil
@@ -289,7 +300,7 @@ func child(phase, _, dir string, workers int, profile string) error {
 		}
 		defer stop()
 	}
-	e, err := mysqldump.New(mysqldump.Options{DSN: cfg.FormatDSN(), Workers: workers})
+	e, err := mysqldump.New(mysqldump.Options{DSN: cfg.FormatDSN(), Workers: workers, SkipBinlog: os.Getenv("BENCH_SKIP_BINLOG") != ""})
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,7 @@ func restoreCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-verify", EnvVars: []string{"THREESCALE_OPS_NO_VERIFY"}, Usage: "skip the final verification"},
 			&cli.BoolFlag{Name: "require-verify", EnvVars: []string{"THREESCALE_OPS_REQUIRE_VERIFY"}, Usage: "fail, before changing anything, when the verification cannot run (a partial restore without connections to system-mysql and backend-redis); without it the restore says \"verify skipped\" and succeeds"},
 			&cli.BoolFlag{Name: "drop-existing", EnvVars: []string{"THREESCALE_OPS_DROP_EXISTING"}, Usage: "allow restoring into targets that already hold data: databases, Redis and a system-storage directory are emptied first; in S3 and the pod's volume, files of the same name are replaced and others are kept"},
+			&cli.BoolFlag{Name: "skip-binlog", EnvVars: []string{"THREESCALE_OPS_SKIP_BINLOG"}, Usage: "system-mysql: do not write the load to the target's binary log (sql_log_bin = 0; needs SUPER or BINLOG ADMIN, else warned about and logged as usual). Replicas of the target and a point-in-time recovery from its binlog then do not see the restore; for a new server without replicas"},
 			&cli.BoolFlag{Name: "unlock-stale", EnvVars: []string{"THREESCALE_OPS_UNLOCK_STALE"}, Usage: "remove a stale repository lock left by a dead run"},
 			&cli.BoolFlag{Name: "with-grants", EnvVars: []string{"THREESCALE_OPS_WITH_GRANTS"}, Usage: "PostgreSQL databases (zync-postgres, and system-mysql on PostgreSQL): also apply the recorded GRANT/REVOKE statements (the roles must exist on the target)"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, EnvVars: []string{"THREESCALE_OPS_TIMEOUT"}, Usage: "how long each wait for workloads may take"},
@@ -61,7 +62,7 @@ func runRestoreCommand(c *cli.Context) error {
 	req := restore.Request{Snapshot: c.Args().First(), Components: splitList(c.StringSlice("components")),
 		DryRun: c.Bool("dry-run"), Resume: c.Bool("resume"), RedisMode: c.String("redis-mode"),
 		SkipQueues: c.Bool("skip-queues"), NoQuiesce: c.Bool("no-quiesce"), NoVerify: c.Bool("no-verify"), RequireVerify: c.Bool("require-verify"),
-		DropExisting: c.Bool("drop-existing"), UnlockStale: c.Bool("unlock-stale"), WithGrants: c.Bool("with-grants"), Timeout: c.Duration("timeout"),
+		DropExisting: c.Bool("drop-existing"), SkipBinlog: c.Bool("skip-binlog"), UnlockStale: c.Bool("unlock-stale"), WithGrants: c.Bool("with-grants"), Timeout: c.Duration("timeout"),
 		SkipSteps: splitList(c.StringSlice("skip-step")), NoBackendSync: c.Bool("skip-backend-sync"), NoReindex: c.Bool("skip-reindex"),
 		AllowVersionChange: c.Bool("allow-version-change"), RewriteConnections: rewriteMode(c),
 		ParamDir: restore.ParamDir(c.String("state-dir")), ShowSecrets: c.Bool("show-secrets")}

@@ -40,6 +40,7 @@ type Engine interface {
 type Options struct {
 	SkipQueues    bool
 	DropExisting  bool                          // consent to replace data already in a target
+	SkipBinlog    bool                          // restore: system-mysql's load is not binlogged
 	RedisMode     string                        // replay (default) or file
 	RedisTransfer string                        // backup: SYNC transfer, auto (default), disk or diskless
 	RedisFile     map[string]rdb.FileModeTarget // file mode: the pod of each Redis component
@@ -90,7 +91,7 @@ func Build(name string, c *config.Connections, kc *kube.Clients, o Options) (Eng
 		if err != nil {
 			return nil, err
 		}
-		e, err := mysqldump.New(mysqldump.Options{DSN: dsn, DropExisting: o.DropExisting, Logger: o.Logger, Exclude: ex})
+		e, err := mysqldump.New(mysqldump.Options{DSN: dsn, DropExisting: o.DropExisting, SkipBinlog: o.SkipBinlog, Logger: o.Logger, Exclude: ex})
 		if err != nil {
 			return nil, err
 		}

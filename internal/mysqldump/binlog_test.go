@@ -76,16 +76,26 @@ func binlogSince(t *testing.T, db *sql.DB, file string, pos int64) []binlogEvent
 func TestLoadIsBinloggedWithoutItsText(t *testing.T) {
 	mem := smallDump(t)
 	t.Run("root", func(t *testing.T) {
-		written, annotated, _ := restoreAndReadBinlog(t, mem, false)
+		written, annotated, _ := restoreAndReadBinlog(t, mem, Options{}, false)
 		if annotated > 0 {
 			t.Errorf("%d of %d row events in the binary log carry the text of their INSERT (binlog_annotate_row_events)", annotated, written)
+		}
+	})
+	// --skip-binlog: nothing of the load is in the binary log.
+	t.Run("SkipBinlog", func(t *testing.T) {
+		written, _, logs := restoreAndReadBinlog(t, mem, Options{SkipBinlog: true}, false)
+		if written != 0 {
+			t.Errorf("%d row events of the load in the binary log with SkipBinlog", written)
+		}
+		if !strings.Contains(logs, "not written to the binary log") {
+			t.Errorf("the restore did not say that its load is not binlogged:\n%s", logs)
 		}
 	})
 	// A user with rights on the target database only may not change the
 	// setting (MariaDB asks for BINLOG ADMIN): the restore goes on, says
 	// so once, and the binlog keeps MariaDB's default.
 	t.Run("without BINLOG ADMIN", func(t *testing.T) {
-		written, annotated, logs := restoreAndReadBinlog(t, mem, true)
+		written, annotated, logs := restoreAndReadBinlog(t, mem, Options{}, true)
 		if annotated != written {
 			t.Errorf("%d of %d row events annotated, want all (the server's default)", annotated, written)
 		}
@@ -98,7 +108,7 @@ func TestLoadIsBinloggedWithoutItsText(t *testing.T) {
 // restoreAndReadBinlog restores mem into a fresh database, as a user with
 // every right on it only if restricted, and counts the load's row events
 // in the binary log and those preceded by an Annotate_rows event.
-func restoreAndReadBinlog(t *testing.T, mem *artifact.Memory, restricted bool) (written, annotated int, logs string) {
+func restoreAndReadBinlog(t *testing.T, mem *artifact.Memory, opts Options, restricted bool) (written, annotated int, logs string) {
 	t.Helper()
 	dst := testenv.MySQL(t)
 	admin := openDB(t, dst.DSN)
@@ -121,7 +131,8 @@ func restoreAndReadBinlog(t *testing.T, mem *artifact.Memory, restricted bool) (
 	}
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
-	if _, err := newEngine(t, dsn, Options{Workers: 2, Logger: log}).Restore(context.Background(), mem, nil); err != nil {
+	opts.Workers, opts.Logger = 2, log
+	if _, err := newEngine(t, dsn, opts).Restore(context.Background(), mem, nil); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	events := binlogSince(t, admin, file, pos)
@@ -135,7 +146,7 @@ func restoreAndReadBinlog(t *testing.T, mem *artifact.Memory, restricted bool) (
 			annotated++
 		}
 	}
-	if written == 0 {
+	if written == 0 && !opts.SkipBinlog {
 		t.Fatalf("the load's rows are not in the binary log (%d events since %s:%d)", len(events), file, pos)
 	}
 	t.Logf("%d row events of the load in the binary log, %d annotated", written, annotated)

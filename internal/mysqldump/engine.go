@@ -60,7 +60,9 @@ type Options struct {
 	// views, triggers and routines before a restore.
 	DropExisting bool
 	// SkipBinlog turns sql_log_bin off in the loading sessions when the
-	// user is permitted to (replicas then do not replay the load).
+	// user is permitted to (restore --skip-binlog): the tables, rows,
+	// indexes and post-data objects are not binlogged, so replicas do not
+	// replay the load (the CREATE/DROP DATABASE before it still is).
 	SkipBinlog bool
 	// KeepIndexes loads tables with all their indexes instead of adding
 	// secondary indexes after the data.

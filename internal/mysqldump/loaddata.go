@@ -117,7 +117,9 @@ func (e *Engine) loadConns(ctx context.Context, db *sql.DB, flavor string, histo
 		if e.opts.SkipBinlog {
 			if _, err := c.ExecContext(ctx, "SET SESSION sql_log_bin = 0"); err != nil && !warned {
 				warned = true
-				e.opts.Logger.Warn("system-mysql: the restoring user may not turn the binary log off; the load is written to the binlog", "error", err.Error())
+				e.opts.Logger.Warn("system-mysql: the restoring user may not turn the binary log off (it takes SUPER or BINLOG ADMIN); the load is written to the binlog", "error", err.Error())
+			} else if err == nil && len(conns) == 1 {
+				e.opts.Logger.Info("system-mysql: the load is not written to the binary log (--skip-binlog): replicas of the target and a point-in-time recovery from its binlog do not see it")
 			}
 		}
 	}

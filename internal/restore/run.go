@@ -53,6 +53,7 @@ type Request struct {
 	// skipped, needs …" and the restore succeeds unverified.
 	RequireVerify bool
 	DropExisting  bool
+	SkipBinlog    bool // system-mysql: the load is not written to the target's binary log
 	UnlockStale   bool
 	WithGrants    bool     // zync-postgres: apply the recorded GRANT/REVOKE statements
 	SkipSteps     []string // steps to leave out (--skip-step); preflight cannot be
@@ -269,7 +270,7 @@ func Run(ctx context.Context, req Request) (_ *Report, retErr error) {
 	if err != nil {
 		return nil, err
 	}
-	eopts := engines.Options{SkipQueues: req.SkipQueues, DropExisting: req.DropExisting, RedisMode: req.RedisMode, WithGrants: req.WithGrants,
+	eopts := engines.Options{SkipQueues: req.SkipQueues, DropExisting: req.DropExisting, SkipBinlog: req.SkipBinlog, RedisMode: req.RedisMode, WithGrants: req.WithGrants,
 		Logger: req.Log, SecretKeys: cplan.SecretKeys()}
 	if fresh {
 		eopts.APIManagerTransform = func(o *unstructured.Unstructured) {
