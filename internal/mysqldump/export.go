@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unsafe"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
@@ -12,10 +13,19 @@ import (
 
 // Export writes the dump in src as one SQL script that `mysql DBNAME`
 // loads into an empty database: tables, data in load order, then
-// routines, views and triggers. Every file is checked against its
-// recorded size and checksum as it is copied; a damaged file stops the
-// export with an error (the output is then incomplete and must not be
-// used).
+// routines, views and triggers.
+//
+// It runs the restore's statement check (docs/mysql-engine.md,
+// "Statements a restore runs") and writes only what passed it: the
+// schema files are read and checked whole before the first byte is
+// written, and each data statement is checked before it is written, so a
+// statement planted in a snapshot whose checksums were forged to match
+// never reaches the output (a `mysql` reading it through a pipe would run
+// it). The statements are written as the restore sends them, each ended
+// by ";" and a newline (the post-data inside DELIMITER ;;); comments
+// between statements are left out. Every file is also checked against its
+// recorded size and checksum; a damaged file stops the export with an
+// error (the output is then incomplete and must not be used).
 func Export(ctx context.Context, src artifact.Source, w io.Writer) error {
 	m, err := readMeta(src)
 	if err != nil {
@@ -23,6 +33,20 @@ func Export(ctx context.Context, src artifact.Source, w io.Writer) error {
 	}
 	if err := checkFiles(src, m); err != nil {
 		return err
+	}
+	pre, err := readAll(ctx, src, m.PreData)
+	if err == nil {
+		err = checkPreData(m.PreData.Name, pre, m)
+	}
+	if err != nil {
+		return exportErr(fmt.Errorf("system-mysql export: %w", err))
+	}
+	post, err := readAll(ctx, src, m.PostData)
+	if err == nil {
+		err = checkPostData(m.PostData.Name, post, m)
+	}
+	if err != nil {
+		return exportErr(fmt.Errorf("system-mysql export: %w", err))
 	}
 	header := fmt.Sprintf("-- 3scale-ops export of system-mysql database %s\n-- server %s; consistency %s", m.Database, m.Version, m.Consistency.Method)
 	if m.Consistency.BinlogFile != "" {
@@ -32,46 +56,79 @@ func Export(ctx context.Context, src artifact.Source, w io.Writer) error {
 		header += ", gtid " + m.Consistency.GTID
 	}
 	header += "\n-- load with: mysql DBNAME < this-file\n"
-	if _, err := io.WriteString(w, header+sessionHeader); err != nil {
-		return err
+	ow := &outWriter{w: w}
+	writeErr := func(err error) error { return fmt.Errorf("system-mysql export: write: %w", err) }
+	if _, err := io.WriteString(ow, header+sessionHeader); err != nil {
+		return writeErr(err)
 	}
-	copyFile := func(fm FileMeta) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rc, err := src.Open(ctx, fm.Name)
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		hr := newHashReader(rc)
-		ow := &outWriter{w: w}
-		if _, err := io.Copy(ow, hr); err != nil {
-			if ow.err != nil {
-				return fmt.Errorf("system-mysql export: write: %w", ow.err)
-			}
-			return exportErr(fmt.Errorf("system-mysql export: file %s: %w", fm.Name, err))
-		}
-		if err := hr.verify(fm); err != nil {
-			return exportErr(fmt.Errorf("system-mysql export: %w", err))
-		}
-		return nil
-	}
-	if err := copyFile(m.PreData); err != nil {
-		return err
+	if err := writeStatements(ow, pre, ";"); err != nil {
+		return writeErr(err)
 	}
 	for _, t := range m.Tables {
 		for _, f := range t.Files {
-			if err := copyFile(f); err != nil {
+			if err := exportData(ctx, src, ow, t.Name, f); err != nil {
 				return err
 			}
 		}
 	}
-	if err := copyFile(m.PostData); err != nil {
+	if _, err := io.WriteString(ow, "DELIMITER ;;\n"); err != nil {
+		return writeErr(err)
+	}
+	if err := writeStatements(ow, post, ";;"); err != nil {
+		return writeErr(err)
+	}
+	if _, err := io.WriteString(ow, "DELIMITER ;\nSET foreign_key_checks=1;\nSET unique_checks=1;\n-- end of export\n"); err != nil {
+		return writeErr(err)
+	}
+	return nil
+}
+
+// writeStatements writes each statement followed by delim and a newline.
+func writeStatements(w io.Writer, stmts []string, delim string) error {
+	for _, st := range stmts {
+		if _, err := io.WriteString(w, st+delim+"\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exportData writes one data file's statements, each once it has passed
+// the check a restore runs on it, and then verifies the file's checksum.
+func exportData(ctx context.Context, src artifact.Source, ow *outWriter, table string, fm FileMeta) error {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	_, err = io.WriteString(w, "SET foreign_key_checks=1;\nSET unique_checks=1;\n-- end of export\n")
-	return err
+	rc, err := src.Open(ctx, fm.Name)
+	if err != nil {
+		return exportErr(fmt.Errorf("system-mysql export: file %s: %w", fm.Name, err))
+	}
+	defer rc.Close()
+	hr := newHashReader(rc)
+	sr := newStmtReader(hr, maxStatement)
+	dc := newDataChecker(fm.Name, table)
+	for {
+		st, err := sr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return exportErr(fmt.Errorf("system-mysql export: file %s: %w", fm.Name, err))
+		}
+		q := unsafe.String(unsafe.SliceData(st), len(st)) // read only during the check, as in loadFileOnce
+		if err := dc.check(q); err != nil {
+			return exportErr(fmt.Errorf("system-mysql export: %w", err))
+		}
+		_, _ = ow.Write(st) // ow keeps the first write error
+		_, _ = io.WriteString(ow, ";\n")
+		if ow.err != nil {
+			return fmt.Errorf("system-mysql export: write: %w", ow.err)
+		}
+	}
+	if err := hr.verify(fm); err != nil {
+		return exportErr(fmt.Errorf("system-mysql export: %w", err))
+	}
+	return nil
 }
 
 // outWriter remembers a write error, to tell it from a read error.

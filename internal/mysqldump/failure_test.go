@@ -138,8 +138,11 @@ func TestDamagedArtifactRefusedBeforeAnyTable(t *testing.T) {
 			t.Logf("%v", err)
 		})
 	}
-	// Export fails the same way.
-	if err := Export(context.Background(), lyingSource{mem, cut}, io.Discard); !errors.Is(err, artifact.ErrCorrupt) || errs.Code(err) != errs.Mismatch {
+	// Export fails the same way: damaged content (exit 3) naming the file,
+	// found by the statement check as the cut statement is read (a
+	// restore finds it there too) or by the checksum.
+	err := Export(context.Background(), lyingSource{mem, cut}, io.Discard)
+	if !errors.Is(err, artifact.ErrCorrupt) && !errors.Is(err, ErrTruncated) || errs.Code(err) != errs.Mismatch || !strings.Contains(err.Error(), victim) {
 		t.Errorf("export of a truncated stream: %v", err)
 	}
 }
