@@ -2,10 +2,10 @@ package e2e
 
 import (
 	"database/sql"
-	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/3scale-ops/3scale-ops/internal/testenv"
 	_ "github.com/go-sql-driver/mysql"
 )
 
@@ -25,11 +25,7 @@ func TestRestoreSkipBinlog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var file, doDB, ignoreDB string
-	var pos int64
-	if err := db.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &doDB, &ignoreDB); err != nil {
-		t.Fatalf("the test server has no binary log: %v", err)
-	}
+	file, pos := testenv.BinlogPosition(t, db)
 	res := run(t, r, "--local", "--system-db-url", dst.MySQL.URL, "restore", id, "--components", "system-mysql", "--skip-binlog", "--yes")
 	if res.Code != 0 {
 		t.Fatalf("restore --skip-binlog: want exit 0\n%s", res)
@@ -37,47 +33,15 @@ func TestRestoreSkipBinlog(t *testing.T) {
 	requireEqual(t, "system-mysql restored with --skip-binlog", only(src.state(t), "system-mysql/"), only(dst.state(t), "system-mysql/"))
 
 	// Every Table_map event names db.table; none may name the target's.
-	rows, err := db.Query("SHOW BINARY LOGS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var files []string
-	for rows.Next() {
-		var f string
-		var size int64
-		if err := rows.Scan(&f, &size); err != nil {
-			t.Fatal(err)
+	events := testenv.BinlogSince(t, db, file, pos)
+	ours := 0
+	for _, ev := range events {
+		if ev.Kind == "Table_map" && strings.Contains(ev.Info, "("+dst.MySQL.Name+".") {
+			ours++
 		}
-		if f >= file {
-			files = append(files, f)
-		}
-	}
-	rows.Close()
-	var events, ours int
-	for _, f := range files {
-		q := "SHOW BINLOG EVENTS IN '" + f + "'"
-		if f == file {
-			q += " FROM " + strconv.FormatInt(pos, 10)
-		}
-		rows, err := db.Query(q)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		for rows.Next() {
-			var name, kind, info string
-			var at, server, end int64
-			if err := rows.Scan(&name, &at, &kind, &server, &end, &info); err != nil {
-				t.Fatal(err)
-			}
-			events++
-			if kind == "Table_map" && strings.Contains(info, "("+dst.MySQL.Name+".") {
-				ours++
-			}
-		}
-		rows.Close()
 	}
 	if ours > 0 {
-		t.Errorf("%d row events of the restored database in the binary log (of %d events since %s:%d) with --skip-binlog", ours, events, file, pos)
+		t.Errorf("%d row events of the restored database in the binary log (of %d events since %s:%d) with --skip-binlog", ours, len(events), file, pos)
 	}
 	if !strings.Contains(res.Stderr, "not written to the binary log") {
 		t.Errorf("the restore does not say that its load is not binlogged:\n%s", res.Stderr)

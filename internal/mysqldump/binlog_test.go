@@ -3,9 +3,7 @@ package mysqldump
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"log/slog"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -13,56 +11,6 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
 	"github.com/go-sql-driver/mysql"
 )
-
-// binlogEvent is one row of SHOW BINLOG EVENTS.
-type binlogEvent struct{ kind, info string }
-
-// binlogSince lists the binary log's events from file:pos to its end.
-func binlogSince(t *testing.T, db *sql.DB, file string, pos int64) []binlogEvent {
-	t.Helper()
-	var events []binlogEvent
-	started := false
-	var files []string
-	rows, err := db.Query("SHOW BINARY LOGS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var f string
-		var size int64
-		if err := rows.Scan(&f, &size); err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, f)
-	}
-	rows.Close()
-	for _, f := range files {
-		if f == file {
-			started = true
-		}
-		if !started {
-			continue
-		}
-		q := "SHOW BINLOG EVENTS IN '" + f + "'"
-		if f == file {
-			q += " FROM " + strconv.FormatInt(pos, 10)
-		}
-		rows, err := db.Query(q)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		for rows.Next() {
-			var name, kind, info string
-			var at, server, end int64
-			if err := rows.Scan(&name, &at, &kind, &server, &end, &info); err != nil {
-				t.Fatal(err)
-			}
-			events = append(events, binlogEvent{kind, info})
-		}
-		rows.Close()
-	}
-	return events
-}
 
 // TestLoadIsBinloggedWithoutItsText: with the binary log on (as on the
 // test server, binlog_format=ROW, and on a MySQL 8 system-mysql), the
@@ -124,25 +72,21 @@ func restoreAndReadBinlog(t *testing.T, mem *artifact.Memory, opts Options, rest
 		cfg.User, cfg.Passwd = user, pw
 		dsn = cfg.FormatDSN()
 	}
-	var file, doDB, ignoreDB string
-	var pos int64
-	if err := admin.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &doDB, &ignoreDB); err != nil {
-		t.Fatalf("the test server has no binary log: %v", err)
-	}
+	file, pos := testenv.BinlogPosition(t, admin)
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	opts.Workers, opts.Logger = 2, log
 	if _, err := newEngine(t, dsn, opts).Restore(context.Background(), mem, nil); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
-	events := binlogSince(t, admin, file, pos)
+	events := testenv.BinlogSince(t, admin, file, pos)
 	ours := "(" + dst.Name + "."
 	for i, ev := range events {
-		if ev.kind != "Table_map" || !strings.Contains(ev.info, ours) || i+1 == len(events) || !strings.HasPrefix(events[i+1].kind, "Write_rows") {
+		if ev.Kind != "Table_map" || !strings.Contains(ev.Info, ours) || i+1 == len(events) || !strings.HasPrefix(events[i+1].Kind, "Write_rows") {
 			continue
 		}
 		written++
-		if i > 0 && events[i-1].kind == "Annotate_rows" {
+		if i > 0 && events[i-1].Kind == "Annotate_rows" {
 			annotated++
 		}
 	}
