@@ -317,6 +317,10 @@ func ParseStorage(raw string) (Storage, error) {
 	raw = strings.TrimSpace(raw)
 	shown := redact.Userinfo(raw)
 	if scheme, rest, ok := strings.Cut(raw, "://"); ok {
+		// Masked from the same "://" the check below splits at:
+		// redact.Userinfo starts at the first "//", which in
+		// "//://user@" is not that one.
+		shown = redact.String(scheme + "://" + strings.TrimPrefix(redact.Userinfo("//"+rest), "//"))
 		if end := strings.IndexAny(rest, "/?#"); end >= 0 {
 			rest = rest[:end]
 		}
