@@ -34,17 +34,7 @@ func Export(ctx context.Context, src artifact.Source, w io.Writer) error {
 	if err := checkFiles(src, m); err != nil {
 		return err
 	}
-	pre, err := readAll(ctx, src, m.PreData)
-	if err == nil {
-		err = checkPreData(m.PreData.Name, pre, m)
-	}
-	if err != nil {
-		return exportErr(fmt.Errorf("system-mysql export: %w", err))
-	}
-	post, err := readAll(ctx, src, m.PostData)
-	if err == nil {
-		err = checkPostData(m.PostData.Name, post, m)
-	}
+	pre, post, _, err := checkedSchema(ctx, src, m)
 	if err != nil {
 		return exportErr(fmt.Errorf("system-mysql export: %w", err))
 	}
@@ -94,7 +84,7 @@ func writeStatements(w io.Writer, stmts []string, delim string) error {
 }
 
 // exportData writes one data file's statements, each once it has passed
-// the check a restore runs on it, and then verifies the file's checksum.
+// the check a restore runs on it (checkedStatements).
 func exportData(ctx context.Context, src artifact.Source, ow *outWriter, table string, fm FileMeta) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -104,29 +94,18 @@ func exportData(ctx context.Context, src artifact.Source, ow *outWriter, table s
 		return exportErr(fmt.Errorf("system-mysql export: file %s: %w", fm.Name, err))
 	}
 	defer rc.Close()
-	hr := newHashReader(rc)
-	sr := newStmtReader(hr, maxStatement)
-	dc := newDataChecker(fm.Name, table)
-	for {
-		st, err := sr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return exportErr(fmt.Errorf("system-mysql export: file %s: %w", fm.Name, err))
-		}
-		q := unsafe.String(unsafe.SliceData(st), len(st)) // read only during the check, as in loadFileOnce
-		if err := dc.check(q); err != nil {
-			return exportErr(fmt.Errorf("system-mysql export: %w", err))
-		}
-		_, _ = ow.Write(st) // ow keeps the first write error
+	err = checkedStatements(rc, table, fm, func(q string) error {
+		// The reader's buffer again, not a copy (io.Writer must not change
+		// it); ow keeps the first write error.
+		_, _ = ow.Write(unsafe.Slice(unsafe.StringData(q), len(q)))
 		_, _ = io.WriteString(ow, ";\n")
-		if ow.err != nil {
-			return fmt.Errorf("system-mysql export: write: %w", ow.err)
-		}
+		return ow.err
+	})
+	if ow.err != nil {
+		return fmt.Errorf("system-mysql export: write: %w", ow.err)
 	}
-	if err := hr.verify(fm); err != nil {
-		return exportErr(fmt.Errorf("system-mysql export: %w", err))
+	if err != nil {
+		return exportErr(fmt.Errorf("system-mysql export: table %s, file %s: %w", table, fm.Name, err))
 	}
 	return nil
 }

@@ -159,19 +159,30 @@ func (e *Engine) Preflight(ctx context.Context, src artifact.Source) error {
 
 // readSchema reads, verifies and checks both schema files.
 func (e *Engine) readSchema(ctx context.Context, src artifact.Source, m *Meta) (pre, post []string, err error) {
-	if pre, err = readAll(ctx, src, m.PreData); err != nil {
-		return nil, nil, e.loadError(err, "read the schema", false)
-	}
-	if post, err = readAll(ctx, src, m.PostData); err != nil {
-		return nil, nil, e.loadError(err, "read the post-data schema", false)
-	}
-	if err := checkPreData(m.PreData.Name, pre, m); err != nil {
-		return nil, nil, e.loadError(err, "check the schema", false)
-	}
-	if err := checkPostData(m.PostData.Name, post, m); err != nil {
-		return nil, nil, e.loadError(err, "check the post-data schema", false)
+	pre, post, what, err := checkedSchema(ctx, src, m)
+	if err != nil {
+		return nil, nil, e.loadError(err, what, false)
 	}
 	return pre, post, nil
+}
+
+// checkedSchema reads and verifies both schema files and checks their
+// statements against the files' roles (allow.go), for a restore and an
+// export alike; on error, what names the step that failed.
+func checkedSchema(ctx context.Context, src artifact.Source, m *Meta) (pre, post []string, what string, err error) {
+	if pre, err = readAll(ctx, src, m.PreData); err != nil {
+		return nil, nil, "read the schema", err
+	}
+	if post, err = readAll(ctx, src, m.PostData); err != nil {
+		return nil, nil, "read the post-data schema", err
+	}
+	if err := checkPreData(m.PreData.Name, pre, m); err != nil {
+		return nil, nil, "check the schema", err
+	}
+	if err := checkPostData(m.PostData.Name, post, m); err != nil {
+		return nil, nil, "check the post-data schema", err
+	}
+	return pre, post, "", nil
 }
 
 type target struct {

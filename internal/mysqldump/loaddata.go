@@ -279,36 +279,19 @@ func (e *Engine) loadFileOnce(ctx context.Context, c *sql.Conn, src artifact.Sou
 		return e.loadError(fmt.Errorf("open %s: %w", fm.Name, err), "load", true)
 	}
 	defer rc.Close()
-	hr := newHashReader(rc)
-	sr := newStmtReader(hr, maxStatement)
-	dc := newDataChecker(fm.Name, j.table)
 	if _, err := c.ExecContext(ctx, "BEGIN"); err != nil {
 		return fail(err)
 	}
-	for {
-		st, err := sr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fail(err)
-		}
-		// The statement is checked and sent from the reader's buffer, not
-		// a copy of it: with rows of several MB a copy per statement and
-		// worker is the largest live allocation of a restore. The check,
-		// database/sql and the driver read a query without arguments only
-		// during the call (the driver copies it into its packet), and the
-		// buffer is not touched again before the next Next.
-		q := unsafe.String(unsafe.SliceData(st), len(st))
-		if err := dc.check(q); err != nil {
-			return fail(err)
-		}
+	// database/sql and the driver read a query without arguments only
+	// during the call (the driver copies it into its packet).
+	err = checkedStatements(rc, j.table, fm, func(q string) error {
 		if _, err := c.ExecContext(ctx, q); err != nil {
-			return fail(explainExec(err))
+			return explainExec(err)
 		}
-		task.AddBytes(int64(len(st)))
-	}
-	if err := hr.verify(fm); err != nil {
+		task.AddBytes(int64(len(q)))
+		return nil
+	})
+	if err != nil {
 		return fail(err)
 	}
 	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
@@ -316,6 +299,39 @@ func (e *Engine) loadFileOnce(ctx context.Context, c *sql.Conn, src artifact.Sou
 	}
 	task.AddItems(fm.Rows)
 	return nil
+}
+
+// checkedStatements reads one data file of table from r, passes each
+// statement to send only once it has passed the check a restore runs on
+// it (allow.go), and at the end verifies the file's size and checksum:
+// the one reading of data files for a restore and an export alike. The
+// first error, of the file or of send, is returned.
+//
+// send gets the statement over the reader's buffer, not a copy of it:
+// with rows of several MB a copy per statement and worker is the largest
+// live allocation of a restore. The string is valid only during the call
+// (the buffer is not touched again before the next statement is read).
+func checkedStatements(r io.Reader, table string, fm FileMeta, send func(q string) error) error {
+	hr := newHashReader(r)
+	sr := newStmtReader(hr, maxStatement)
+	dc := newDataChecker(fm.Name, table)
+	for {
+		st, err := sr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		q := unsafe.String(unsafe.SliceData(st), len(st))
+		if err := dc.check(q); err != nil {
+			return err
+		}
+		if err := send(q); err != nil {
+			return err
+		}
+	}
+	return hr.verify(fm)
 }
 
 func explainExec(err error) error {
