@@ -96,6 +96,13 @@ func main() {
 		// The same into the now existing repository: one scrypt to open it.
 		d, rss = runSelf("local", tree, repoDir, "pass-existing")
 		add("3scale-ops backup → existing encrypted local repo (passphrase: scrypt to open)", d, dirSize(repoDir)/2, rss)
+		os.RemoveAll(repoDir)
+		// The same at --kdf-work-factor 16 (64 MiB), for a job with a
+		// small memory limit.
+		os.Setenv("BENCH_KDF_WORK_FACTOR", "16")
+		d, rss = runSelf("local", tree, repoDir, "pass16-new")
+		add("3scale-ops backup → new encrypted local repo (passphrase, --kdf-work-factor 16)", d, dirSize(repoDir), rss)
+		os.Unsetenv("BENCH_KDF_WORK_FACTOR")
 		os.Unsetenv("BENCH_PASSPHRASE")
 		os.RemoveAll(repoDir)
 		// Encrypted to an age recipient and opened with its identity (an
@@ -241,6 +248,9 @@ func runChild(src, dst, profile string) error {
 		debug.SetMemoryLimit(80 << 20) // as cmd/3scale-ops does
 	}
 	keys := repo.Keys{Passphrase: os.Getenv("BENCH_PASSPHRASE")}
+	if f, err := strconv.Atoi(os.Getenv("BENCH_KDF_WORK_FACTOR")); err == nil {
+		keys.ScryptWorkFactor = f
+	}
 	if s := os.Getenv("BENCH_IDENTITY"); s != "" {
 		id, err := age.ParseX25519Identity(s)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/3scale-ops/3scale-ops/internal/config"
 	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/redact"
+	"github.com/3scale-ops/3scale-ops/internal/repo"
 	"github.com/3scale-ops/3scale-ops/internal/runbook"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -44,6 +45,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "recipient", EnvVars: []string{"THREESCALE_OPS_RECIPIENTS"}, Usage: "age recipient (public key) to encrypt to; repeatable"},
 		&cli.StringFlag{Name: "recipients-file", EnvVars: []string{"THREESCALE_OPS_RECIPIENTS_FILE"}, Usage: "file of age recipients, one per line"},
 		&cli.StringFlag{Name: "writer-key-file", EnvVars: []string{"THREESCALE_OPS_WRITER_KEY_FILE"}, Usage: "writer key of an encrypted repository (written by init --writer-key-out): lets a backup job write authenticated snapshots without the reading key, and only into the config.json it was issued for"},
+		&cli.IntFlag{Name: "kdf-work-factor", EnvVars: []string{"THREESCALE_OPS_KDF_WORK_FACTOR"}, Value: repo.DefaultScryptWorkFactor, Usage: "scrypt work factor (log2 N), 15 to 20, of the passphrase of a repository this command creates (init, or a first backup): deriving the key takes 2^N KiB of memory and time in proportion (18: 256 MiB, about a second); 16 (64 MiB) fits a job with a small memory limit, at a quarter of the cost to someone guessing the passphrase"},
 		&cli.StringFlag{Name: "identity-file", EnvVars: []string{"THREESCALE_OPS_IDENTITY_FILE"}, Usage: "age identity file (AGE-SECRET-KEY-…) that opens a repository encrypted to --recipient keys"},
 		&cli.StringFlag{Name: "state-dir", EnvVars: []string{"THREESCALE_OPS_STATE_DIR"}, Usage: "local directory for the restore's lock and journal, for a read-only repository (read-only directory, read-only S3 credentials, object lock)"},
 		&cli.StringFlag{Name: "log-format", EnvVars: []string{"THREESCALE_OPS_LOG_FORMAT"}, Value: "text", Usage: "log format: text or json (logs go to stderr)"},
@@ -66,7 +68,8 @@ func setupGlobals(c *cli.Context) error {
 			Namespace: c.String("namespace"), Kubeconfig: c.String("kubeconfig"), Context: c.String("context"), Local: c.Bool("local"),
 			Repo: c.String("repo"), PasswordFile: c.String("password-file"), Recipients: c.StringSlice("recipient"),
 			RecipientsFile: c.String("recipients-file"), IdentityFile: c.String("identity-file"), StateDir: c.String("state-dir"), WriterKeyFile: c.String("writer-key-file"),
-			S3Insecure: c.Bool("s3-insecure"), ToolVersion: version,
+			KDFWorkFactor: c.Int("kdf-work-factor"),
+			S3Insecure:    c.Bool("s3-insecure"), ToolVersion: version,
 			Overrides: config.Overrides{
 				SystemDB: c.String("system-db-url"), ZyncDB: c.String("zync-db-url"),
 				BackendRedis: c.String("backend-redis-url"), BackendRedisQueues: c.String("backend-redis-queues-url"),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"filippo.io/age"
@@ -21,8 +22,52 @@ type Keys struct {
 	Writer *WriterKey
 	// NewWriter asks Init to create a writer key (see NewWriterKey).
 	NewWriter bool
-	// ScryptWorkFactor for wrapping the repository key at init (0: age's default, 18).
+	// ScryptWorkFactor for wrapping the repository key at init
+	// (0: DefaultScryptWorkFactor); MinScryptWorkFactor to
+	// MaxScryptWorkFactor.
 	ScryptWorkFactor int
+}
+
+// The passphrase key's scrypt work factor is log2 N. age's scrypt has r = 8
+// and p = 1, so deriving the key needs 128·8·2^f bytes, 2^f KiB, and time
+// in proportion: at 18, 256 MiB and about a second here.
+const (
+	DefaultScryptWorkFactor = 18 // age's own default
+	MinScryptWorkFactor     = 10 // 1 MiB: tests; init's flag asks for 15 or more
+	MaxScryptWorkFactor     = 20 // 1 GiB: what init writes and what opening accepts
+)
+
+// ScryptMemory is what deriving a passphrase key at work factor f needs.
+func ScryptMemory(f int) int64 { return 128 * 8 << f }
+
+// WorkFactorError is a passphrase key whose work factor is above
+// MaxScryptWorkFactor: no init of this tool writes one, so its config.json
+// was written by something else or changed. Opening refuses it before
+// scrypt allocates the memory it asks for (2^22, age's own limit, is
+// 4 GiB).
+type WorkFactorError struct{ Factor int }
+
+func (e *WorkFactorError) Error() string {
+	return fmt.Sprintf("config.json: the passphrase key asks for scrypt work factor %d (%d MiB of memory); "+
+		"3scale-ops writes %d to %d and opens at most %d: this config.json was not written by 3scale-ops init, or was changed",
+		e.Factor, ScryptMemory(min(e.Factor, 40))>>20, MinScryptWorkFactor, MaxScryptWorkFactor, MaxScryptWorkFactor)
+}
+
+// scryptOpener is age's scrypt identity that reads the work factor of
+// the stanza first and refuses one above MaxScryptWorkFactor with a
+// WorkFactorError.
+type scryptOpener struct{ id *age.ScryptIdentity }
+
+func (s scryptOpener) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
+	for _, st := range stanzas {
+		if st.Type != "scrypt" || len(st.Args) != 2 {
+			continue
+		}
+		if f, err := strconv.Atoi(st.Args[1]); err == nil && f > MaxScryptWorkFactor {
+			return nil, &WorkFactorError{Factor: f}
+		}
+	}
+	return s.id.Unwrap(stanzas)
 }
 
 // ParseIdentities reads an age identity file (AGE-SECRET-KEY-… lines).
@@ -82,9 +127,14 @@ func newEncryption(repoID string, k Keys) (*Encryption, *age.X25519Identity, err
 		if err != nil {
 			return nil, nil, err
 		}
-		if k.ScryptWorkFactor > 0 {
-			sr.SetWorkFactor(k.ScryptWorkFactor)
+		f := k.ScryptWorkFactor
+		if f == 0 {
+			f = DefaultScryptWorkFactor
 		}
+		if f < MinScryptWorkFactor || f > MaxScryptWorkFactor {
+			return nil, nil, fmt.Errorf("scrypt work factor %d: give %d to %d", f, MinScryptWorkFactor, MaxScryptWorkFactor)
+		}
+		sr.SetWorkFactor(f)
 		wrapped, err := armored([]byte(id.String()+"\n"), sr)
 		if err != nil {
 			return nil, nil, err
@@ -155,7 +205,11 @@ func (e *Encryption) identities(repoID string, k Keys) ([]age.Identity, error) {
 		if err != nil {
 			return nil, err
 		}
-		keyText, err := unarmor(e.PassphraseKey, si)
+		si.SetMaxWorkFactor(MaxScryptWorkFactor)
+		keyText, err := unarmor(e.PassphraseKey, scryptOpener{si})
+		if wf := (*WorkFactorError)(nil); errors.As(err, &wf) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, errors.New("the passphrase does not open this repository")
 		}

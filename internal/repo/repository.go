@@ -184,6 +184,10 @@ func newRepository(be Backend, cfg Config, raw []byte, opts Options) (*Repositor
 		return nil, err
 	}
 	if r.ids, err = cfg.Encryption.identities(cfg.ID, opts.Keys); err != nil {
+		if wf := (*WorkFactorError)(nil); errors.As(err, &wf) {
+			return nil, errs.Wrap(errs.Usage, fmt.Errorf("repository %s: %w", be.Location(), err),
+				"do not use this repository until you know who changed config.json; check --repo")
+		}
 		return nil, errs.Wrap(errs.Usage, fmt.Errorf("repository %s: %w", be.Location(), err),
 			"give the repository's passphrase (--password-file or THREESCALE_OPS_PASSWORD) or an age identity (--identity-file)")
 	}

@@ -36,6 +36,9 @@ type Settings struct {
 	RecipientsFile string
 	IdentityFile   string
 	WriterKeyFile  string
+	// KDFWorkFactor is the scrypt work factor of the passphrase key of a
+	// repository this run creates (0: repo.DefaultScryptWorkFactor).
+	KDFWorkFactor int
 	// StateDir keeps the restore's lock and journal locally (a read-only
 	// repository can then be restored from).
 	StateDir    string
@@ -149,8 +152,19 @@ func (s *Settings) RepoOptions() (repo.Options, error) {
 		redact.Add(w.Private)
 		o.Keys.Writer = w
 	}
+	if f := s.KDFWorkFactor; f != 0 {
+		if f < MinKDFWorkFactor || f > repo.MaxScryptWorkFactor {
+			return o, errs.UsageError(fmt.Sprintf("give --kdf-work-factor %d to %d (memory 2^N KiB: 16 is 64 MiB, 18 is 256 MiB)", MinKDFWorkFactor, repo.MaxScryptWorkFactor),
+				"--kdf-work-factor %d is out of range", f)
+		}
+		o.Keys.ScryptWorkFactor = f
+	}
 	return o, nil
 }
+
+// MinKDFWorkFactor is the lowest --kdf-work-factor: 32 MiB and about an
+// eighth of a second per guess of the passphrase here.
+const MinKDFWorkFactor = 15
 
 // Unauthenticated is what every run that writes or lists an unencrypted
 // repository says about it.
