@@ -155,18 +155,27 @@ func (m *minioProc) start() {
 	if err := m.cmd.Start(); err != nil {
 		m.t.Fatal(err)
 	}
+	// /minio/health/live answers before the object layer is up ("Server
+	// not initialized yet" for a while after a restart on a loaded
+	// machine): ready means an S3 request is served.
 	deadline := time.Now().Add(60 * time.Second)
+	var last error
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + m.addr + "/minio/health/live")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, last = m.client().ListBuckets(cctx)
+				cancel()
+				if last == nil {
+					return
+				}
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	m.t.Fatal("MinIO did not start")
+	m.t.Fatalf("MinIO did not start: %v", last)
 }
 
 // kill stops the server at once (SIGKILL), like a crash.
