@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -33,12 +34,23 @@ func export(ctx context.Context, name string, src artifact.Source, w io.Writer) 
 	if err != nil {
 		return err
 	}
-	var pre, post *section
-	if m.Format >= 2 {
-		if pre, err = readSection(ctx, src, FilePreData); err != nil {
+	// The schema files are read and checked whole before the first byte
+	// is written: what psql runs from the export is what a restore would.
+	var raw [3][]byte
+	for i, name := range []string{FilePreData, FilePostData, FileSequences} {
+		if raw[i], err = readAll(ctx, src, name); err != nil {
 			return err
 		}
-		if post, err = readSection(ctx, src, FilePostData); err != nil {
+	}
+	if err := checkSchema(m, raw[0], raw[1], raw[2]); err != nil {
+		return err
+	}
+	var pre, post *section
+	if m.Format >= 2 {
+		if pre, err = parsedSection(FilePreData, raw[0]); err != nil {
+			return err
+		}
+		if post, err = parsedSection(FilePostData, raw[1]); err != nil {
 			return err
 		}
 	}
@@ -52,8 +64,8 @@ func export(ctx context.Context, name string, src artifact.Source, w io.Writer) 
 	}
 	if pre != nil {
 		bw.WriteString(pre.text(false))
-	} else if err := copyFile(ctx, src, FilePreData, bw, -1); err != nil {
-		return err
+	} else {
+		bw.Write(raw[0])
 	}
 	for _, t := range m.Tables {
 		fmt.Fprintf(bw, "\n-- data of %s (%d rows)\nCOPY %s (%s) FROM stdin;\n", t.Ident, t.Rows, t.Ident, t.Columns)
@@ -75,12 +87,10 @@ func export(ctx context.Context, name string, src artifact.Source, w io.Writer) 
 	if post != nil {
 		bw.WriteString(post.text(false))
 		bw.WriteString("\n")
-	} else if err := copyFile(ctx, src, FilePostData, bw, -1); err != nil {
-		return err
+	} else {
+		bw.Write(raw[1])
 	}
-	if err := copyFile(ctx, src, FileSequences, bw, -1); err != nil {
-		return err
-	}
+	bw.Write(raw[2])
 	if pre != nil && pre.RestrictKey != "" {
 		fmt.Fprintf(bw, "\n\\unrestrict %s\n", pre.RestrictKey)
 	}
@@ -90,11 +100,7 @@ func export(ctx context.Context, name string, src artifact.Source, w io.Writer) 
 	return nil
 }
 
-func readSection(ctx context.Context, src artifact.Source, name string) (*section, error) {
-	b, err := readAll(ctx, src, name)
-	if err != nil {
-		return nil, err
-	}
+func parsedSection(name string, b []byte) (*section, error) {
 	s, err := parseSection(bytes.NewReader(b))
 	if err != nil {
 		return nil, errs.Corrupt(fmt.Errorf("zync-postgres: %s: %w", name, artifact.AsCorrupt(err)), hintRedo)
@@ -109,8 +115,13 @@ func copyFile(ctx context.Context, src artifact.Source, name string, w io.Writer
 		return dataErr(fmt.Errorf("zync-postgres: opening %s: %w", name, err))
 	}
 	defer r.Close()
-	lc := &lineCounter{}
-	if _, err := io.Copy(io.MultiWriter(w, lc), r); err != nil {
+	// The count and the end-marker check see each piece before w does.
+	lc := &lineCounter{stop: rows >= 0}
+	_, err = io.Copy(io.MultiWriter(lc, w), r)
+	if errors.Is(err, errEndMarker) || rows >= 0 && lc.EndMarker() {
+		return errs.Corrupt(fmt.Errorf("zync-postgres: %s holds %v; psql would run what follows it as SQL: %w", name, errEndMarker, artifact.ErrCorrupt), hintForged)
+	}
+	if err != nil {
 		return dataErr(fmt.Errorf("zync-postgres: exporting %s: %w", name, err))
 	}
 	if rows >= 0 && (lc.lines != rows || (lc.n > 0 && lc.last != '\n')) {

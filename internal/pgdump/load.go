@@ -283,6 +283,10 @@ func (e *Engine) verifyArtifacts(ctx context.Context, src artifact.Source, m *Me
 		if _, err := io.Copy(lc, r); err != nil {
 			return dataErr(fmt.Errorf("zync-postgres: reading %s: %w; nothing was restored", j.name, err))
 		}
+		if j.data && lc.EndMarker() {
+			return errs.Corrupt(fmt.Errorf("zync-postgres: %s (table %s) holds %v: %w; nothing was restored",
+				j.name, j.table, errEndMarker, artifact.ErrCorrupt), hintForged)
+		}
 		if j.data && (lc.lines != j.rows || (lc.n > 0 && lc.last != '\n')) {
 			return errs.Corrupt(fmt.Errorf("zync-postgres: %s (table %s) holds %d rows, the dump wrote %d: %w; nothing was restored",
 				j.name, j.table, lc.lines, j.rows, artifact.ErrCorrupt), hintRedo)
@@ -294,16 +298,69 @@ func (e *Engine) verifyArtifacts(ctx context.Context, src artifact.Source, m *Me
 type lineCounter struct {
 	n, lines int64
 	last     byte
+	// endMarker: a line that is only `\.` (COPY text's end of data,
+	// which pg_dump never writes as data: a backslash in a value is
+	// doubled). psql reading an export would end the COPY there and run
+	// what follows as SQL.
+	endMarker bool
+	tail      [3]byte // the last bytes written, for a marker split between writes
+	// stop makes Write fail with errEndMarker on the write that completes
+	// a marker, so a writer after it never gets that write.
+	stop bool
 }
+
+var errEndMarker = errors.New(`a line of only \. (COPY's end of data, never written by the dump)`)
 
 func (l *lineCounter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if !l.endMarker {
+		// Prefix the last three bytes (or a newline at the start of the
+		// file) so that a marker across writes is seen.
+		var seam [6]byte
+		k := copy(seam[:], l.tail[:])
+		if l.n < 3 {
+			k = copy(seam[:], append([]byte{'\n'}, l.tail[3-int(l.n):]...))
+		}
+		k += copy(seam[k:], p[:min(len(p), 3)])
+		l.endMarker = hasEndMarker(seam[:k]) || hasEndMarker(p)
+		if l.endMarker && l.stop {
+			return 0, errEndMarker
+		}
+	}
 	l.lines += int64(bytes.Count(p, []byte{'\n'}))
 	l.n += int64(len(p))
 	l.last = p[len(p)-1]
+	if len(p) >= 3 {
+		copy(l.tail[:], p[len(p)-3:])
+	} else {
+		t := append(l.tail[len(p):], p...)
+		copy(l.tail[:], t)
+	}
 	return len(p), nil
+}
+
+// hasEndMarker reports a "\n\\.\n" (or "\n\\.\r") in b. One at the end
+// of b, where the line may go on, is decided by the next write's seam or
+// by EndMarker.
+func hasEndMarker(b []byte) bool {
+	for i := 0; ; i++ {
+		j := bytes.Index(b[i:], []byte("\n\\."))
+		if j < 0 {
+			return false
+		}
+		i += j
+		if rest := b[i+3:]; len(rest) > 0 && (rest[0] == '\n' || rest[0] == '\r') {
+			return true
+		}
+	}
+}
+
+// EndMarker reports whether the data held a line of only `\.`, counting
+// one left at the very end.
+func (l *lineCounter) EndMarker() bool {
+	return l.endMarker || l.n >= 2 && l.tail[1] == '\\' && l.tail[2] == '.' && (l.n == 2 || l.tail[0] == '\n')
 }
 
 func readAll(ctx context.Context, src artifact.Source, name string) ([]byte, error) {

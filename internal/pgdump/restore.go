@@ -71,6 +71,9 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 	if err != nil {
 		return waitVerified(err)
 	}
+	if err := checkSchema(m, pre, post, seqs); err != nil {
+		return waitVerified(err)
+	}
 	preSQL, prelude, steps, err := e.schemaSteps(m, pre, post)
 	if err != nil {
 		return waitVerified(errs.Corrupt(fmt.Errorf("zync-postgres: %w", artifact.AsCorrupt(err)), hintRedo))

@@ -1,0 +1,382 @@
+package pgdump
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
+)
+
+// The schema files of a snapshot are SQL that the restore runs and the
+// export hands to psql. Before either, every statement in them is split
+// out as PostgreSQL's lexer splits it (quotes, E'' escapes, dollar
+// quoting, nested comments) and checked against the kinds of statement
+// pg_dump writes into that section: schema objects in pre-data, indexes,
+// keys, triggers and rules in post-data, GRANT/REVOKE in ACL entries,
+// setval in the sequences file, and the session settings pg_dump writes
+// everywhere. A statement of any other kind (COPY … TO PROGRAM, DO, DROP,
+// ALTER ROLE or SYSTEM, a bare SELECT, a psql meta-command) refuses the
+// snapshot before anything is changed. Function bodies are not read: a
+// function a snapshot defines runs with the restoring user's rights when
+// a CHECK or a trigger calls it, as in pg_restore; an authenticated
+// (encrypted) repository is what keeps a forged one out.
+
+// errStatement is a statement of a kind its file may not hold.
+var errStatement = errors.New("statement not allowed here")
+
+// sqlRole is the part of a snapshot a statement comes from.
+type sqlRole int
+
+const (
+	roleSession sqlRole = iota // a section's prelude: settings only
+	rolePreData
+	rolePostData
+	roleACL
+	roleSequences
+)
+
+// allowed lists, per role, the leading words of the statements pg_dump
+// writes there (upper case, single spaces; "*" is one word).
+var allowed = map[sqlRole][]string{
+	rolePreData: {
+		"CREATE TABLE", "CREATE UNLOGGED TABLE", "CREATE SEQUENCE", "CREATE SCHEMA",
+		"CREATE EXTENSION IF NOT EXISTS", "CREATE FUNCTION", "CREATE PROCEDURE", "CREATE AGGREGATE",
+		"CREATE TYPE", "CREATE DOMAIN", "CREATE VIEW", "CREATE MATERIALIZED VIEW", "CREATE COLLATION",
+		"CREATE CAST", "CREATE OPERATOR", "CREATE TEXT SEARCH", "CREATE CONVERSION", "CREATE STATISTICS",
+		"CREATE FOREIGN TABLE", "CREATE DEFAULT CONVERSION", "CREATE OR REPLACE VIEW",
+		"ALTER TABLE", "ALTER SEQUENCE", "ALTER TYPE", "ALTER DOMAIN", "ALTER FUNCTION", "ALTER VIEW",
+		"ALTER MATERIALIZED VIEW", "ALTER AGGREGATE", "ALTER PROCEDURE", "ALTER OPERATOR", "ALTER SCHEMA",
+		"ALTER COLLATION", "ALTER TEXT SEARCH", "ALTER STATISTICS", "ALTER FOREIGN TABLE",
+		"COMMENT ON",
+	},
+	rolePostData: {
+		"CREATE INDEX", "CREATE UNIQUE INDEX", "ALTER TABLE", "ALTER INDEX", "CREATE TRIGGER",
+		"CREATE CONSTRAINT TRIGGER", "CREATE RULE", "CREATE POLICY", "ALTER POLICY",
+		"REFRESH MATERIALIZED VIEW", "COMMENT ON", "CREATE STATISTICS", "ALTER STATISTICS",
+		"CREATE OR REPLACE VIEW", "CREATE EVENT TRIGGER", "ALTER EVENT TRIGGER", "CREATE PUBLICATION",
+		"ALTER PUBLICATION",
+	},
+	roleACL:       {"GRANT", "REVOKE"},
+	roleSequences: {"REFRESH MATERIALIZED VIEW", "COMMENT ON LARGE OBJECT"},
+}
+
+// setvalStatement is the sequences file's `SELECT pg_catalog.setval('seq',
+// N, true|false);`, nothing else in the SELECT.
+var setvalStatement = regexp.MustCompile(`^SELECT pg_catalog\.setval\('(?:[^']|'')*', -?[0-9]+, (?:true|false)\);$`)
+
+// refusedAlter are never allowed in an ALTER, in any case, outside
+// quotes: pg_dump --no-owner never hands a table to another role, moves
+// it to another schema or renames it.
+var refusedAlter = []string{" OWNER TO ", " SET SCHEMA ", " RENAME "}
+
+// sessionStatement reports pg_dump's session settings: `SET name = value`
+// (not ROLE or SESSION AUTHORIZATION, and standard_conforming_strings
+// only on: the split above reads strings as the server does only then)
+// and `SELECT pg_catalog.set_config('name', …, false)`.
+func sessionStatement(s string) bool {
+	if rest, ok := strings.CutPrefix(s, "SET "); ok {
+		name, _, ok := strings.Cut(rest, " ")
+		if !ok || !identWord(name) {
+			return false
+		}
+		switch strings.ToLower(name) {
+		case "role", "session", "local", "standard_conforming_strings":
+			return strings.EqualFold(strings.TrimSuffix(rest, ";"), "standard_conforming_strings = on")
+		}
+		return true
+	}
+	if rest, ok := strings.CutPrefix(s, "SELECT pg_catalog.set_config('"); ok {
+		name, _, ok := strings.Cut(rest, "'")
+		return ok && identWord(name) && !strings.EqualFold(name, "standard_conforming_strings") &&
+			!strings.EqualFold(name, "role") && !strings.EqualFold(name, "session_authorization")
+	}
+	return false
+}
+
+func identWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// checkStatement checks one statement (comments removed, white space
+// collapsed) against its role; skel is the statement in upper case with
+// the contents of its quotes left out.
+func checkStatement(s, skel string, role sqlRole) error {
+	if sessionStatement(s) || role == roleSequences && setvalStatement.MatchString(s) {
+		return nil
+	}
+	for _, p := range allowed[role] {
+		if strings.HasPrefix(s, p) && (len(s) == len(p) || s[len(p)] == ' ' || s[len(p)] == ';' || s[len(p)] == '(') {
+			if strings.HasPrefix(p, "ALTER ") {
+				for _, w := range refusedAlter {
+					if strings.Contains(skel, w) {
+						return errStatement
+					}
+				}
+			}
+			return nil
+		}
+	}
+	return errStatement
+}
+
+// checkSQL splits sql into statements as PostgreSQL does and checks each
+// against role. The error names the first refused statement (cut short).
+func checkSQL(sql string, role sqlRole) error {
+	return splitStatements(sql, func(stmt, skel string) error {
+		if err := checkStatement(stmt, skel, role); err != nil {
+			if len(stmt) > 120 {
+				stmt = stmt[:120] + "…"
+			}
+			return fmt.Errorf("%w: %q", err, stmt)
+		}
+		return nil
+	})
+}
+
+// splitStatements calls fn with each statement of sql: its text without
+// comments, runs of white space outside quotes as one space, trimmed,
+// ending in ";" where the text has one; and its skeleton, the same in
+// upper case with each quote emptied ('', "", $$). It refuses a psql
+// meta-command (a backslash outside quotes) and a quote, dollar quote or
+// comment left open.
+func splitStatements(sql string, fn func(stmt, skel string) error) error {
+	var b, k strings.Builder
+	space := false
+	emit := func() error {
+		s, sk := strings.TrimSpace(b.String()), strings.TrimSpace(k.String())
+		b.Reset()
+		k.Reset()
+		space = false
+		if s == "" || s == ";" {
+			return nil
+		}
+		return fn(s, sk)
+	}
+	// put adds s; a quote's skeleton is its delimiters only.
+	put := func(s, skel string) {
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+			k.WriteByte(' ')
+		}
+		space = false
+		b.WriteString(s)
+		k.WriteString(skel)
+	}
+	word := func(s string) { put(s, strings.ToUpper(s)) }
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
+			space = true
+			i++
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			for i < len(sql) && sql[i] != '\n' {
+				i++
+			}
+			space = true
+		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			depth := 0
+			for {
+				if i+1 >= len(sql) {
+					return errors.New("a comment is not closed")
+				}
+				if sql[i] == '/' && sql[i+1] == '*' {
+					depth++
+					i += 2
+				} else if sql[i] == '*' && sql[i+1] == '/' {
+					depth--
+					i += 2
+					if depth == 0 {
+						break
+					}
+				} else {
+					i++
+				}
+			}
+			space = true
+		case c == '\'':
+			// E'…' reads backslash escapes; a plain or U&'' string does not
+			// (standard_conforming_strings is on: sessionStatement).
+			esc := i > 0 && (sql[i-1] == 'E' || sql[i-1] == 'e') && (i < 2 || !wordByte(sql[i-2]))
+			j := i + 1
+			for {
+				if j >= len(sql) {
+					return errors.New("a quoted string is not closed")
+				}
+				if esc && sql[j] == '\\' {
+					j += 2
+					continue
+				}
+				if sql[j] == '\'' {
+					if j+1 < len(sql) && sql[j+1] == '\'' {
+						j += 2
+						continue
+					}
+					break
+				}
+				j++
+			}
+			put(sql[i:j+1], "''")
+			i = j + 1
+		case c == '"':
+			j := i + 1
+			for {
+				if j >= len(sql) {
+					return errors.New("a quoted identifier is not closed")
+				}
+				if sql[j] == '"' {
+					if j+1 < len(sql) && sql[j+1] == '"' {
+						j += 2
+						continue
+					}
+					break
+				}
+				j++
+			}
+			put(sql[i:j+1], `""`)
+			i = j + 1
+		case c == '$': // after a number; in an identifier the word takes it
+			tag, ok := dollarTag(sql[i:])
+			if !ok { // a parameter ($1) or a lone $
+				word("$")
+				i++
+				continue
+			}
+			end := strings.Index(sql[i+len(tag):], tag)
+			if end < 0 {
+				return errors.New("a dollar-quoted string is not closed")
+			}
+			j := i + len(tag) + end + len(tag)
+			put(sql[i:j], "$$")
+			i = j
+		case c == '\\':
+			return errors.New(`a psql meta-command (\…) is not SQL pg_dump writes`)
+		case c == ';':
+			word(";")
+			i++
+			if err := emit(); err != nil {
+				return err
+			}
+		case wordByte(c):
+			// An identifier or keyword may hold $ (not a number: 1$a$
+			// is 1 and a dollar quote).
+			ident := c < '0' || c > '9'
+			j := i
+			for j < len(sql) && (wordByte(sql[j]) || ident && sql[j] == '$') {
+				j++
+			}
+			word(sql[i:j])
+			i = j
+		default:
+			word(sql[i : i+1])
+			i++
+		}
+	}
+	return emit()
+}
+
+// wordByte is a byte of an identifier or keyword (not its first: digits).
+func wordByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
+}
+
+// dollarTag returns the $tag$ s starts with, as the server's lexer reads
+// one: `$$`, or `$` an identifier not starting with a digit and `$`.
+func dollarTag(s string) (string, bool) {
+	for j := 1; j < len(s); j++ {
+		c := s[j]
+		if c == '$' {
+			return s[:j+1], true
+		}
+		if !(wordByte(c) && !(j == 1 && c >= '0' && c <= '9')) {
+			return "", false
+		}
+	}
+	return "", false
+}
+
+const hintForged = "restore another snapshot, and find out who could write to the repository: pg_dump writes no such statement (an encrypted repository is authenticated and refuses changed snapshots)"
+
+// schemaErr is a refused schema statement: the snapshot is damaged or
+// forged (exit 3).
+func schemaErr(file, where string, err error) error {
+	return errs.Corrupt(fmt.Errorf("zync-postgres: %s, %s: %w: %w", file, where, err, artifact.ErrCorrupt), hintForged)
+}
+
+// checkSection checks a pg_dump section: its prelude holds only
+// settings, each entry what its role allows (an ACL entry GRANT and
+// REVOKE, even when grants are not applied: its settings still are).
+func checkSection(file string, s *section, role sqlRole) error {
+	if err := checkSQL(s.Prelude, roleSession); err != nil {
+		return schemaErr(file, "before its first entry", err)
+	}
+	for _, en := range s.Entries {
+		r := role
+		if isACL(en) {
+			r = roleACL
+		}
+		if err := checkSQL(en.SQL, r); err != nil {
+			return schemaErr(file, fmt.Sprintf("entry %s %s", en.Type, en.Name), err)
+		}
+	}
+	return nil
+}
+
+// checkFile checks a whole schema file against one role.
+func checkFile(file string, sql []byte, role sqlRole) error {
+	if err := checkSQL(string(sql), role); err != nil {
+		return schemaErr(file, "statement", err)
+	}
+	return nil
+}
+
+// checkSchema checks every statement of the three schema files before a
+// restore or an export uses any of them. A file that does not parse is
+// left to the caller's own parse, which reports it.
+func checkSchema(m *Meta, pre, post, seqs []byte) error {
+	if err := checkFile(FileSequences, seqs, roleSequences); err != nil {
+		return err
+	}
+	if m.Format < 2 {
+		if err := checkFile(FilePreData, pre, rolePreData); err != nil {
+			return err
+		}
+		prelude, steps, err := parsePostData(bytes.NewReader(post))
+		if err != nil {
+			return nil
+		}
+		if err := checkSQL(prelude, roleSession); err != nil {
+			return schemaErr(FilePostData, "before its first step", err)
+		}
+		for _, st := range steps {
+			if err := checkSQL(st.SQL, rolePostData); err != nil {
+				return schemaErr(FilePostData, "step "+st.Kind, err)
+			}
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		sql  []byte
+		role sqlRole
+	}{{FilePreData, pre, rolePreData}, {FilePostData, post, rolePostData}} {
+		sec, err := parseSection(bytes.NewReader(f.sql))
+		if err != nil {
+			return nil
+		}
+		if err := checkSection(f.name, sec, f.role); err != nil {
+			return err
+		}
+	}
+	return nil
+}
