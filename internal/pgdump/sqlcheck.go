@@ -146,7 +146,7 @@ func checkSQL(sql string, role sqlRole) error {
 // splitStatements calls fn with each statement of sql: its text without
 // comments, runs of white space outside quotes as one space, trimmed,
 // ending in ";" where the text has one; and its skeleton, the same in
-// upper case with each quote emptied ('', "", $$). It refuses a psql
+// upper case with the text inside each quote left out. It refuses a psql
 // meta-command (a backslash outside quotes) and a quote, dollar quote or
 // comment left open.
 func splitStatements(sql string, fn func(stmt, skel string) error) error {
