@@ -20,10 +20,12 @@ import (
 // setval in the sequences file, and the session settings pg_dump writes
 // everywhere. A statement of any other kind (COPY … TO PROGRAM, DO, DROP,
 // ALTER ROLE or SYSTEM, a bare SELECT, a psql meta-command) refuses the
-// snapshot before anything is changed. Function bodies are not read: a
-// function a snapshot defines runs with the restoring user's rights when
-// a CHECK or a trigger calls it, as in pg_restore; an authenticated
-// (encrypted) repository is what keeps a forged one out.
+// snapshot before anything is changed, as does a form of an allowed kind
+// that runs a query as it is created (pgDumpForm). Expressions and
+// function bodies are not read: a CHECK, a column default, a function or
+// a materialized view's query a snapshot defines runs with the restoring
+// user's rights when the load evaluates it, as in pg_restore; an
+// authenticated (encrypted) repository is what keeps a forged one out.
 
 // errStatement is a statement of a kind its file may not hold.
 var errStatement = errors.New("statement not allowed here")
@@ -116,17 +118,73 @@ func checkStatement(s, skel string, role sqlRole) error {
 	}
 	for _, p := range allowed[role] {
 		if strings.HasPrefix(s, p) && (len(s) == len(p) || s[len(p)] == ' ' || s[len(p)] == ';' || s[len(p)] == '(') {
-			if strings.HasPrefix(p, "ALTER ") {
-				for _, w := range refusedAlter {
-					if strings.Contains(skel, w) {
-						return errStatement
-					}
-				}
+			if !pgDumpForm(p, skel) {
+				return errStatement
 			}
 			return nil
 		}
 	}
 	return errStatement
+}
+
+// pgDumpForm reports whether a statement of an allowed kind (its leading
+// words p) has the form pg_dump writes: the same words also start forms
+// that run a query as they are created (CREATE TABLE … AS SELECT, a
+// materialized view WITH DATA, CREATE SCHEMA holding GRANT and other
+// statements, ALTER … TYPE … USING an expression), which pg_dump never
+// writes.
+func pgDumpForm(p, skel string) bool {
+	top := topLevel(skel)
+	switch p {
+	case "CREATE TABLE", "CREATE UNLOGGED TABLE":
+		return !strings.Contains(top, " AS ") && !strings.Contains(top, " EXECUTE ")
+	case "CREATE MATERIALIZED VIEW":
+		return strings.HasSuffix(skel, " WITH NO DATA;")
+	case "CREATE SCHEMA":
+		return len(strings.Fields(top)) == 3 && strings.HasSuffix(top, ";")
+	}
+	if strings.HasPrefix(p, "ALTER ") {
+		for _, w := range refusedAlter {
+			if strings.Contains(skel, w) {
+				return false
+			}
+		}
+		// USING only in EXCLUDE USING method.
+		for rest := top; ; {
+			i := strings.Index(rest, " USING ")
+			if i < 0 {
+				break
+			}
+			if !strings.HasSuffix(rest[:i], " EXCLUDE") {
+				return false
+			}
+			rest = rest[i+len(" USING"):]
+		}
+	}
+	return true
+}
+
+// topLevel is skel without what its parentheses hold (quotes are empty
+// in a skeleton, so every parenthesis in it is the statement's own).
+func topLevel(skel string) string {
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(skel); i++ {
+		switch c := skel[i]; {
+		case c == '(':
+			if depth == 0 {
+				b.WriteString("()")
+			}
+			depth++
+		case c == ')':
+			if depth > 0 {
+				depth--
+			}
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // checkSQL splits sql into statements as PostgreSQL does and checks each
@@ -208,40 +266,16 @@ func splitStatements(sql string, fn func(stmt, skel string) error) error {
 			// E'…' reads backslash escapes; a plain or U&'' string does not
 			// (standard_conforming_strings is on: sessionStatement).
 			esc := i > 0 && (sql[i-1] == 'E' || sql[i-1] == 'e') && (i < 2 || !wordByte(sql[i-2]))
-			j := i + 1
-			for {
-				if j >= len(sql) {
-					return errors.New("a quoted string is not closed")
-				}
-				if esc && sql[j] == '\\' {
-					j += 2
-					continue
-				}
-				if sql[j] == '\'' {
-					if j+1 < len(sql) && sql[j+1] == '\'' {
-						j += 2
-						continue
-					}
-					break
-				}
-				j++
+			j, ok := closingQuote(sql, i, '\'', esc)
+			if !ok {
+				return errors.New("a quoted string is not closed")
 			}
 			put(sql[i:j+1], "''")
 			i = j + 1
 		case c == '"':
-			j := i + 1
-			for {
-				if j >= len(sql) {
-					return errors.New("a quoted identifier is not closed")
-				}
-				if sql[j] == '"' {
-					if j+1 < len(sql) && sql[j+1] == '"' {
-						j += 2
-						continue
-					}
-					break
-				}
-				j++
+			j, ok := closingQuote(sql, i, '"', false)
+			if !ok {
+				return errors.New("a quoted identifier is not closed")
 			}
 			put(sql[i:j+1], `""`)
 			i = j + 1
@@ -283,6 +317,23 @@ func splitStatements(sql string, fn func(stmt, skel string) error) error {
 		}
 	}
 	return emit()
+}
+
+// closingQuote returns the index of the quote q that closes the one at
+// sql[i]: a doubled q is one q of the text, and with esc a backslash
+// escapes the byte after it.
+func closingQuote(sql string, i int, q byte, esc bool) (int, bool) {
+	for j := i + 1; j < len(sql); j++ {
+		switch {
+		case esc && sql[j] == '\\':
+			j++
+		case sql[j] == q && j+1 < len(sql) && sql[j+1] == q:
+			j++
+		case sql[j] == q:
+			return j, true
+		}
+	}
+	return 0, false
 }
 
 // wordByte is a byte of an identifier or keyword (not its first: digits).
