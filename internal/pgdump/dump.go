@@ -1,7 +1,9 @@
 package pgdump
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -11,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/3scale-ops/3scale-ops/internal/artifact"
+	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/progress"
 )
 
@@ -264,8 +267,38 @@ func (e *Engine) dumpSchema(ctx context.Context, sink artifact.Sink, bin, snapsh
 		for _, x := range excluded {
 			args = append(args, "--exclude-table="+x.Pattern)
 		}
-		return writeFile(ctx, sink, sec.file, "sql", func(w io.Writer) error { return e.runPgDump(ctx, bin, w, args...) })
+		// The section is kept (it is small) and checked as a restore will
+		// check it: a backup that its restore would refuse fails now.
+		var text bytes.Buffer
+		if err := writeFile(ctx, sink, sec.file, "sql", func(w io.Writer) error {
+			return e.runPgDump(ctx, bin, io.MultiWriter(w, &text), args...)
+		}); err != nil {
+			return err
+		}
+		return restorable(sec.file, text.Bytes())
 	})
+}
+
+// restorable checks a section pg_dump has just written with the
+// restore's statement check (sqlcheck.go).
+func restorable(file string, sql []byte) error {
+	role := rolePreData
+	if file == FilePostData {
+		role = rolePostData
+	}
+	parsed, err := parseSection(bytes.NewReader(sql))
+	if err == nil {
+		err = checkSection(file, parsed, role)
+	}
+	var r *refusedStatement
+	if errors.As(err, &r) {
+		err = r
+	}
+	if err != nil {
+		return errs.New(errs.Failure, "the restore would refuse this statement (docs/postgresql-engine.md, \"Statements a restore runs\"): drop the object from the database, or leave its table out with --exclude-object \"table SCHEMA.NAME\"",
+			"zync-postgres: pg_dump wrote what a restore of this snapshot cannot run: %v", err)
+	}
+	return nil
 }
 
 func writeFile(ctx context.Context, sink artifact.Sink, name, format string, fill func(io.Writer) error) error {

@@ -62,7 +62,7 @@ var allowed = map[sqlRole][]string{
 		"CREATE OR REPLACE VIEW", "CREATE EVENT TRIGGER", "ALTER EVENT TRIGGER", "CREATE PUBLICATION",
 		"ALTER PUBLICATION",
 	},
-	roleACL:       {"GRANT", "REVOKE"},
+	roleACL:       {"GRANT", "REVOKE", "ALTER DEFAULT PRIVILEGES"},
 	roleSequences: {"REFRESH MATERIALIZED VIEW", "COMMENT ON LARGE OBJECT"},
 }
 
@@ -75,38 +75,68 @@ var setvalStatement = regexp.MustCompile(`^SELECT pg_catalog\.setval\('(?:[^']|'
 // it to another schema or renames it.
 var refusedAlter = []string{" OWNER TO ", " SET SCHEMA ", " RENAME "}
 
-// sessionStatement reports pg_dump's session settings: `SET name = value`
-// (not ROLE or SESSION AUTHORIZATION, and standard_conforming_strings
-// only on: the split above reads strings as the server does only then)
-// and `SELECT pg_catalog.set_config('name', …, false)`.
-func sessionStatement(s string) bool {
-	if rest, ok := strings.CutPrefix(s, "SET "); ok {
-		name, _, ok := strings.Cut(rest, " ")
-		if !ok || !identWord(name) {
-			return false
-		}
-		switch strings.ToLower(name) {
-		case "role", "session", "local", "standard_conforming_strings":
-			return strings.EqualFold(strings.TrimSuffix(rest, ";"), "standard_conforming_strings = on")
-		}
-		return true
-	}
-	if rest, ok := strings.CutPrefix(s, "SELECT pg_catalog.set_config('"); ok {
-		name, _, ok := strings.Cut(rest, "'")
-		return ok && identWord(name) && !strings.EqualFold(name, "standard_conforming_strings") &&
-			!strings.EqualFold(name, "role") && !strings.EqualFold(name, "session_authorization")
-	}
-	return false
+// sessionSettings are the settings pg_dump writes (`SET name = value;`),
+// each with the values it may have: "" is any single value (a word, a
+// number or a quoted string). Anything else (role, session_authorization,
+// session_replication_role, search_path as a SET) is not pg_dump's.
+var sessionSettings = map[string][]string{
+	"statement_timeout": nil, "lock_timeout": nil, "idle_in_transaction_session_timeout": nil,
+	"transaction_timeout": nil, "client_min_messages": nil, "xmloption": nil,
+	"default_tablespace": nil, "default_table_access_method": nil,
+	"standard_conforming_strings": {"on"}, // the split reads strings as the server does only then
+	"check_function_bodies":       {"false"},
+	"row_security":                {"off"},
+	"default_with_oids":           {"false"},
+	"client_encoding":             serverEncodings, // not a client-only one (SJIS, BIG5, …): see below
 }
 
-func identWord(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
-			return false
+// serverEncodings are PostgreSQL's server encodings, as pg_dump names
+// them. In each, a byte below 0x80 is always that ASCII character, so a
+// quote or backslash is what it looks like; in the client-only encodings
+// (SJIS, BIG5, GBK, UHC, GB18030, JOHAB, SHIFT_JIS_2004) it may be the
+// second byte of a character, and the server would end a string where
+// the split does not.
+var serverEncodings = func() []string {
+	var out []string
+	for _, e := range strings.Fields(`SQL_ASCII EUC_JP EUC_CN EUC_KR EUC_TW EUC_JIS_2004 UTF8 MULE_INTERNAL
+		LATIN1 LATIN2 LATIN3 LATIN4 LATIN5 LATIN6 LATIN7 LATIN8 LATIN9 LATIN10 WIN1256 WIN1258 WIN866
+		WIN874 KOI8R WIN1251 WIN1252 ISO_8859_5 ISO_8859_6 ISO_8859_7 ISO_8859_8 WIN1250 WIN1253 WIN1254
+		WIN1255 WIN1257 KOI8U`) {
+		out = append(out, "'"+e+"'")
+	}
+	return out
+}()
+
+var (
+	setStatement = regexp.MustCompile(`^SET ([a-z_]+) = ('(?:[^']|'')*'|[A-Za-z0-9_.-]+);$`)
+	// setSearchPath is the one set_config pg_dump writes, whole.
+	setSearchPath = regexp.MustCompile(`^SELECT pg_catalog\.set_config\('search_path', '(?:[^']|'')*', false\);$`)
+)
+
+// sessionStatement reports pg_dump's session settings: `SET name =
+// value;` of sessionSettings, and its `SELECT
+// pg_catalog.set_config('search_path', '…', false);`, each whole.
+func sessionStatement(s string) bool {
+	if setSearchPath.MatchString(s) {
+		return true
+	}
+	m := setStatement.FindStringSubmatch(s)
+	if m == nil {
+		return false
+	}
+	values, ok := sessionSettings[m[1]]
+	if !ok {
+		return false
+	}
+	if values == nil {
+		return true
+	}
+	for _, v := range values {
+		if m[2] == v {
+			return true
 		}
 	}
-	return s != ""
+	return false
 }
 
 // checkStatement checks one statement (comments removed, white space
@@ -142,26 +172,42 @@ func pgDumpForm(p, skel string) bool {
 		return strings.HasSuffix(skel, " WITH NO DATA;")
 	case "CREATE SCHEMA":
 		return len(strings.Fields(top)) == 3 && strings.HasSuffix(top, ";")
+	case "GRANT", "REVOKE":
+		// pg_dump grants privileges ON objects, never a role's membership.
+		return strings.Contains(top, " ON ")
+	case "ALTER DEFAULT PRIVILEGES":
+		return strings.Contains(top, " ON ") && !strings.Contains(top, " USING ")
+	case "ALTER OPERATOR":
+		// ALTER OPERATOR FAMILY|CLASS name USING method: the method.
+		return !refusedInAlter(skel)
 	}
 	if strings.HasPrefix(p, "ALTER ") {
-		for _, w := range refusedAlter {
-			if strings.Contains(skel, w) {
-				return false
-			}
+		if refusedInAlter(skel) {
+			return false
 		}
-		// USING only in EXCLUDE USING method.
+		// USING only in EXCLUDE USING method and REPLICA IDENTITY USING
+		// INDEX.
 		for rest := top; ; {
 			i := strings.Index(rest, " USING ")
 			if i < 0 {
 				break
 			}
-			if !strings.HasSuffix(rest[:i], " EXCLUDE") {
+			if !strings.HasSuffix(rest[:i], " EXCLUDE") && !strings.HasSuffix(rest[:i], " REPLICA IDENTITY") {
 				return false
 			}
 			rest = rest[i+len(" USING"):]
 		}
 	}
 	return true
+}
+
+func refusedInAlter(skel string) bool {
+	for _, w := range refusedAlter {
+		if strings.Contains(skel, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // topLevel is skel without what its parentheses hold (quotes are empty
@@ -211,7 +257,10 @@ func splitStatements(sql string, fn func(stmt, skel string) error) error {
 	var b, k strings.Builder
 	space := false
 	emit := func() error {
-		s, sk := strings.TrimSpace(b.String()), strings.TrimSpace(k.String())
+		s := strings.TrimSpace(b.String())
+		// The skeleton's words one space apart, a quote or parenthesis a
+		// word of its own (the server needs no space around one).
+		sk := strings.ReplaceAll(strings.Join(strings.Fields(k.String()), " "), " ;", ";")
 		b.Reset()
 		k.Reset()
 		space = false
@@ -234,13 +283,11 @@ func splitStatements(sql string, fn func(stmt, skel string) error) error {
 	for i := 0; i < len(sql); {
 		c := sql[i]
 		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
+		case sqlSpace(c):
 			space = true
 			i++
 		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
-			for i < len(sql) && sql[i] != '\n' {
-				i++
-			}
+			i = commentEnd(sql, i)
 			space = true
 		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
 			depth := 0
@@ -263,21 +310,21 @@ func splitStatements(sql string, fn func(stmt, skel string) error) error {
 			}
 			space = true
 		case c == '\'':
-			// E'…' reads backslash escapes; a plain or U&'' string does not
-			// (standard_conforming_strings is on: sessionStatement).
-			esc := i > 0 && (sql[i-1] == 'E' || sql[i-1] == 'e') && (i < 2 || !wordByte(sql[i-2]))
-			j, ok := closingQuote(sql, i, '\'', esc)
+			// A plain, B'', X'', N'' or U&'' string: no backslash escapes
+			// (standard_conforming_strings is on: sessionStatement). An
+			// E'' string is read where its E is (the word case).
+			j, ok := quotedString(sql, i, false)
 			if !ok {
 				return errors.New("a quoted string is not closed")
 			}
-			put(sql[i:j+1], "''")
-			i = j + 1
+			put(sql[i:j], " '' ")
+			i = j
 		case c == '"':
 			j, ok := closingQuote(sql, i, '"', false)
 			if !ok {
 				return errors.New("a quoted identifier is not closed")
 			}
-			put(sql[i:j+1], `""`)
+			put(sql[i:j+1], ` "" `)
 			i = j + 1
 		case c == '$': // after a number; in an identifier the word takes it
 			tag, ok := dollarTag(sql[i:])
@@ -291,7 +338,7 @@ func splitStatements(sql string, fn func(stmt, skel string) error) error {
 				return errors.New("a dollar-quoted string is not closed")
 			}
 			j := i + len(tag) + end + len(tag)
-			put(sql[i:j], "$$")
+			put(sql[i:j], " $$ ")
 			i = j
 		case c == '\\':
 			return errors.New(`a psql meta-command (\…) is not SQL pg_dump writes`)
@@ -309,14 +356,79 @@ func splitStatements(sql string, fn func(stmt, skel string) error) error {
 			for j < len(sql) && (wordByte(sql[j]) || ident && sql[j] == '$') {
 				j++
 			}
+			if (sql[i:j] == "E" || sql[i:j] == "e") && j < len(sql) && sql[j] == '\'' {
+				// E'…': backslash escapes, as the server's lexer reads
+				// one only when the whole word before the quote is E.
+				end, ok := quotedString(sql, j, true)
+				if !ok {
+					return errors.New("a quoted string is not closed")
+				}
+				put(sql[i:end], " '' ")
+				i = end
+				continue
+			}
 			word(sql[i:j])
 			i = j
+		case c == '(' || c == ')':
+			put(string(c), " "+string(c)+" ")
+			i++
 		default:
 			word(sql[i : i+1])
 			i++
 		}
 	}
+	if s := strings.TrimSpace(b.String()); s != "" && !strings.HasSuffix(s, ";") {
+		// pg_dump ends every statement; one left open would be joined
+		// with whatever the restore runs after it.
+		return fmt.Errorf("a statement is not ended by ;: %q", s)
+	}
 	return emit()
+}
+
+// sqlSpace is white space to the server's lexer (\v since PostgreSQL 16).
+func sqlSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
+
+// commentEnd returns the end of the -- comment at sql[i]: its newline,
+// \n or \r.
+func commentEnd(sql string, i int) int {
+	for i < len(sql) && sql[i] != '\n' && sql[i] != '\r' {
+		i++
+	}
+	return i
+}
+
+// quotedString returns the end of the string whose quote is at sql[i],
+// with esc backslash escapes, taking in its continuations: a quote after
+// white space that holds a newline (and comments after that newline)
+// goes on with the same string, as in the server's lexer.
+func quotedString(sql string, i int, esc bool) (int, bool) {
+	for {
+		j, ok := closingQuote(sql, i, '\'', esc)
+		if !ok {
+			return 0, false
+		}
+		k, newline := j+1, false
+		for k < len(sql) {
+			switch {
+			case sql[k] == '\n' || sql[k] == '\r':
+				newline = true
+				k++
+			case sqlSpace(sql[k]):
+				k++
+			case newline && sql[k] == '-' && k+1 < len(sql) && sql[k+1] == '-':
+				k = commentEnd(sql, k)
+			default:
+				goto done
+			}
+		}
+	done:
+		if !newline || k >= len(sql) || sql[k] != '\'' {
+			return j + 1, true
+		}
+		i = k
+	}
 }
 
 // closingQuote returns the index of the quote q that closes the one at
@@ -361,8 +473,16 @@ const hintForged = "restore another snapshot, and find out who could write to th
 // schemaErr is a refused schema statement: the snapshot is damaged or
 // forged (exit 3).
 func schemaErr(file, where string, err error) error {
-	return errs.Corrupt(fmt.Errorf("zync-postgres: %s, %s: %w: %w", file, where, err, artifact.ErrCorrupt), hintForged)
+	return errs.Corrupt(fmt.Errorf("zync-postgres: %w: %w", &refusedStatement{file, where, err}, artifact.ErrCorrupt), hintForged)
 }
+
+// refusedStatement names the file, the place in it and the statement.
+type refusedStatement struct {
+	file, where string
+	err         error
+}
+
+func (r *refusedStatement) Error() string { return r.file + ", " + r.where + ": " + r.err.Error() }
 
 // checkSection checks a pg_dump section: its prelude holds only
 // settings, each entry what its role allows (an ACL entry GRANT and

@@ -183,3 +183,86 @@ func TestLineCounterEndMarker(t *testing.T) {
 		}
 	}
 }
+
+// Texts the server splits otherwise than a naive reading, or allowed
+// kinds that would still change who the session is, are refused; what
+// pg_dump writes in those corners passes.
+func TestCheckFollowsTheServersLexer(t *testing.T) {
+	do := "DO $$BEGIN CREATE TABLE public.pwned(); END$$;"
+	refused := []struct {
+		name, sql string
+		role      sqlRole
+	}{
+		{"a carriage return ends a -- comment", "SET statement_timeout = 0; -- note\r" + do + "\n", roleSession},
+		{"a continued E'' string keeps its escapes", "COMMENT ON TABLE public.t IS E'a'\n'\\' '; " + do + " --';\n", rolePreData},
+		{"ident$E'' is a word and a plain string", "CREATE TABLE public.t (c text DEFAULT public.x$E'\\'); " + do + " --');\n", rolePreData},
+		{"a client-only encoding", "SET client_encoding = 'SJIS';", roleSession},
+		{"set_config inside set_config", "SELECT pg_catalog.set_config('search_path', pg_catalog.set_config('role', 'pg_write_server_files', false), false);", roleSession},
+		{"set_config beside another call", "SELECT pg_catalog.set_config('search_path', '', false), pg_catalog.pg_read_file('/etc/passwd');", roleSequences},
+		{"SET session_authorization", "SET session_authorization = 'postgres';", roleSession},
+		{"SET session_replication_role", "SET session_replication_role = replica;", roleSession},
+		{"OWNER TO glued to a quote", `ALTER TABLE public.t OWNER TO"postgres";`, rolePreData},
+		{"SET SCHEMA glued to a quote", `ALTER TABLE public.t SET SCHEMA"other";`, rolePreData},
+		{"RENAME glued to a quote", `ALTER TABLE public.t RENAME"c" TO d;`, rolePreData},
+		{"USING glued to a parenthesis", "ALTER TABLE ONLY public.t ALTER COLUMN c TYPE text USING(pg_catalog.pg_sleep(1)::text);", rolePostData},
+		{"AS glued to a parenthesis", "CREATE TABLE public.t AS(SELECT pg_catalog.pg_sleep(10));", rolePreData},
+		{"CREATE SCHEMA AUTHORIZATION glued", `CREATE SCHEMA "a"AUTHORIZATION"b";`, rolePreData},
+		{"AS after a vertical tab", "CREATE TABLE public.t\vAS SELECT pg_catalog.pg_sleep(10);", rolePreData},
+		{"GRANT of a role", "GRANT pg_execute_server_program TO app;", roleACL},
+		{"a statement not ended", "CREATE TABLE public.pwned_ctas AS\n", rolePreData},
+	}
+	for _, c := range refused {
+		if err := checkSQL(c.sql, c.role); err == nil {
+			t.Errorf("%s: %q allowed", c.name, c.sql)
+		}
+	}
+	allowed := []struct {
+		sql  string
+		role sqlRole
+	}{
+		{"ALTER TABLE ONLY public.t REPLICA IDENTITY USING INDEX t_key;", rolePostData},
+		{"ALTER DEFAULT PRIVILEGES FOR ROLE app IN SCHEMA public GRANT SELECT ON TABLES TO reader;", roleACL},
+		{"ALTER OPERATOR FAMILY public.f USING btree ADD FUNCTION 1 (integer, integer) public.cmp(integer,integer);", rolePreData},
+		{"ALTER TABLE public.t ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (\n    SEQUENCE NAME public.t_id_seq\n    START WITH 1\n    CACHE 1\n);", rolePreData},
+		{"ALTER TABLE ONLY public.p ATTACH PARTITION public.p1 FOR VALUES FROM (1) TO (10);", rolePreData},
+		{"CREATE MATERIALIZED VIEW public.m AS\n SELECT 1 AS x\n  WITH NO DATA;", rolePreData},
+		{"SET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\nSELECT pg_catalog.set_config('search_path', '', false);\nSET check_function_bodies = false;\nSET xmloption = content;\nSET client_min_messages = warning;\nSET row_security = off;\nSET default_tablespace = '';\nSET default_table_access_method = heap;\nSET statement_timeout = 0;\nSET idle_in_transaction_session_timeout = 0;", roleSession},
+		{"COMMENT ON TABLE public.t IS 'a'\n'b';", rolePreData},
+		{"GRANT SELECT ON TABLE public.t TO PUBLIC;", roleACL},
+	}
+	for _, c := range allowed {
+		if err := checkSQL(c.sql, c.role); err != nil {
+			t.Errorf("%q refused: %v", c.sql, err)
+		}
+	}
+}
+
+// A skipped ACL entry (grants not applied) keeps only its real session
+// settings: a SET line inside a comment is not one.
+func TestSkippedACLKeepsOnlyItsSettings(t *testing.T) {
+	pre := "SET statement_timeout = 0;\n\n--\n-- Name: t; Type: TABLE; Schema: public; Owner: -\n--\n\nCREATE TABLE public.t (id integer);\n\n" +
+		"--\n-- Name: TABLE t; Type: ACL; Schema: public; Owner: -\n--\n\nSET default_tablespace = '';\nGRANT SELECT ON TABLE public.t TO PUBLIC; /*\nSET ROLE pg_execute_server_program; DO $$BEGIN CREATE TABLE public.pwned(); END$$;\n*/\n"
+	sec, err := parseSection(strings.NewReader(pre))
+	if err != nil {
+		t.Fatal(err)
+	}
+	txt := sec.text(false)
+	if strings.Contains(txt, "SET ROLE") || strings.Contains(txt, "pwned") || !strings.Contains(txt, "SET default_tablespace = '';") {
+		t.Fatalf("rendered without grants:\n%s", txt)
+	}
+	if err := checkSQL(txt, rolePreData); err != nil {
+		t.Fatalf("the rendered text does not pass the check: %v", err)
+	}
+}
+
+// A database holding what pg_dump writes but the restore's check refuses
+// (a SQL-standard function body) fails its backup, naming the statement:
+// never a snapshot that only fails when it is restored.
+func TestBackupRefusesWhatTheRestoreWould(t *testing.T) {
+	db := testenv.Postgres(t)
+	execSQL(t, db.URL, "CREATE TABLE public.t (id int PRIMARY KEY); CREATE FUNCTION public.one() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;")
+	err := New(db.URL).Backup(context.Background(), artifact.NewMemory(), nil)
+	if errs.Code(err) != errs.Failure || !strings.Contains(err.Error(), "FUNCTION one()") || strings.Contains(err.Error(), "corrupt") || !strings.Contains(errs.Hint(err), "Statements a restore runs") {
+		t.Fatalf("backup: exit %d, %v (hint %q)", errs.Code(err), err, errs.Hint(err))
+	}
+}

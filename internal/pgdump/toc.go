@@ -94,12 +94,18 @@ func isACL(e entry) bool { return e.Type == "ACL" || e.Type == "DEFAULT ACL" }
 
 // keepSession returns the session settings of a skipped entry's text
 // (pg_dump puts SET default_… between entries), so they still apply.
+// They are the statements the check read as session settings (not a
+// line that only looks like one, inside a comment or a string).
 func keepSession(sql string) string {
 	var b strings.Builder
-	for _, l := range strings.Split(sql, "\n") {
-		if strings.HasPrefix(l, "SET ") || strings.HasPrefix(l, "SELECT pg_catalog.set_config(") {
-			b.WriteString(l + "\n")
+	err := splitStatements(sql, func(stmt, _ string) error {
+		if sessionStatement(stmt) {
+			b.WriteString(stmt + "\n")
 		}
+		return nil
+	})
+	if err != nil {
+		return "" // checkSchema refuses such an entry
 	}
 	return b.String()
 }
