@@ -76,7 +76,7 @@ var setvalStatement = regexp.MustCompile(`^SELECT pg_catalog\.setval\('(?:[^']|'
 var refusedAlter = []string{" OWNER TO ", " SET SCHEMA ", " RENAME "}
 
 // sessionSettings are the settings pg_dump writes (`SET name = value;`),
-// each with the values it may have: "" is any single value (a word, a
+// each with the values it may have: nil is any single value (a word, a
 // number or a quoted string). Anything else (role, session_authorization,
 // session_replication_role, search_path as a SET) is not pg_dump's.
 var sessionSettings = map[string][]string{
