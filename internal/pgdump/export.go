@@ -2,7 +2,6 @@ package pgdump
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,18 +41,11 @@ func export(ctx context.Context, name string, src artifact.Source, w io.Writer) 
 			return err
 		}
 	}
-	if err := checkSchema(m, raw[0], raw[1], raw[2]); err != nil {
+	sch, err := parseSchema(m, raw[0], raw[1], raw[2])
+	if err != nil {
 		return err
 	}
-	var pre, post *section
-	if m.Format >= 2 {
-		if pre, err = parsedSection(FilePreData, raw[0]); err != nil {
-			return err
-		}
-		if post, err = parsedSection(FilePostData, raw[1]); err != nil {
-			return err
-		}
-	}
+	pre, post := sch.preSec, sch.postSec
 	bw := bufio.NewWriterSize(w, 256*1024)
 	fmt.Fprintf(bw, "-- 3scale-ops export of %s: database %s, PostgreSQL %s, snapshot %s, LSN %s\n-- load with: psql -v ON_ERROR_STOP=1 -f FILE DBNAME (into an empty database)\n\n",
 		name, m.Database, m.ServerVersion, m.Snapshot, m.LSN)
@@ -98,14 +90,6 @@ func export(ctx context.Context, name string, src artifact.Source, w io.Writer) 
 		return fmt.Errorf("zync-postgres: writing the export: %w", err)
 	}
 	return nil
-}
-
-func parsedSection(name string, b []byte) (*section, error) {
-	s, err := parseSection(bytes.NewReader(b))
-	if err != nil {
-		return nil, errs.Corrupt(fmt.Errorf("zync-postgres: %s: %w", name, artifact.AsCorrupt(err)), hintRedo)
-	}
-	return s, nil
 }
 
 // copyFile streams one artifact into w; rows >= 0 checks the line count.

@@ -71,13 +71,11 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 	if err != nil {
 		return waitVerified(err)
 	}
-	if err := checkSchema(m, pre, post, seqs); err != nil {
+	sch, err := parseSchema(m, pre, post, seqs)
+	if err != nil {
 		return waitVerified(err)
 	}
-	preSQL, prelude, steps, err := e.schemaSteps(m, pre, post)
-	if err != nil {
-		return waitVerified(errs.Corrupt(fmt.Errorf("zync-postgres: %w", artifact.AsCorrupt(err)), hintRedo))
-	}
+	preSQL, prelude, steps := e.schemaSteps(sch)
 
 	// Tables load in parallel, the largest first (loadSchedule).
 	var jobs []loadJob
@@ -200,22 +198,11 @@ func (e *Engine) restoreData(ctx context.Context, src artifact.Source, task *pro
 // schemaSteps turns the schema files into the pre-data text to run and
 // the post-data steps: pg_dump's sections (format 2, grants only when
 // WithGrants) or the marked steps of format 1.
-func (e *Engine) schemaSteps(m *Meta, pre, post []byte) (string, string, []step, error) {
-	if m.Format < 2 {
-		prelude, steps, err := parsePostData(bytes.NewReader(post))
-		if err != nil {
-			return "", "", nil, fmt.Errorf("%s: %w", FilePostData, err)
-		}
-		return string(pre), prelude, steps, nil
+func (e *Engine) schemaSteps(sch *schema) (string, string, []step) {
+	if sch.preSec == nil {
+		return string(sch.pre), sch.prelude, sch.steps
 	}
-	ps, err := parseSection(bytes.NewReader(pre))
-	if err != nil {
-		return "", "", nil, fmt.Errorf("%s: %w", FilePreData, err)
-	}
-	qs, err := parseSection(bytes.NewReader(post))
-	if err != nil {
-		return "", "", nil, fmt.Errorf("%s: %w", FilePostData, err)
-	}
+	ps, qs := sch.preSec, sch.postSec
 	var steps []step
 	for _, en := range qs.Entries {
 		if isACL(en) && !e.WithGrants {
@@ -232,7 +219,7 @@ func (e *Engine) schemaSteps(m *Meta, pre, post []byte) (string, string, []step,
 		}
 		steps = append(steps, step{Kind: kind, SQL: stepSQL(en.SQL)})
 	}
-	return ps.text(e.WithGrants), qs.Prelude, steps, nil
+	return ps.text(e.WithGrants), qs.Prelude, steps
 }
 
 // stepSQL trims an entry's text; an entry that is only comments

@@ -42,7 +42,7 @@ const (
 )
 
 // allowed lists, per role, the leading words of the statements pg_dump
-// writes there (upper case, single spaces; "*" is one word).
+// writes there (upper case, single spaces).
 var allowed = map[sqlRole][]string{
 	rolePreData: {
 		"CREATE TABLE", "CREATE UNLOGGED TABLE", "CREATE SEQUENCE", "CREATE SCHEMA",
@@ -410,6 +410,7 @@ func quotedString(sql string, i int, esc bool) (int, bool) {
 			return 0, false
 		}
 		k, newline := j+1, false
+	gap:
 		for k < len(sql) {
 			switch {
 			case sql[k] == '\n' || sql[k] == '\r':
@@ -420,10 +421,9 @@ func quotedString(sql string, i int, esc bool) (int, bool) {
 			case newline && sql[k] == '-' && k+1 < len(sql) && sql[k+1] == '-':
 				k = commentEnd(sql, k)
 			default:
-				goto done
+				break gap
 			}
 		}
-	done:
 		if !newline || k >= len(sql) || sql[k] != '\'' {
 			return j + 1, true
 		}
@@ -511,43 +511,63 @@ func checkFile(file string, sql []byte, role sqlRole) error {
 	return nil
 }
 
-// checkSchema checks every statement of the three schema files before a
-// restore or an export uses any of them. A file that does not parse is
-// left to the caller's own parse, which reports it.
-func checkSchema(m *Meta, pre, post, seqs []byte) error {
+// schema is a snapshot's three schema files as read, parsed once and
+// checked: format 2 and later as pg_dump's sections, format 1's
+// post-data as its marked steps.
+type schema struct {
+	pre, post, seqs []byte
+	preSec, postSec *section
+	prelude         string
+	steps           []step
+}
+
+// parseSchema parses the three schema files and checks every statement
+// of them, before a restore or an export uses any.
+func parseSchema(m *Meta, pre, post, seqs []byte) (*schema, error) {
+	s := &schema{pre: pre, post: post, seqs: seqs}
 	if err := checkFile(FileSequences, seqs, roleSequences); err != nil {
-		return err
+		return nil, err
 	}
-	if m.Format < 2 {
-		if err := checkFile(FilePreData, pre, rolePreData); err != nil {
-			return err
+	var err error
+	if m.Format >= 2 {
+		if s.preSec, err = checkedSection(FilePreData, pre, rolePreData); err != nil {
+			return nil, err
 		}
-		prelude, steps, err := parsePostData(bytes.NewReader(post))
-		if err != nil {
-			return nil
+		if s.postSec, err = checkedSection(FilePostData, post, rolePostData); err != nil {
+			return nil, err
 		}
-		if err := checkSQL(prelude, roleSession); err != nil {
-			return schemaErr(FilePostData, "before its first step", err)
-		}
-		for _, st := range steps {
-			if err := checkSQL(st.SQL, rolePostData); err != nil {
-				return schemaErr(FilePostData, "step "+st.Kind, err)
-			}
-		}
-		return nil
+		return s, nil
 	}
-	for _, f := range []struct {
-		name string
-		sql  []byte
-		role sqlRole
-	}{{FilePreData, pre, rolePreData}, {FilePostData, post, rolePostData}} {
-		sec, err := parseSection(bytes.NewReader(f.sql))
-		if err != nil {
-			return nil
-		}
-		if err := checkSection(f.name, sec, f.role); err != nil {
-			return err
+	if err := checkFile(FilePreData, pre, rolePreData); err != nil {
+		return nil, err
+	}
+	if s.prelude, s.steps, err = parsePostData(bytes.NewReader(post)); err != nil {
+		return nil, parseErr(FilePostData, err)
+	}
+	if err := checkSQL(s.prelude, roleSession); err != nil {
+		return nil, schemaErr(FilePostData, "before its first step", err)
+	}
+	for _, st := range s.steps {
+		if err := checkSQL(st.SQL, rolePostData); err != nil {
+			return nil, schemaErr(FilePostData, "step "+st.Kind, err)
 		}
 	}
-	return nil
+	return s, nil
+}
+
+// checkedSection parses a pg_dump section file and checks it.
+func checkedSection(file string, sql []byte, role sqlRole) (*section, error) {
+	sec, err := parseSection(bytes.NewReader(sql))
+	if err != nil {
+		return nil, parseErr(file, err)
+	}
+	if err := checkSection(file, sec, role); err != nil {
+		return nil, err
+	}
+	return sec, nil
+}
+
+// parseErr is a schema file that does not parse: damaged (exit 3).
+func parseErr(file string, err error) error {
+	return errs.Corrupt(fmt.Errorf("zync-postgres: %s: %w", file, artifact.AsCorrupt(err)), hintRedo)
 }

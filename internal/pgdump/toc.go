@@ -105,7 +105,7 @@ func keepSession(sql string) string {
 		return nil
 	})
 	if err != nil {
-		return "" // checkSchema refuses such an entry
+		return "" // parseSchema refuses such an entry
 	}
 	return b.String()
 }
