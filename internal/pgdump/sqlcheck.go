@@ -234,17 +234,25 @@ func topLevel(skel string) string {
 }
 
 // checkSQL splits sql into statements as PostgreSQL does and checks each
-// against role. The error names the first refused statement (cut short).
+// against role. The error names the first refused statement by its
+// skeleton, cut short: a literal in it (a user mapping's password) never
+// reaches a log.
 func checkSQL(sql string, role sqlRole) error {
 	return splitStatements(sql, func(stmt, skel string) error {
 		if err := checkStatement(stmt, skel, role); err != nil {
-			if len(stmt) > 120 {
-				stmt = stmt[:120] + "…"
-			}
-			return fmt.Errorf("%w: %q", err, stmt)
+			return fmt.Errorf("%w: %s", err, quoteSkeleton(skel))
 		}
 		return nil
 	})
+}
+
+// quoteSkeleton is a statement's skeleton for a message: quoted, at most
+// 120 bytes.
+func quoteSkeleton(skel string) string {
+	if len(skel) > 120 {
+		skel = skel[:120] + "…"
+	}
+	return fmt.Sprintf("%q", skel)
 }
 
 // splitStatements calls fn with each statement of sql: its text without
@@ -257,10 +265,7 @@ func splitStatements(sql string, fn func(stmt, skel string) error) error {
 	var b, k strings.Builder
 	space := false
 	emit := func() error {
-		s := strings.TrimSpace(b.String())
-		// The skeleton's words one space apart, a quote or parenthesis a
-		// word of its own (the server needs no space around one).
-		sk := strings.ReplaceAll(strings.Join(strings.Fields(k.String()), " "), " ;", ";")
+		s, sk := strings.TrimSpace(b.String()), skeleton(k.String())
 		b.Reset()
 		k.Reset()
 		space = false
@@ -380,9 +385,15 @@ func splitStatements(sql string, fn func(stmt, skel string) error) error {
 	if s := strings.TrimSpace(b.String()); s != "" && !strings.HasSuffix(s, ";") {
 		// pg_dump ends every statement; one left open would be joined
 		// with whatever the restore runs after it.
-		return fmt.Errorf("a statement is not ended by ;: %q", s)
+		return fmt.Errorf("a statement is not ended by ;: %s", quoteSkeleton(skeleton(k.String())))
 	}
 	return emit()
+}
+
+// skeleton is the skeleton's words one space apart, a quote or
+// parenthesis a word of its own (the server needs no space around one).
+func skeleton(k string) string {
+	return strings.ReplaceAll(strings.Join(strings.Fields(k), " "), " ;", ";")
 }
 
 // sqlSpace is white space to the server's lexer (\v since PostgreSQL 16).

@@ -266,3 +266,17 @@ func TestBackupRefusesWhatTheRestoreWould(t *testing.T) {
 		t.Fatalf("backup: exit %d, %v (hint %q)", errs.Code(err), err, errs.Hint(err))
 	}
 }
+
+// A refused statement is named by its skeleton: a literal it holds (a
+// password in a user mapping) is not in the message.
+func TestRefusalHidesLiterals(t *testing.T) {
+	for _, sql := range []string{
+		"CREATE USER MAPPING FOR app SERVER remote OPTIONS (\"user\" 'u', password 's3cret');",
+		"CREATE SERVER remote FOREIGN DATA WRAPPER postgres_fdw OPTIONS (password 's3cret')",
+	} {
+		err := checkSQL(sql, rolePreData)
+		if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "MAPPING") && !strings.Contains(err.Error(), "SERVER") {
+			t.Errorf("%q: %v", sql, err)
+		}
+	}
+}
