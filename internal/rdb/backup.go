@@ -240,12 +240,24 @@ func (e *Engine) dumpDB(ctx context.Context, s server, db int, info serverInfo, 
 	c := client(s.opts, db)
 	defer c.Close()
 	selected := false
+	seen := newKeySet()
 	var cursor uint64
 	for {
 		keys, next, err := c.Scan(ctx, cursor, "", 1000).Result()
 		if err != nil {
 			return err
 		}
+		// SCAN returns a key again when the keyspace shrinks under the
+		// cursor: each key is read and written once.
+		fresh := keys[:0]
+		for _, k := range keys {
+			if seen.add(k) {
+				fresh = append(fresh, k)
+			} else {
+				fm.RepeatedKeys++
+			}
+		}
+		keys = fresh
 		cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, k := range keys {
 				p.Dump(ctx, k)

@@ -24,9 +24,14 @@ func (e *Engine) checkFiles(ctx context.Context, src artifact.Source, meta Meta,
 		if !hasFile(src, s.file) || (e.cfg.SkipQueues && s.role == "queues") {
 			continue
 		}
-		c, err := checkFile(ctx, e.cfg.Component, src, s.file, task)
+		fm, _ := fileMeta(meta, s.file)
+		c, err := checkFile(ctx, e.cfg.Component, src, s.file, task, fm.Path == "dump-fallback")
 		if err != nil {
 			return nil, err
+		}
+		if n := sum(c.repeated); n > 0 && e.cfg.Mode == ModeFile && s.role == "server" {
+			return nil, errs.New(errs.Usage, "use --redis-mode replay, which restores such a key once",
+				"%s: %s holds %d keys more than once (a SCAN+DUMP snapshot of an older 3scale-ops): redis-server aborts loading an RDB with a duplicated key", e.cfg.Component, s.file, n)
 		}
 		if err := compareMeta(e.cfg.Component, meta, s.file, c); err != nil {
 			return nil, err
@@ -56,7 +61,7 @@ func Check(ctx context.Context, component string, src artifact.Source) error {
 			continue
 		}
 		seen[f.Name] = true
-		c, err := checkFile(ctx, component, src, f.Name, nil)
+		c, err := checkFile(ctx, component, src, f.Name, nil, false)
 		if err != nil {
 			return err
 		}
@@ -118,6 +123,13 @@ func compareMeta(component string, m Meta, file string, c checked) error {
 		}
 	}
 	return nil
+}
+
+func sum(m map[int]int64) (n int64) {
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func nonZero(m map[string]int64) map[string]int64 {

@@ -178,7 +178,10 @@ type FileMeta struct {
 	DBs          []DBStats        `json:"dbs"`
 	InfoKeyspace map[string]int64 `json:"info_keyspace"` // "db0" → keys, at start
 	SkippedKeys  int64            `json:"skipped_keys,omitempty"`
-	Notes        []string         `json:"notes,omitempty"`
+	// RepeatedKeys counts the keys SCAN returned more than once (SCAN+DUMP
+	// only); each was written once.
+	RepeatedKeys int64    `json:"repeated_keys,omitempty"`
+	Notes        []string `json:"notes,omitempty"`
 }
 
 // DBStats counts the keys of one database.

@@ -22,12 +22,19 @@ type checked struct {
 	dbs       tally
 	bytes     int64
 	moduleAux int
+	// repeated counts, per database of the file, the entries that repeat
+	// a key already in it: snapshots assembled from SCAN+DUMP before
+	// each key was written once could hold some (SCAN returns a key again
+	// when the keyspace shrinks under the cursor). Counted only for such
+	// files.
+	repeated map[int]int64
 }
 
 // checkFile reads a whole RDB file of the snapshot with a strict parser
 // (structure, every value's encoding, CRC64) and counts its keys. Nothing
-// is written anywhere.
-func checkFile(ctx context.Context, component string, src artifact.Source, name string, task *progress.Task) (checked, error) {
+// is written anywhere. With repeats, keys written more than once are
+// counted (16 bytes of memory a key).
+func checkFile(ctx context.Context, component string, src artifact.Source, name string, task *progress.Task, repeats bool) (checked, error) {
 	var c checked
 	rd, err := src.Open(ctx, name)
 	if err != nil {
@@ -41,7 +48,24 @@ func checkFile(ctx context.Context, component string, src artifact.Source, name 
 	p := NewParser(progress.Reader{R: cr, Task: task}, false)
 	p.Strict = true
 	c.dbs = tally{}
-	err = parseAll(p, func(en *Entry) { c.dbs.add(en.DB, en.Type, en.ExpireAt != 0) })
+	var seen map[int]*keySet
+	if repeats {
+		seen, c.repeated = map[int]*keySet{}, map[int]int64{}
+	}
+	err = parseAll(p, func(en *Entry) {
+		c.dbs.add(en.DB, en.Type, en.ExpireAt != 0)
+		if seen == nil {
+			return
+		}
+		ks := seen[en.DB]
+		if ks == nil {
+			ks = newKeySet()
+			seen[en.DB] = ks
+		}
+		if !ks.add(string(en.Key)) {
+			c.repeated[en.DB]++
+		}
+	})
 	if err == nil {
 		err = trailing(p, cr)
 	}
@@ -259,6 +283,13 @@ func (e *Engine) replay(ctx context.Context, meta Meta, src artifact.Source, s s
 	restored, expired, volatile, err := e.stream(ctx, src, s, m, c, task)
 	if err != nil {
 		return err
+	}
+	for db, n := range c.repeated {
+		// RESTORE … REPLACE of a repeated key wrote the same key again.
+		if to, ok := m[db]; ok && n > 0 {
+			restored[to] -= n
+			e.log.Info("keys the snapshot holds more than once were restored once", "file", s.file, "db", db, "repeated", n)
+		}
 	}
 	for _, d := range c.dbs.list() {
 		if _, ok := m[d.DB]; !ok {

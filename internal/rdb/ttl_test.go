@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/3scale-ops/3scale-ops/internal/errs"
 	"github.com/3scale-ops/3scale-ops/internal/testenv"
 	"github.com/redis/go-redis/v9"
 )
@@ -136,5 +137,114 @@ func TestKeysWithPastOrNegativeExpiryAreNotRestored(t *testing.T) {
 	}
 	if ttl := d.PTTL(ctx, "future").Val(); ttl <= 0 {
 		t.Errorf("future: PTTL %v after the restore, want about an hour", ttl)
+	}
+}
+
+// SCAN may return a key more than once when the keyspace shrinks between
+// two calls (Redis rehashes into a smaller table). The SCAN+DUMP backup
+// writes each key once: redis-server aborts loading an RDB with a
+// duplicated key, and a replay restore counted it twice.
+func TestFallbackBackupWritesEachKeyOnce(t *testing.T) {
+	ctx := context.Background()
+	src := testenv.StartRedis(t, testenv.RedisOptions{ExtraConf: []string{`rename-command SYNC ""`, `rename-command PSYNC ""`, "hz 500"}})
+	c := rc(t, src, 0)
+	const keep, churn = 5000, 200000
+	for round := 0; round < 4; round++ {
+		if err := c.FlushAll(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := 0; i < keep; i++ {
+				p.Set(ctx, fmt.Sprintf("keep:%d", i), "v", 0)
+			}
+			for i := 0; i < churn; i++ {
+				p.Set(ctx, fmt.Sprintf("gone:%d", i), "v", 0)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Delete the churn keys while the backup scans: the table shrinks
+		// under the cursor.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			d := rc(t, src, 0)
+			for i := 0; i < churn; i += 2000 {
+				keys := make([]string, 0, 2000)
+				for j := i; j < i+2000; j++ {
+					keys = append(keys, fmt.Sprintf("gone:%d", j))
+				}
+				d.Del(ctx, keys...)
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		m, _ := backup(t, Config{Component: SystemRedis, Server: opts(src)})
+		<-done
+		seen := map[string]int{}
+		if err := parseAll(NewParser(bytes.NewReader(m.Bytes("dump.rdb")), false), func(en *Entry) { seen[string(en.Key)]++ }); err != nil {
+			t.Fatal(err)
+		}
+		for k, n := range seen {
+			if n > 1 {
+				t.Fatalf("round %d: %s is %d times in the fallback RDB", round, k, n)
+			}
+		}
+		for i := 0; i < keep; i++ {
+			if seen[fmt.Sprintf("keep:%d", i)] != 1 {
+				t.Fatalf("round %d: keep:%d missing from the fallback RDB", round, i)
+			}
+		}
+	}
+}
+
+// A SCAN+DUMP snapshot holding a key twice (written before each key was
+// written once) restores in replay mode with the right key count, and
+// file mode, whose redis-server would abort loading it, is refused
+// before anything is touched.
+func TestRepeatedKeyInFallbackSnapshot(t *testing.T) {
+	ctx := context.Background()
+	var b bytes.Buffer
+	w, err := NewWriter(&b, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SelectDB(0, 3, 0)
+	w.Key([]byte("a"), TypeString, rdbStr([]byte("first")), 0)
+	w.Key([]byte("b"), TypeString, rdbStr([]byte("v")), 0)
+	w.Key([]byte("a"), TypeString, rdbStr([]byte("again")), 0)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw := b.Bytes()
+	meta := metaFor(t, raw)
+	meta.Files[0].Path = "dump-fallback"
+
+	dst := testenv.StartRedis(t, testenv.RedisOptions{})
+	rc(t, dst, 0).Set(ctx, "stale", "old", 0)
+	lt := &localTarget{r: dst}
+	err = mustEngine(t, Config{Component: SystemRedis, Server: opts(dst), Overwrite: true, Mode: ModeFile, File: lt}).Preflight(ctx, memWith(t, map[string][]byte{"dump.rdb": raw}, meta))
+	if err == nil || errs.Code(err) != errs.Usage || !strings.Contains(errs.Hint(err), "--redis-mode replay") {
+		t.Fatalf("file mode of an RDB with a repeated key: %v (hint %q)", err, errs.Hint(err))
+	}
+	if lt.rollouts != 0 || rc(t, dst, 0).Get(ctx, "stale").Val() != "old" {
+		t.Fatal("file mode touched the target before refusing")
+	}
+
+	e := mustEngine(t, Config{Component: SystemRedis, Server: opts(dst), Overwrite: true})
+	src := memWith(t, map[string][]byte{"dump.rdb": raw}, meta)
+	if err := e.Preflight(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Restore(ctx, src, nil); err != nil {
+		t.Fatalf("replay of an RDB with a repeated key: %v", err)
+	}
+	d := rc(t, dst, 0)
+	if n := d.DBSize(ctx).Val(); n != 2 {
+		t.Fatalf("%d keys after the restore, want 2", n)
+	}
+	if v := d.Get(ctx, "a").Val(); v != "again" {
+		t.Fatalf("a = %q, want the later entry", v)
 	}
 }
