@@ -23,13 +23,30 @@ type restorer struct {
 	db       int
 	scratch  []byte
 	setPXAT  bool // server ≥ 6.2: plain strings go as SET … PXAT
+	// mset holds the key and value arguments of the MSET being gathered
+	// for plain strings without an expiry: one command (one dispatch, one
+	// AOF entry) for up to msetMaxKeys keys. It is sent when it is full,
+	// before any other command, and by finish, so commands keep the
+	// file's order.
+	mset      []byte
+	msetKeys  int
+	msetFirst string
 }
 
 type pbatch struct {
 	n    int
-	keys []string
-	dbs  []int // -(db+1) for a SELECT
+	keys []string // the key (an MSET's first key)
+	dbs  []int    // -(db+1) for a SELECT
+	cnt  []int    // keys a reply acknowledges: 1, or an MSET's keys
 }
+
+// An MSET is sent at msetMaxKeys keys or once its arguments pass
+// msetMaxBytes: Redis keeps a command's arguments in memory until it has
+// run it, and a big multibulk would delay the replies behind it.
+const (
+	msetMaxKeys  = 128
+	msetMaxBytes = 256 << 10
+)
 
 const maxInflight = 8
 
@@ -70,12 +87,15 @@ func (r *restorer) readLoop() {
 			case len(line) > 0 && line[0] == '+':
 				if b.dbs[i] >= 0 {
 					r.mu.Lock()
-					r.ok[b.dbs[i]]++
+					r.ok[b.dbs[i]] += int64(b.cnt[i])
 					r.mu.Unlock()
 				}
 			case len(line) > 0 && line[0] == '-':
 				what := "SELECT " + strconv.Itoa(-b.dbs[i]-1)
-				if b.dbs[i] >= 0 {
+				switch {
+				case b.dbs[i] >= 0 && b.cnt[i] > 1:
+					what = fmt.Sprintf("MSET of %d keys, the first %q (db %d),", b.cnt[i], b.keys[i], b.dbs[i])
+				case b.dbs[i] >= 0:
 					what = fmt.Sprintf("RESTORE of key %q (db %d)", b.keys[i], b.dbs[i])
 				}
 				r.fail(fmt.Errorf("%s refused by %s: %s", what, r.rc.addr, bytes.TrimSpace(line[1:])))
@@ -86,13 +106,15 @@ func (r *restorer) readLoop() {
 	}
 }
 
-func (r *restorer) add(key string, db int) error {
+// add records one command sent, whose reply acknowledges keys keys.
+func (r *restorer) add(key string, db, keys int) error {
 	if r.cur == nil {
-		r.cur = &pbatch{keys: make([]string, 0, r.batchMax), dbs: make([]int, 0, r.batchMax)}
+		r.cur = &pbatch{keys: make([]string, 0, r.batchMax), dbs: make([]int, 0, r.batchMax), cnt: make([]int, 0, r.batchMax)}
 	}
 	r.cur.n++
 	r.cur.keys = append(r.cur.keys, key)
 	r.cur.dbs = append(r.cur.dbs, db)
+	r.cur.cnt = append(r.cur.cnt, keys)
 	if r.cur.n >= r.batchMax {
 		return r.flush()
 	}
@@ -139,53 +161,102 @@ func plainString(raw []byte, scratch []byte) ([]byte, bool) {
 	return nil, false
 }
 
-// set queues SET key value [PXAT ms] for a plain string: the same data as
-// RESTORE, cheaper for the server to apply.
+// set queues SET key value PXAT ms for a plain string with an expiry:
+// the same data as RESTORE, cheaper for the server to apply.
 func (r *restorer) set(e *Entry, val []byte) error {
-	b := r.scratch[:0]
-	if e.ExpireAt > 0 {
-		b = append(b, "*5\r\n$3\r\nSET\r\n"...)
-	} else {
-		b = append(b, "*3\r\n$3\r\nSET\r\n"...)
-	}
+	b := append(r.scratch[:0], "*5\r\n$3\r\nSET\r\n"...)
 	b = appendBulkHeader(b, len(e.Key))
 	b = append(b, e.Key...)
 	b = append(b, '\r', '\n')
 	b = appendBulkHeader(b, len(val))
 	b = append(b, val...)
+	b = append(b, "\r\n$4\r\nPXAT\r\n"...)
+	var tb [20]byte
+	ttl := strconv.AppendInt(tb[:0], e.ExpireAt, 10)
+	b = appendBulkHeader(b, len(ttl))
+	b = append(b, ttl...)
 	b = append(b, '\r', '\n')
-	if e.ExpireAt > 0 {
-		b = append(b, "$4\r\nPXAT\r\n"...)
-		var tb [20]byte
-		ttl := strconv.AppendInt(tb[:0], e.ExpireAt, 10)
-		b = appendBulkHeader(b, len(ttl))
-		b = append(b, ttl...)
-		b = append(b, '\r', '\n')
-	}
 	r.scratch = b
 	if _, err := r.rc.bw.Write(b); err != nil {
 		return err
 	}
-	return r.add(string(e.Key), e.DB)
+	return r.add(string(e.Key), e.DB, 1)
 }
 
-// restore queues RESTORE key ttl payload REPLACE [ABSTTL] for one entry
-// (or SET for a plain string when the server has SET PXAT).
+// queueMSET adds a plain string without an expiry to the MSET being
+// gathered, and sends it when full.
+func (r *restorer) queueMSET(e *Entry, val []byte) error {
+	if r.msetKeys == 0 {
+		r.msetFirst = string(e.Key)
+	}
+	r.mset = appendBulkHeader(r.mset, len(e.Key))
+	r.mset = append(r.mset, e.Key...)
+	r.mset = append(r.mset, '\r', '\n')
+	r.mset = appendBulkHeader(r.mset, len(val))
+	r.mset = append(r.mset, val...)
+	r.mset = append(r.mset, '\r', '\n')
+	r.msetKeys++
+	if r.msetKeys >= msetMaxKeys || len(r.mset) >= msetMaxBytes {
+		return r.sendMSET()
+	}
+	return nil
+}
+
+// sendMSET sends the MSET gathered so far, if any (its keys are all in
+// the selected database r.db).
+func (r *restorer) sendMSET() error {
+	if r.msetKeys == 0 {
+		return nil
+	}
+	w := r.rc.bw
+	b := append(r.scratch[:0], '*')
+	b = strconv.AppendInt(b, int64(1+2*r.msetKeys), 10)
+	b = append(b, "\r\n$4\r\nMSET\r\n"...)
+	r.scratch = b
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	if _, err := w.Write(r.mset); err != nil {
+		return err
+	}
+	n := r.msetKeys
+	r.mset, r.msetKeys = r.mset[:0], 0
+	if cap(r.mset) > 2*msetMaxBytes { // one huge value: do not keep its buffer
+		r.mset = nil
+	}
+	return r.add(r.msetFirst, r.db, n)
+}
+
+// restore queues RESTORE key ttl payload REPLACE [ABSTTL] for one entry,
+// or for a plain string MSET (no expiry) or SET … PXAT (when the server
+// has it).
 func (r *restorer) restore(e *Entry) error {
 	if e.DB != r.db {
+		if err := r.sendMSET(); err != nil {
+			return err
+		}
 		if _, err := r.rc.bw.Write(appendCmd(r.scratch[:0], "SELECT", strconv.Itoa(e.DB))); err != nil {
 			return err
 		}
 		r.db = e.DB
-		if err := r.add("", -e.DB-1); err != nil {
+		if err := r.add("", -e.DB-1, 0); err != nil {
 			return err
 		}
 	}
-	if e.Type == TypeString && r.setPXAT {
+	if e.Type == TypeString && (e.ExpireAt == 0 || r.setPXAT) {
 		var num [24]byte
 		if val, ok := plainString(e.Value, num[:0]); ok {
+			if e.ExpireAt == 0 {
+				return r.queueMSET(e, val)
+			}
+			if err := r.sendMSET(); err != nil {
+				return err
+			}
 			return r.set(e, val)
 		}
+	}
+	if err := r.sendMSET(); err != nil {
+		return err
 	}
 	b := r.scratch[:0]
 	if e.ExpireAt > 0 {
@@ -232,7 +303,7 @@ func (r *restorer) restore(e *Entry) error {
 	} else if _, err := w.WriteString("$7\r\nREPLACE\r\n"); err != nil {
 		return err
 	}
-	return r.add(string(e.Key), e.DB)
+	return r.add(string(e.Key), e.DB, 1)
 }
 
 func appendBulkHeader(b []byte, n int) []byte {
@@ -243,7 +314,10 @@ func appendBulkHeader(b []byte, n int) []byte {
 
 // finish sends what is left and waits for every reply.
 func (r *restorer) finish() (map[int]int64, error) {
-	err := r.flush()
+	err := r.sendMSET()
+	if err == nil {
+		err = r.flush()
+	}
 	close(r.ch)
 	r.wg.Wait()
 	if err == nil {
