@@ -38,6 +38,7 @@ type pbatch struct {
 	keys []string // the key (an MSET's first key)
 	dbs  []int    // -(db+1) for a SELECT
 	cnt  []int    // keys a reply acknowledges: 1, or an MSET's keys
+	cmd  []string // the command, for an error
 }
 
 // An MSET is sent at msetMaxKeys keys or once its arguments pass
@@ -93,10 +94,10 @@ func (r *restorer) readLoop() {
 			case len(line) > 0 && line[0] == '-':
 				what := "SELECT " + strconv.Itoa(-b.dbs[i]-1)
 				switch {
-				case b.dbs[i] >= 0 && b.cnt[i] > 1:
+				case b.dbs[i] >= 0 && b.cmd[i] == "MSET" && b.cnt[i] > 1:
 					what = fmt.Sprintf("MSET of %d keys, the first %q (db %d),", b.cnt[i], b.keys[i], b.dbs[i])
 				case b.dbs[i] >= 0:
-					what = fmt.Sprintf("RESTORE of key %q (db %d)", b.keys[i], b.dbs[i])
+					what = fmt.Sprintf("%s of key %q (db %d)", b.cmd[i], b.keys[i], b.dbs[i])
 				}
 				r.fail(fmt.Errorf("%s refused by %s: %s", what, r.rc.addr, bytes.TrimSpace(line[1:])))
 			default:
@@ -107,11 +108,13 @@ func (r *restorer) readLoop() {
 }
 
 // add records one command sent, whose reply acknowledges keys keys.
-func (r *restorer) add(key string, db, keys int) error {
+func (r *restorer) add(cmd, key string, db, keys int) error {
 	if r.cur == nil {
-		r.cur = &pbatch{keys: make([]string, 0, r.batchMax), dbs: make([]int, 0, r.batchMax), cnt: make([]int, 0, r.batchMax)}
+		r.cur = &pbatch{keys: make([]string, 0, r.batchMax), dbs: make([]int, 0, r.batchMax),
+			cnt: make([]int, 0, r.batchMax), cmd: make([]string, 0, r.batchMax)}
 	}
 	r.cur.n++
+	r.cur.cmd = append(r.cur.cmd, cmd)
 	r.cur.keys = append(r.cur.keys, key)
 	r.cur.dbs = append(r.cur.dbs, db)
 	r.cur.cnt = append(r.cur.cnt, keys)
@@ -180,7 +183,7 @@ func (r *restorer) set(e *Entry, val []byte) error {
 	if _, err := r.rc.bw.Write(b); err != nil {
 		return err
 	}
-	return r.add(string(e.Key), e.DB, 1)
+	return r.add("SET", string(e.Key), e.DB, 1)
 }
 
 // queueMSET adds a plain string without an expiry to the MSET being
@@ -224,7 +227,7 @@ func (r *restorer) sendMSET() error {
 	if cap(r.mset) > 2*msetMaxBytes { // one huge value: do not keep its buffer
 		r.mset = nil
 	}
-	return r.add(r.msetFirst, r.db, n)
+	return r.add("MSET", r.msetFirst, r.db, n)
 }
 
 // restore queues RESTORE key ttl payload REPLACE [ABSTTL] for one entry,
@@ -239,7 +242,7 @@ func (r *restorer) restore(e *Entry) error {
 			return err
 		}
 		r.db = e.DB
-		if err := r.add("", -e.DB-1, 0); err != nil {
+		if err := r.add("SELECT", "", -e.DB-1, 0); err != nil {
 			return err
 		}
 	}
@@ -303,7 +306,7 @@ func (r *restorer) restore(e *Entry) error {
 	} else if _, err := w.WriteString("$7\r\nREPLACE\r\n"); err != nil {
 		return err
 	}
-	return r.add(string(e.Key), e.DB, 1)
+	return r.add("RESTORE", string(e.Key), e.DB, 1)
 }
 
 func appendBulkHeader(b []byte, n int) []byte {
