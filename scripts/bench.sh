@@ -6,7 +6,8 @@
 #
 # Every step is measured against the single-threaded client and the
 # parallel peer (mydumper/myloader, pg_dump -Fd -j/pg_restore -j, restic)
-# and, where one exists, the physical limit (Redis BGSAVE, tar | zstd -T0);
+# and, where one exists, the physical limit (Redis BGSAVE, tar | zstd -T0,
+# the disk's write rate in the header);
 # one table with ratios and peak RSS is printed at the end.
 #
 #   BENCH_ONLY="mysql postgres"   run only some (seed mysql postgres redis storage purge gateway)
@@ -56,6 +57,10 @@ trap '[ "$started" = 1 ] && scripts/testenv.sh down' EXIT
 {
   echo "# 3scale-ops benchmarks, $(date -u +%FT%TZ)"
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
+  # The disk's sequential write rate, the limit of every step that writes
+  # an artifact to the local repository or loads a server's data files.
+  echo "disk: sequential write $(dd if=/dev/zero of=.bench/disk-rate bs=1M count=512 conv=fdatasync 2>&1 | awk -F', ' '/copied/{print $NF}') (dd, 512 MiB, fdatasync, in .bench)"
+  rm -f .bench/disk-rate
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "versions: $(mariadbd --version 2>/dev/null | sed 's/.*Ver //;s/ for.*//' || true); $(psql --version 2>/dev/null); $(redis-server --version 2>/dev/null | cut -d' ' -f1-3); $(mydumper --version 2>/dev/null | head -1); $(restic version 2>/dev/null | cut -d' ' -f1-2); $(zstd --version 2>/dev/null | head -1); $(go version | cut -d' ' -f3)"
 } | tee "$OUT"
