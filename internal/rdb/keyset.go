@@ -7,21 +7,61 @@ import "hash/maphash"
 // key itself): SCAN returns a key again when the keyspace shrinks between
 // two calls. Two different keys of one backup share both sums with a
 // probability of about n²/2^129 — for a billion keys, below 10^-20.
+//
+// The hashes live in 256 open-addressing tables chosen by the first
+// hash's top byte, each doubled on its own at 80% load: 22 bytes a key at
+// three million keys (a Go map of the same hashes: 37), and no moment
+// where the whole set exists twice while it grows.
 type keySet struct {
-	a, b maphash.Seed
-	m    map[[2]uint64]struct{}
+	a, b   maphash.Seed
+	tables [256]hashTable
+}
+
+type hashTable struct {
+	slots [][2]uint64 // the zero value marks an empty slot
+	n     int
 }
 
 func newKeySet() *keySet {
-	return &keySet{a: maphash.MakeSeed(), b: maphash.MakeSeed(), m: map[[2]uint64]struct{}{}}
+	return &keySet{a: maphash.MakeSeed(), b: maphash.MakeSeed()}
 }
 
 // add records k and reports whether it was new.
 func (s *keySet) add(k string) bool {
 	h := [2]uint64{maphash.String(s.a, k), maphash.String(s.b, k)}
-	if _, ok := s.m[h]; ok {
-		return false
+	if h == ([2]uint64{}) {
+		h[1] = 1 // keep the empty marker free
 	}
-	s.m[h] = struct{}{}
-	return true
+	t := &s.tables[h[0]>>56]
+	if (t.n+1)*5 > len(t.slots)*4 {
+		t.grow()
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := h[0] & mask; ; i = (i + 1) & mask {
+		switch t.slots[i] {
+		case h:
+			return false
+		case [2]uint64{}:
+			t.slots[i] = h
+			t.n++
+			return true
+		}
+	}
+}
+
+// grow doubles the table (64 slots at first) and places every hash again.
+func (t *hashTable) grow() {
+	old := t.slots
+	t.slots = make([][2]uint64, max(64, 2*len(old)))
+	mask := uint64(len(t.slots) - 1)
+	for _, h := range old {
+		if h == ([2]uint64{}) {
+			continue
+		}
+		i := h[0] & mask
+		for t.slots[i] != ([2]uint64{}) {
+			i = (i + 1) & mask
+		}
+		t.slots[i] = h
+	}
 }
