@@ -55,7 +55,7 @@ type Config struct {
 	File      FileModeTarget // file mode: the Redis pod of Server
 	Journal   Journal        // file mode: step journal for resume (nil: in memory)
 	Overwrite bool           // consent to replace a non-empty target
-	BatchKeys int            // RESTORE commands per pipelined batch (default 500)
+	BatchKeys int            // commands (RESTORE, SET, an MSET of up to 128 keys) per pipelined batch (default 500)
 	Logger    *slog.Logger
 	// Master, when set (a server found through Sentinel), asks again for
 	// the current master of Server after the backup: a different answer
