@@ -105,14 +105,19 @@ func (u *uniq) add(s []byte) error {
 }
 
 // insert puts k into the table and reports false when it is there already.
-func (u *uniq) insert(k [2]uint64) bool {
-	mask := uint64(len(u.tab) - 1)
+func (u *uniq) insert(k [2]uint64) bool { return insertHash(u.tab, k) }
+
+// insertHash puts k (not {0, 0}) into the open-addressing table tab (a
+// power-of-two length, not full) and reports false when it is there
+// already.
+func insertHash(tab [][2]uint64, k [2]uint64) bool {
+	mask := uint64(len(tab) - 1)
 	for i := k[0] & mask; ; i = (i + 1) & mask {
-		switch u.tab[i] {
+		switch tab[i] {
 		case k:
 			return false
 		case [2]uint64{}:
-			u.tab[i] = k
+			tab[i] = k
 			return true
 		}
 	}
