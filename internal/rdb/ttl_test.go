@@ -205,26 +205,18 @@ func TestFallbackBackupWritesEachKeyOnce(t *testing.T) {
 // before anything is touched.
 func TestRepeatedKeyInFallbackSnapshot(t *testing.T) {
 	ctx := context.Background()
-	var b bytes.Buffer
-	w, err := NewWriter(&b, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.SelectDB(0, 3, 0)
-	w.Key([]byte("a"), TypeString, rdbStr([]byte("first")), 0)
-	w.Key([]byte("b"), TypeString, rdbStr([]byte("v")), 0)
-	w.Key([]byte("a"), TypeString, rdbStr([]byte("again")), 0)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	raw := b.Bytes()
+	raw := craftRDB(t,
+		craftKey{"a", TypeString, rdbStr([]byte("first"))},
+		craftKey{"b", TypeString, rdbStr([]byte("v"))},
+		craftKey{"a", TypeString, rdbStr([]byte("again"))},
+	)
 	meta := metaFor(t, raw)
 	meta.Files[0].Path = "dump-fallback"
 
 	dst := testenv.StartRedis(t, testenv.RedisOptions{})
 	rc(t, dst, 0).Set(ctx, "stale", "old", 0)
 	lt := &localTarget{r: dst}
-	err = mustEngine(t, Config{Component: SystemRedis, Server: opts(dst), Overwrite: true, Mode: ModeFile, File: lt}).Preflight(ctx, memWith(t, map[string][]byte{"dump.rdb": raw}, meta))
+	err := mustEngine(t, Config{Component: SystemRedis, Server: opts(dst), Overwrite: true, Mode: ModeFile, File: lt}).Preflight(ctx, memWith(t, map[string][]byte{"dump.rdb": raw}, meta))
 	if err == nil || errs.Code(err) != errs.Usage || !strings.Contains(errs.Hint(err), "--redis-mode replay") {
 		t.Fatalf("file mode of an RDB with a repeated key: %v (hint %q)", err, errs.Hint(err))
 	}
